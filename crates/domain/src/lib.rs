@@ -1,0 +1,29 @@
+//! The pure domain of the large-family certificate registry.
+//!
+//! Why a crate of its own: everything here is synchronous and free of I/O and clocks, so the rules
+//! (who counts, until when, which commands a status allows) can be tested exhaustively without a
+//! database. The vocabulary is `decide(&state, &command, &context) -> events` and
+//! `evolve(state, &event) -> state`; "today" always arrives from outside in [`DecideContext`].
+
+mod command;
+mod decide;
+mod error;
+mod event;
+mod ids;
+mod member;
+mod policy;
+mod state;
+pub mod time;
+
+pub use command::{Command, MemberChanges, StudentConfirmation};
+pub use decide::{decide, DecideContext};
+pub use error::{DomainError, FieldError};
+pub use event::{
+    CertificateReissued, DecodeError, FamilyEvent, MemberAdded, MemberDetailsCorrected,
+    MemberRemoved, StatusGranted, StatusRenewed, StatusRevoked, StatusTerminated,
+    TerminationReason, EVENT_TYPES,
+};
+pub use ids::{CertificateId, FamilyId, MemberId};
+pub use member::{Care, Decision, Member, Relation, RemovalReason};
+pub use policy::{add_years, Policy, UnknownPolicy};
+pub use state::{evolve, fold, CertificateState, Family, Status};

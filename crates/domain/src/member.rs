@@ -1,0 +1,71 @@
+use crate::ids::MemberId;
+use chrono::NaiveDate;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A member's place in the family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Relation {
+    Parent,
+    Child,
+}
+
+/// Whether a child lives in the family's care. Children in full state care and children whose
+/// parents lost parental rights stay on record but are not counted by the policy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Care {
+    #[default]
+    Family,
+    StateCare,
+    ParentalRightsLost,
+}
+
+impl Care {
+    pub fn is_family(&self) -> bool {
+        *self == Care::Family
+    }
+}
+
+/// A member of a family as recorded in events.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    pub member_id: MemberId,
+    pub last_name: String,
+    pub first_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub middle_name: Option<String>,
+    pub birth_date: NaiveDate,
+    pub relation: Relation,
+    /// Last day of confirmed full-time study (children only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub student_until: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Care::is_family")]
+    pub care: Care,
+}
+
+/// The officer's decision behind a change: its number, date, issuing office and, optionally, the
+/// term it grants (the status never runs past `term_until`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    pub number: String,
+    pub date: NaiveDate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub office: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub term_until: Option<NaiveDate>,
+}
+
+/// Why a member left the certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RemovalReason {
+    MovedOut,
+    ParentalRightsLost,
+    StateCare,
+    Deceased,
+    Other,
+}
