@@ -88,7 +88,9 @@ pub fn decide(
         Command::Revoke { reason, decision } => {
             let family = existing(state)?;
             if family.status == Status::Revoked {
-                return Err(DomainError::Conflict("the status is already revoked".into()));
+                return Err(DomainError::Conflict(
+                    "the status is already revoked".into(),
+                ));
             }
             let mut errors = Vec::new();
             let reason = text(&mut errors, "reason", reason);
@@ -129,12 +131,14 @@ pub fn decide(
                 ));
             }
             finish(errors)?;
-            Ok(vec![FamilyEvent::CertificateReissued(CertificateReissued {
-                certificate_id: *certificate_id,
-                certificate_serial: family.certificate_serial.saturating_add(1),
-                previous_certificate_id: family.certificate_id,
-                reason,
-            })])
+            Ok(vec![FamilyEvent::CertificateReissued(
+                CertificateReissued {
+                    certificate_id: *certificate_id,
+                    certificate_serial: family.certificate_serial.saturating_add(1),
+                    previous_certificate_id: family.certificate_id,
+                    reason,
+                },
+            )])
         }
     }
 }
@@ -156,7 +160,10 @@ fn grant(
     let mut errors = Vec::new();
     let decision = check_decision(&mut errors, "decision", decision, ctx.today);
     if members.is_empty() {
-        errors.push(FieldError::new("members", "at least one member is required"));
+        errors.push(FieldError::new(
+            "members",
+            "at least one member is required",
+        ));
     }
     if members.len() > MAX_MEMBERS {
         errors.push(FieldError::new(
@@ -171,7 +178,10 @@ fn grant(
         .collect();
     check_duplicates(&mut errors, &members, "members");
     if !members.is_empty() && !members.iter().any(|m| m.relation == Relation::Parent) {
-        errors.push(FieldError::new("members", "at least one parent is required"));
+        errors.push(FieldError::new(
+            "members",
+            "at least one parent is required",
+        ));
     }
     let certificate_number = text(&mut errors, "certificate_number", certificate_number);
     finish(errors)?;
@@ -319,7 +329,10 @@ fn correct_member(
     finish(errors)?;
     // Record the normalized values of the fields that were sent.
     let changes = MemberChanges {
-        last_name: changes.last_name.as_ref().map(|_| corrected.last_name.clone()),
+        last_name: changes
+            .last_name
+            .as_ref()
+            .map(|_| corrected.last_name.clone()),
         first_name: changes
             .first_name
             .as_ref()
@@ -333,12 +346,14 @@ fn correct_member(
     let mut members = others;
     members.push(corrected);
     let (valid_until, terminated) = recompute(family, &members, ctx);
-    let mut events = vec![FamilyEvent::MemberDetailsCorrected(MemberDetailsCorrected {
-        member_id,
-        changes,
-        policy: ctx.policy.name.clone(),
-        valid_until,
-    })];
+    let mut events = vec![FamilyEvent::MemberDetailsCorrected(
+        MemberDetailsCorrected {
+            member_id,
+            changes,
+            policy: ctx.policy.name.clone(),
+            valid_until,
+        },
+    )];
     events.extend(terminated);
     Ok(events)
 }
@@ -376,9 +391,7 @@ fn eligible_until(
 ) -> Result<NaiveDate, DomainError> {
     let policy = ctx.policy;
     match policy.valid_until(members, None) {
-        Some(until) if until >= ctx.today => {
-            Ok(policy.valid_until(members, cap).unwrap_or(until))
-        }
+        Some(until) if until >= ctx.today => Ok(policy.valid_until(members, cap).unwrap_or(until)),
         _ => Err(DomainError::NotEligible {
             counted: policy.counted_on(members, ctx.today),
             required: policy.min_children,
@@ -466,7 +479,10 @@ fn check_decision(
         ));
     }
     if decision.date < earliest_date() {
-        errors.push(FieldError::new(join(prefix, "date"), "is too far in the past"));
+        errors.push(FieldError::new(
+            join(prefix, "date"),
+            "is too far in the past",
+        ));
     }
     let office = decision
         .office
@@ -495,16 +511,22 @@ fn check_member(
     member: &Member,
     today: NaiveDate,
 ) -> Member {
-    let last_name = check_text(errors, &join(prefix, "last_name"), &member.last_name, MAX_NAME_CHARS);
+    let last_name = check_text(
+        errors,
+        &join(prefix, "last_name"),
+        &member.last_name,
+        MAX_NAME_CHARS,
+    );
     let first_name = check_text(
         errors,
         &join(prefix, "first_name"),
         &member.first_name,
         MAX_NAME_CHARS,
     );
-    let middle_name = member.middle_name.as_ref().map(|m| {
-        check_text(errors, &join(prefix, "middle_name"), m, MAX_NAME_CHARS)
-    });
+    let middle_name = member
+        .middle_name
+        .as_ref()
+        .map(|m| check_text(errors, &join(prefix, "middle_name"), m, MAX_NAME_CHARS));
     if member.birth_date > today {
         errors.push(FieldError::new(
             join(prefix, "birth_date"),
@@ -552,11 +574,7 @@ fn same_person(a: &Member, b: &Member) -> bool {
         (
             m.last_name.trim().to_lowercase(),
             m.first_name.trim().to_lowercase(),
-            m.middle_name
-                .as_deref()
-                .unwrap_or("")
-                .trim()
-                .to_lowercase(),
+            m.middle_name.as_deref().unwrap_or("").trim().to_lowercase(),
             m.birth_date,
         )
     }

@@ -113,7 +113,9 @@ impl Policy {
 /// The date `years` after `date`. A 29 February date lands on 28 February in a common year: the
 /// term ends on the last day of the month, as Russian civil law counts terms.
 pub fn add_years(date: NaiveDate, years: u32) -> NaiveDate {
-    let year = date.year().saturating_add(i32::try_from(years).unwrap_or(i32::MAX));
+    let year = date
+        .year()
+        .saturating_add(i32::try_from(years).unwrap_or(i32::MAX));
     NaiveDate::from_ymd_opt(year, date.month(), date.day())
         .or_else(|| NaiveDate::from_ymd_opt(year, date.month(), 28))
         .unwrap_or(NaiveDate::MAX)

@@ -24,7 +24,13 @@ mod tests {
     fn moscow_date_turns_over_at_midnight_moscow_time_not_utc() {
         let before = Utc.with_ymd_and_hms(2026, 3, 1, 20, 59, 59).unwrap();
         let after = Utc.with_ymd_and_hms(2026, 3, 1, 21, 0, 0).unwrap();
-        assert_eq!(moscow_date(before), NaiveDate::from_ymd_opt(2026, 3, 1).unwrap());
-        assert_eq!(moscow_date(after), NaiveDate::from_ymd_opt(2026, 3, 2).unwrap());
+        assert_eq!(
+            moscow_date(before),
+            NaiveDate::from_ymd_opt(2026, 3, 1).unwrap()
+        );
+        assert_eq!(
+            moscow_date(after),
+            NaiveDate::from_ymd_opt(2026, 3, 2).unwrap()
+        );
     }
 }

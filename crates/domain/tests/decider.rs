@@ -8,8 +8,9 @@ use support::*;
 #[test]
 fn granting_with_three_counted_children_grants_until_the_third_child_ages_out() {
     let members = three_children();
-    given(vec![]).when(grant_command(members.clone())).then(vec![
-        FamilyEvent::StatusGranted(StatusGranted {
+    given(vec![])
+        .when(grant_command(members.clone()))
+        .then(vec![FamilyEvent::StatusGranted(StatusGranted {
             family_id: family_id(),
             certificate_id: cert(1),
             certificate_number: "77-TEST-0001".into(),
@@ -20,8 +21,7 @@ fn granting_with_three_counted_children_grants_until_the_third_child_ages_out() 
             valid_from: date("2026-11-20"),
             // The youngest three are 2010, 2014, 2019: the 2010 child turns 18 on 2028-05-01.
             valid_until: date("2028-04-30"),
-        }),
-    ]);
+        })]);
 }
 
 #[test]
@@ -311,12 +311,14 @@ fn reissuing_increments_the_serial_and_changes_the_token_id() {
             reason: "lost phone".into(),
             certificate_id: cert(2),
         })
-        .then(vec![FamilyEvent::CertificateReissued(CertificateReissued {
-            certificate_id: cert(2),
-            certificate_serial: 2,
-            previous_certificate_id: cert(1),
-            reason: "lost phone".into(),
-        })]);
+        .then(vec![FamilyEvent::CertificateReissued(
+            CertificateReissued {
+                certificate_id: cert(2),
+                certificate_serial: 2,
+                previous_certificate_id: cert(1),
+                reason: "lost phone".into(),
+            },
+        )]);
     assert_eq!(family.certificate_serial, 2);
     assert_eq!(family.previous_certificate_ids, vec![cert(1)]);
 }
@@ -385,11 +387,10 @@ fn granting_twice_is_a_conflict() {
 
 #[test]
 fn commands_on_a_family_that_does_not_exist_are_not_found() {
-    let result = given(vec![])
-        .when(Command::Revoke {
-            reason: "x".into(),
-            decision: None,
-        });
+    let result = given(vec![]).when(Command::Revoke {
+        reason: "x".into(),
+        decision: None,
+    });
     result.then_error(DomainError::NotFound("no such family".into()));
 }
 
@@ -413,8 +414,14 @@ fn renewal_with_a_student_confirmation_extends_an_expired_status() {
         })
         .state();
     assert_eq!(family.valid_until, date("2032-06-30"));
-    assert_eq!(family.state_on(date("2028-09-01")), CertificateState::Active);
-    assert_eq!(family.member(mid(2)).and_then(|m| m.student_until), Some(date("2032-06-30")));
+    assert_eq!(
+        family.state_on(date("2028-09-01")),
+        CertificateState::Active
+    );
+    assert_eq!(
+        family.member(mid(2)).and_then(|m| m.student_until),
+        Some(date("2032-06-30"))
+    );
 }
 
 #[test]
@@ -471,7 +478,9 @@ fn removing_an_unknown_member_is_not_found() {
             member_id: mid(99),
             reason: RemovalReason::Other,
         })
-        .then_error(DomainError::NotFound("no such member in this family".into()));
+        .then_error(DomainError::NotFound(
+            "no such member in this family".into(),
+        ));
 }
 
 #[test]
@@ -517,6 +526,12 @@ fn a_newborn_after_termination_is_recorded_and_a_renewal_reactivates() {
 #[test]
 fn an_expired_certificate_is_valid_through_the_end_of_its_last_day() {
     let family = fold(&[granted(three_children())]).expect("family");
-    assert_eq!(family.state_on(date("2028-04-30")), CertificateState::Active);
-    assert_eq!(family.state_on(date("2028-05-01")), CertificateState::Expired);
+    assert_eq!(
+        family.state_on(date("2028-04-30")),
+        CertificateState::Active
+    );
+    assert_eq!(
+        family.state_on(date("2028-05-01")),
+        CertificateState::Expired
+    );
 }

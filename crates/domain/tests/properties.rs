@@ -139,7 +139,9 @@ impl World {
                 member_id: member_at(*i)?.member_id,
                 changes: MemberChanges {
                     birth_date: born.map(|d| {
-                        self.today.checked_sub_days(Days::new(d)).unwrap_or(self.today)
+                        self.today
+                            .checked_sub_days(Days::new(d))
+                            .unwrap_or(self.today)
                     }),
                     first_name: name.map(str::to_string),
                     care: *care,
@@ -161,9 +163,11 @@ impl World {
 
 fn shift(day: NaiveDate, days: i64) -> NaiveDate {
     if days >= 0 {
-        day.checked_add_days(Days::new(days.unsigned_abs())).unwrap_or(day)
+        day.checked_add_days(Days::new(days.unsigned_abs()))
+            .unwrap_or(day)
     } else {
-        day.checked_sub_days(Days::new(days.unsigned_abs())).unwrap_or(day)
+        day.checked_sub_days(Days::new(days.unsigned_abs()))
+            .unwrap_or(day)
     }
 }
 
