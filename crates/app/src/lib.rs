@@ -15,5 +15,5 @@ pub use ids::{certificate_number, new_certificate_id, new_family_id, new_member_
 pub use metadata::{Actor, EventMetadata, Role};
 pub use service::{
     request_hash, AppError, CommandOutcome, CommandRequest, FamilyAt, LoadedFamily, Registry,
-    StoredEvent, MAX_RETRIES,
+    StoredEvent, Visibility, MAX_RETRIES,
 };

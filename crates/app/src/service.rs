@@ -90,6 +90,9 @@ pub enum AppError {
     /// A stored event could not be read.
     #[error("stored event could not be read: {0}")]
     Corrupt(String),
+    /// The events were appended, but the views did not show them within the bound.
+    #[error("the change was recorded but is not yet visible: {0}")]
+    NotYetVisible(String),
 }
 
 impl From<StoreError> for AppError {
@@ -109,12 +112,21 @@ pub fn request_hash(method: &str, path: &str, body: &[u8]) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Read-your-writes: something that can wait until the read models show a global position.
+#[async_trait::async_trait]
+pub trait Visibility: Send + Sync + std::fmt::Debug + 'static {
+    /// Returns once `position` is visible in the views a QR scan reads, or an error after a
+    /// bounded wait.
+    async fn wait_visible(&self, position: u64) -> Result<(), String>;
+}
+
 /// The registry's command path and family reads over one event store.
 #[derive(Clone, Debug)]
 pub struct Registry {
     store: Arc<dyn EventStore>,
     clock: Arc<dyn Clock>,
     policy: Arc<Policy>,
+    visibility: Option<Arc<dyn Visibility>>,
 }
 
 impl Registry {
@@ -123,7 +135,14 @@ impl Registry {
             store,
             clock,
             policy: Arc::new(policy),
+            visibility: None,
         }
+    }
+
+    /// Commands answer only once their events are visible through `visibility`.
+    pub fn with_visibility(mut self, visibility: Arc<dyn Visibility>) -> Self {
+        self.visibility = Some(visibility);
+        self
     }
 
     pub fn store(&self) -> &Arc<dyn EventStore> {
@@ -149,8 +168,20 @@ impl Registry {
 
     /// Runs a command: load the stream, fold, decide, append with the expected revision; on a
     /// concurrent change decide again (up to [`MAX_RETRIES`]) unless the caller pinned a revision.
+    /// With a [`Visibility`], answers only once the views show the command's events.
     #[tracing::instrument(skip_all, fields(family_id = %request.family_id, command = request.command.name()))]
     pub async fn execute(&self, request: CommandRequest) -> Result<CommandOutcome, AppError> {
+        let outcome = self.execute_unseen(request).await?;
+        if let Some(visibility) = &self.visibility {
+            visibility
+                .wait_visible(outcome.position)
+                .await
+                .map_err(AppError::NotYetVisible)?;
+        }
+        Ok(outcome)
+    }
+
+    async fn execute_unseen(&self, request: CommandRequest) -> Result<CommandOutcome, AppError> {
         let stream = request.family_id.stream_name();
         let idempotency = request.idempotency_key.as_ref().map(|key| IdempotencyKey {
             key: format!("{}:{}", request.actor.id, key),
@@ -256,13 +287,14 @@ impl Registry {
         let mut family = None;
         let mut event_types = Vec::new();
         let mut first_of_command = None;
-        for e in events.iter().filter(|e| e.envelope.revision <= original.revision) {
+        for e in events
+            .iter()
+            .filter(|e| e.envelope.revision <= original.revision)
+        {
             family = evolve(family, &e.event);
             // The original command's events are those after the previous command's last one;
             // commands share a correlation id, which ends the search.
-            if first_of_command
-                .is_none_or(|c: Uuid| c != e.metadata.correlation_id)
-            {
+            if first_of_command.is_none_or(|c: Uuid| c != e.metadata.correlation_id) {
                 event_types.clear();
                 first_of_command = Some(e.metadata.correlation_id);
             }
@@ -356,6 +388,10 @@ impl Registry {
 }
 
 fn decode(recorded: &RecordedEvent) -> Result<FamilyEvent, AppError> {
-    FamilyEvent::decode(&recorded.event_type, recorded.schema_version, &recorded.data)
-        .map_err(|e| AppError::Corrupt(format!("position {}: {e}", recorded.position)))
+    FamilyEvent::decode(
+        &recorded.event_type,
+        recorded.schema_version,
+        &recorded.data,
+    )
+    .map_err(|e| AppError::Corrupt(format!("position {}: {e}", recorded.position)))
 }

@@ -1,5 +1,6 @@
 //! The command path against a real SQLite event store.
 
+#![allow(clippy::unwrap_used)]
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use registry_app::*;
 use registry_domain::*;
@@ -124,8 +125,13 @@ async fn a_grant_is_stored_with_its_envelope_and_loads_back() {
 async fn a_refused_command_appends_nothing() {
     let f = fixture().await;
     let family_id = new_family_id();
-    let Command::Grant { decision, mut members, valid_from, certificate_number, certificate_id } =
-        grant(family_id)
+    let Command::Grant {
+        decision,
+        mut members,
+        valid_from,
+        certificate_number,
+        certificate_id,
+    } = grant(family_id)
     else {
         unreachable!()
     };
@@ -134,10 +140,19 @@ async fn a_refused_command_appends_nothing() {
         .registry
         .execute(request(
             family_id,
-            Command::Grant { decision, members, valid_from, certificate_number, certificate_id },
+            Command::Grant {
+                decision,
+                members,
+                valid_from,
+                certificate_number,
+                certificate_id,
+            },
         ))
         .await;
-    assert!(matches!(result, Err(AppError::Domain(DomainError::NotEligible { .. }))));
+    assert!(matches!(
+        result,
+        Err(AppError::Domain(DomainError::NotEligible { .. }))
+    ));
     assert_eq!(f.store.head().await.unwrap(), 0);
 }
 
@@ -145,8 +160,20 @@ async fn a_refused_command_appends_nothing() {
 async fn concurrent_unpinned_commands_are_decided_again_and_all_land() {
     let f = fixture().await;
     let family_id = new_family_id();
-    f.registry.execute(request(family_id, grant(family_id))).await.unwrap();
-    let names = ["Вера", "Надежда", "Любовь", "Мирон", "Глеб", "Ян", "Ева", "Ада"];
+    f.registry
+        .execute(request(family_id, grant(family_id)))
+        .await
+        .unwrap();
+    let names = [
+        "Вера",
+        "Надежда",
+        "Любовь",
+        "Мирон",
+        "Глеб",
+        "Ян",
+        "Ева",
+        "Ада",
+    ];
     let mut tasks = Vec::new();
     for name in names {
         let registry = f.registry.clone();
@@ -166,12 +193,21 @@ async fn concurrent_unpinned_commands_are_decided_again_and_all_land() {
 async fn a_pinned_revision_that_moved_is_refused_and_appends_nothing() {
     let f = fixture().await;
     let family_id = new_family_id();
-    f.registry.execute(request(family_id, grant(family_id))).await.unwrap();
-    f.registry.execute(request(family_id, newborn("Вера"))).await.unwrap();
+    f.registry
+        .execute(request(family_id, grant(family_id)))
+        .await
+        .unwrap();
+    f.registry
+        .execute(request(family_id, newborn("Вера")))
+        .await
+        .unwrap();
     let mut stale = request(family_id, newborn("Ева"));
     stale.expected_revision = Some(0);
     match f.registry.execute(stale).await {
-        Err(AppError::RevisionMismatch { expected: 0, actual: Some(1) }) => {}
+        Err(AppError::RevisionMismatch {
+            expected: 0,
+            actual: Some(1),
+        }) => {}
         other => panic!("expected a revision mismatch, got {other:?}"),
     }
     let mut fresh = request(family_id, newborn("Ева"));
@@ -240,15 +276,31 @@ async fn as_of_folds_the_stream_up_to_the_instant() {
     let f = fixture().await;
     let family_id = new_family_id();
     let before = f.clock.now() - Duration::seconds(1);
-    f.registry.execute(request(family_id, grant(family_id))).await.unwrap();
+    f.registry
+        .execute(request(family_id, grant(family_id)))
+        .await
+        .unwrap();
     let granted_at = f.clock.now();
     f.clock.advance(Duration::days(3));
-    f.registry.execute(request(family_id, newborn("Вера"))).await.unwrap();
+    f.registry
+        .execute(request(family_id, newborn("Вера")))
+        .await
+        .unwrap();
 
     assert!(f.registry.as_of(family_id, before).await.unwrap().is_none());
-    let then = f.registry.as_of(family_id, granted_at).await.unwrap().unwrap();
+    let then = f
+        .registry
+        .as_of(family_id, granted_at)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(then.family.members.len(), 4);
     assert_eq!(then.revision, 0);
-    let now = f.registry.as_of(family_id, f.clock.now()).await.unwrap().unwrap();
+    let now = f
+        .registry
+        .as_of(family_id, f.clock.now())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(now.family.members.len(), 5);
 }

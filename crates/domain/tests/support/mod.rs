@@ -1,5 +1,5 @@
 //! Given / when / then for the decider, and builders for members and decisions.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use chrono::NaiveDate;
 use registry_domain::*;

@@ -1,0 +1,450 @@
+//! The projection runner: catch up from the checkpoints, then follow new events; rebuilds aside
+//! and swaps; and the read-your-writes wait.
+
+use crate::read_store::{Backend, ReadStore};
+use crate::{to_i64, to_u64, Projection, ProjectionError};
+use registry_store::{EventStore, RecordedEvent};
+use sqlx::{AnyConnection, Connection};
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Mutex};
+
+/// Events per transaction while catching up or rebuilding.
+pub const BATCH: usize = 2000;
+
+/// Which set of tables a projection writes: the live ones or the shadow ones of a rebuild.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    Live,
+    Rebuild,
+}
+
+/// Where a rebuild stands, for progress bars.
+#[derive(Clone, Copy, Debug)]
+pub struct RebuildProgress {
+    pub position: u64,
+    pub head: u64,
+    pub events: u64,
+}
+
+/// Applies a set of projections, in one transaction per batch, from their checkpoints on.
+#[derive(Debug)]
+pub struct ProjectionRunner {
+    store: Arc<dyn EventStore>,
+    read: ReadStore,
+    projections: Vec<Arc<dyn Projection>>,
+    applied: watch::Sender<u64>,
+    /// The position the next batch starts from (one past the lowest checkpoint).
+    next: Mutex<Option<u64>>,
+    batch: usize,
+}
+
+/// What the command path and the HTTP server hold: a way to wait until the projections have
+/// applied a position.
+#[derive(Clone, Debug)]
+pub struct ProjectionHandle {
+    applied: watch::Receiver<u64>,
+    read: ReadStore,
+    watched: &'static str,
+}
+
+impl ProjectionHandle {
+    /// A handle that polls the read store (when the runner lives in another process).
+    pub fn polling(read: ReadStore) -> Self {
+        let (_tx, rx) = watch::channel(0);
+        Self {
+            applied: rx,
+            read,
+            watched: crate::certificate_view::NAME,
+        }
+    }
+
+    /// Waits until the certificate view has applied `position`, at most `timeout`.
+    pub async fn wait_applied(
+        &self,
+        position: u64,
+        timeout: Duration,
+    ) -> Result<(), ProjectionError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut applied = self.applied.clone();
+        loop {
+            if *applied.borrow_and_update() >= position {
+                return Ok(());
+            }
+            // The runner may live in another process, or this handle's runner may be gone.
+            if self.read.checkpoint(self.watched).await? >= position {
+                return Ok(());
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Err(ProjectionError::Timeout);
+            }
+            let poll = if applied.has_changed().is_err() {
+                Duration::from_millis(5)
+            } else {
+                Duration::from_millis(100)
+            };
+            let nap = (deadline - now).min(poll);
+            tokio::select! {
+                changed = applied.changed() => {
+                    if changed.is_err() {
+                        tokio::time::sleep(nap).await;
+                    }
+                }
+                () = tokio::time::sleep(nap) => {}
+            }
+        }
+    }
+
+    /// The last position the local runner reported applied.
+    pub fn applied(&self) -> u64 {
+        *self.applied.borrow()
+    }
+
+    pub fn read_store(&self) -> &ReadStore {
+        &self.read
+    }
+}
+
+async fn begin_immediate(
+    conn: &mut AnyConnection,
+    backend: Backend,
+) -> Result<sqlx::Transaction<'_, sqlx::Any>, sqlx::Error> {
+    match backend {
+        // Take the write lock up front: a deferred transaction that reads and then writes can
+        // fail at once instead of waiting when another writer got there first.
+        Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await,
+        Backend::Postgres => Connection::begin(conn).await,
+    }
+}
+
+impl ProjectionRunner {
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        read: ReadStore,
+        projections: Vec<Arc<dyn Projection>>,
+    ) -> Self {
+        let (applied, _) = watch::channel(0);
+        Self {
+            store,
+            read,
+            projections,
+            applied,
+            next: Mutex::new(None),
+            batch: BATCH,
+        }
+    }
+
+    /// Events per transaction (tests use small batches).
+    pub fn with_batch(mut self, batch: usize) -> Self {
+        self.batch = batch.max(1);
+        self
+    }
+
+    pub fn handle(&self) -> ProjectionHandle {
+        ProjectionHandle {
+            applied: self.applied.subscribe(),
+            read: self.read.clone(),
+            watched: crate::certificate_view::NAME,
+        }
+    }
+
+    pub fn projections(&self) -> &[Arc<dyn Projection>] {
+        &self.projections
+    }
+
+    /// Creates missing tables and checkpoints; rebuilds a projection whose stored version differs
+    /// from its code.
+    pub async fn prepare(&self) -> Result<(), ProjectionError> {
+        let backend = self.read.backend();
+        let stored: HashMap<String, i64> = self
+            .read
+            .checkpoints()
+            .await?
+            .into_iter()
+            .map(|(name, _, version)| (name, version))
+            .collect();
+        let mut stale = Vec::new();
+        let mut conn = self.read.pool().acquire().await?;
+        for p in &self.projections {
+            match stored.get(p.name()) {
+                Some(v) if *v == p.version() => {
+                    for sql in p.create_tables(backend, Target::Live) {
+                        sqlx::query(&sql).execute(&mut *conn).await?;
+                    }
+                }
+                Some(v) => {
+                    tracing::warn!(
+                        projection = p.name(),
+                        stored = v,
+                        code = p.version(),
+                        "projection version changed; rebuilding"
+                    );
+                    stale.push(p.name());
+                }
+                None => {
+                    let mut tx = begin_immediate(&mut conn, backend).await?;
+                    for sql in p.create_tables(backend, Target::Live) {
+                        sqlx::query(&sql).execute(&mut *tx).await?;
+                    }
+                    write_checkpoint(&mut tx, p.as_ref(), 0).await?;
+                    tx.commit().await?;
+                }
+            }
+        }
+        drop(conn);
+        if !stale.is_empty() {
+            self.rebuild(&stale, |_| {}).await?;
+        }
+        Ok(())
+    }
+
+    async fn lowest_checkpoint(&self) -> Result<u64, ProjectionError> {
+        let stored: HashMap<String, u64> = self
+            .read
+            .checkpoints()
+            .await?
+            .into_iter()
+            .map(|(name, position, _)| (name, position))
+            .collect();
+        Ok(self
+            .projections
+            .iter()
+            .map(|p| stored.get(p.name()).copied().unwrap_or(0))
+            .min()
+            .unwrap_or(0))
+    }
+
+    /// Applies at most one batch. Returns how many events were read (0: caught up).
+    pub async fn step(&self) -> Result<usize, ProjectionError> {
+        let mut next = self.next.lock().await;
+        let from = match *next {
+            Some(n) => n,
+            None => self.lowest_checkpoint().await? + 1,
+        };
+        let events = self.store.read_all(from, self.batch).await?;
+        let Some(last) = events.last().map(|e| e.position) else {
+            *next = Some(from);
+            self.applied.send_if_modified(|a| {
+                let moved = *a != from - 1;
+                *a = from - 1;
+                moved
+            });
+            return Ok(0);
+        };
+        let backend = self.read.backend();
+        let mut conn = self.read.pool().acquire().await?;
+        let mut tx = begin_immediate(&mut conn, backend).await?;
+        let checkpoints = read_checkpoints(&mut tx, &self.projections).await?;
+        let lowest = checkpoints.values().copied().min().unwrap_or(0);
+        if lowest + 1 != from {
+            // Someone else (a rebuild, another process) moved the checkpoints: start over there.
+            tx.rollback().await?;
+            *next = Some(lowest + 1);
+            return Ok(events.len());
+        }
+        for p in &self.projections {
+            let done = checkpoints.get(p.name()).copied().unwrap_or(0);
+            let fresh: &[RecordedEvent] = {
+                let start = events.partition_point(|e| e.position <= done);
+                &events[start..]
+            };
+            if !fresh.is_empty() {
+                p.apply(&mut tx, backend, Target::Live, fresh).await?;
+            }
+            write_checkpoint(&mut tx, p.as_ref(), last.max(done)).await?;
+        }
+        tx.commit().await?;
+        *next = Some(last + 1);
+        self.applied.send_if_modified(|a| {
+            let moved = *a < last;
+            if moved {
+                *a = last;
+            }
+            moved
+        });
+        Ok(events.len())
+    }
+
+    /// Applies batches until the projections have reached the log's head as it was at the call.
+    pub async fn catch_up(&self) -> Result<(), ProjectionError> {
+        let head = self.store.head().await?;
+        loop {
+            let read = self.step().await?;
+            if read == 0 || *self.applied.borrow() >= head {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Catches up, then follows new events until `shutdown` resolves. Errors are logged and
+    /// retried with a growing pause; they never stop the runner.
+    pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()> + Send) {
+        tokio::pin!(shutdown);
+        let mut pause = Duration::from_millis(50);
+        loop {
+            let step = tokio::select! {
+                () = &mut shutdown => return,
+                step = self.step() => step,
+            };
+            match step {
+                Ok(0) => {
+                    pause = Duration::from_millis(50);
+                    let at = *self.applied.borrow();
+                    tokio::select! {
+                        () = &mut shutdown => return,
+                        _ = self.store.wait_for_events(at, Duration::from_secs(1)) => {}
+                    }
+                }
+                Ok(_) => pause = Duration::from_millis(50),
+                Err(e) => {
+                    tracing::error!(error = %e, "projection batch failed; retrying");
+                    *self.next.lock().await = None;
+                    tokio::select! {
+                        () = &mut shutdown => return,
+                        () = tokio::time::sleep(pause) => {}
+                    }
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// Rebuilds the named projections from the whole log into shadow tables, then swaps them for
+    /// the live ones in one transaction. The live views stay readable (and keep following) all
+    /// along.
+    pub async fn rebuild(
+        &self,
+        names: &[&str],
+        progress: impl Fn(RebuildProgress),
+    ) -> Result<u64, ProjectionError> {
+        let mut chosen = Vec::new();
+        for name in names {
+            let p = self
+                .projections
+                .iter()
+                .find(|p| p.name() == *name)
+                .ok_or_else(|| ProjectionError::UnknownProjection((*name).to_string()))?;
+            chosen.push(p.clone());
+        }
+        let backend = self.read.backend();
+        let mut conn = self.read.pool().acquire().await?;
+        for p in &chosen {
+            for t in p.tables() {
+                sqlx::query(&format!("DROP TABLE IF EXISTS {t}_rebuild"))
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            for sql in p.create_tables(backend, Target::Rebuild) {
+                sqlx::query(&sql).execute(&mut *conn).await?;
+            }
+        }
+        let mut position = 0;
+        let mut count = 0u64;
+        let mut head = self.store.head().await?;
+        loop {
+            let events = self.store.read_all(position + 1, self.batch).await?;
+            let Some(last) = events.last().map(|e| e.position) else {
+                break;
+            };
+            let mut tx = begin_immediate(&mut conn, backend).await?;
+            for p in &chosen {
+                p.apply(&mut tx, backend, Target::Rebuild, &events).await?;
+            }
+            tx.commit().await?;
+            position = last;
+            count += events.len() as u64;
+            head = head.max(position);
+            progress(RebuildProgress {
+                position,
+                head,
+                events: count,
+            });
+            if events.len() < self.batch {
+                head = self.store.head().await?;
+                if head <= position {
+                    break;
+                }
+            }
+        }
+        // The swap: the last events, then the shadow tables replace the live ones.
+        let tail = self.store.read_all(position + 1, usize::MAX >> 1).await?;
+        let mut tx = begin_immediate(&mut conn, backend).await?;
+        if let Some(last) = tail.last().map(|e| e.position) {
+            for p in &chosen {
+                p.apply(&mut tx, backend, Target::Rebuild, &tail).await?;
+            }
+            position = last;
+            count += tail.len() as u64;
+        }
+        for p in &chosen {
+            for t in p.tables() {
+                sqlx::query(&format!("DROP TABLE IF EXISTS {t}"))
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(&format!("ALTER TABLE {t}_rebuild RENAME TO {t}"))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            write_checkpoint(&mut tx, p.as_ref(), position).await?;
+        }
+        tx.commit().await?;
+        progress(RebuildProgress {
+            position,
+            head: head.max(position),
+            events: count,
+        });
+        // This process's runner must restart from the new checkpoints.
+        *self.next.lock().await = None;
+        Ok(count)
+    }
+}
+
+async fn read_checkpoints(
+    conn: &mut AnyConnection,
+    projections: &[Arc<dyn Projection>],
+) -> Result<HashMap<String, u64>, ProjectionError> {
+    let mut out = HashMap::new();
+    for p in projections {
+        let position: Option<i64> =
+            sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE name = $1")
+                .bind(p.name())
+                .fetch_optional(&mut *conn)
+                .await?;
+        out.insert(p.name().to_string(), position.map_or(0, to_u64));
+    }
+    Ok(out)
+}
+
+async fn write_checkpoint(
+    conn: &mut AnyConnection,
+    projection: &dyn Projection,
+    position: u64,
+) -> Result<(), ProjectionError> {
+    sqlx::query(
+        "INSERT INTO projection_checkpoints (name, position, version, updated_at) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO UPDATE SET \
+         position = excluded.position, version = excluded.version, updated_at = excluded.updated_at",
+    )
+    .bind(projection.name())
+    .bind(to_i64(position))
+    .bind(projection.version())
+    .bind(chrono::Utc::now().to_rfc3339())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// How long a command waits for its events to show in the certificate view.
+pub const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[async_trait::async_trait]
+impl registry_app::Visibility for ProjectionHandle {
+    async fn wait_visible(&self, position: u64) -> Result<(), String> {
+        self.wait_applied(position, VISIBILITY_TIMEOUT)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,351 @@
+//! The projections against real SQLite event and read stores.
+
+#![allow(clippy::unwrap_used)]
+mod support;
+
+use chrono::Duration;
+use registry_app::*;
+use registry_domain::*;
+use registry_projections::*;
+use registry_store::RecordedEvent;
+use std::sync::Arc;
+use support::*;
+
+#[tokio::test]
+async fn after_a_revocation_returns_the_certificate_view_already_says_revoked() {
+    let mut w = world().await;
+    let _runner = w.follow();
+    let family = new_family_id();
+    let granted = w.run(family, grant(family)).await.unwrap();
+    let token = granted.family.certificate_id;
+    let row = w.read.certificate_by_token(token).await.unwrap().unwrap();
+    assert_eq!(row.state_on(w.registry.today()), CertificateState::Active);
+
+    w.run(
+        family,
+        Command::Revoke {
+            reason: "недостоверные сведения".into(),
+            decision: None,
+        },
+    )
+    .await
+    .unwrap();
+    // No waiting: the command's answer implies the view shows it.
+    let row = w.read.certificate_by_token(token).await.unwrap().unwrap();
+    assert_eq!(row.state_on(w.registry.today()), CertificateState::Revoked);
+    assert_eq!(row.status, "revoked");
+}
+
+#[tokio::test]
+async fn a_reissued_certificate_leaves_a_replaced_row_that_discloses_no_one() {
+    let mut w = world().await;
+    let _runner = w.follow();
+    let family = new_family_id();
+    let old = w
+        .run(family, grant(family))
+        .await
+        .unwrap()
+        .family
+        .certificate_id;
+    let reissued = w
+        .run(
+            family,
+            Command::ReissueCertificate {
+                reason: "утерян телефон".into(),
+                certificate_id: new_certificate_id(),
+            },
+        )
+        .await
+        .unwrap();
+    let today = w.registry.today();
+    let old_row = w.read.certificate_by_token(old).await.unwrap().unwrap();
+    assert_eq!(old_row.state_on(today), CertificateState::Replaced);
+    assert!(old_row.family.members.is_empty());
+    let new_row = w
+        .read
+        .certificate_by_token(reissued.family.certificate_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(new_row.state_on(today), CertificateState::Active);
+    assert_eq!(new_row.serial, 2);
+    assert_eq!(new_row.family.members.len(), 4);
+    let current = w.read.certificate_of_family(family).await.unwrap().unwrap();
+    assert_eq!(current.token_id, reissued.family.certificate_id);
+}
+
+/// Wraps a projection and fails when it meets one chosen position, after applying the events of
+/// the batch before it.
+#[derive(Debug)]
+struct FailAt {
+    inner: Arc<dyn Projection>,
+    position: u64,
+}
+
+#[async_trait::async_trait]
+impl Projection for FailAt {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn version(&self) -> i64 {
+        self.inner.version()
+    }
+    fn create_tables(&self, backend: Backend, target: Target) -> Vec<String> {
+        self.inner.create_tables(backend, target)
+    }
+    fn tables(&self) -> &'static [&'static str] {
+        self.inner.tables()
+    }
+    async fn apply(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        backend: Backend,
+        target: Target,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        match events.iter().position(|e| e.position == self.position) {
+            Some(i) => {
+                self.inner
+                    .apply(conn, backend, target, &events[..i])
+                    .await?;
+                Err(ProjectionError::Injected(format!(
+                    "injected failure at {}",
+                    self.position
+                )))
+            }
+            None => self.inner.apply(conn, backend, target, events).await,
+        }
+    }
+}
+
+async fn some_history(w: &World, families: usize) -> Vec<FamilyId> {
+    let mut ids = Vec::new();
+    for _ in 0..families {
+        let family = new_family_id();
+        w.run(family, grant(family)).await.unwrap();
+        w.run(
+            family,
+            Command::AddMember {
+                member: person("Вера", "2026-11-01", Relation::Child),
+                decision: None,
+            },
+        )
+        .await
+        .unwrap();
+        w.run(
+            family,
+            Command::ReissueCertificate {
+                reason: "утерян".into(),
+                certificate_id: new_certificate_id(),
+            },
+        )
+        .await
+        .unwrap();
+        ids.push(family);
+    }
+    ids
+}
+
+#[tokio::test]
+async fn a_failure_between_events_of_a_batch_then_a_restart_applies_every_event_exactly_once() {
+    let w = world().await;
+    let families = some_history(&w, 6).await; // 18 events
+    let failing = ProjectionRunner::new(
+        w.store.clone(),
+        w.read.clone(),
+        vec![
+            Arc::new(FailAt {
+                inner: Arc::new(CertificateView),
+                position: 13,
+            }),
+            Arc::new(FamilyHistory),
+        ],
+    )
+    .with_batch(5);
+    assert_eq!(failing.step().await.unwrap(), 5);
+    assert_eq!(failing.step().await.unwrap(), 5);
+    let err = failing.step().await.unwrap_err();
+    assert!(matches!(err, ProjectionError::Injected(_)), "{err}");
+    // The failed batch left nothing behind: checkpoints and rows stop at position 10.
+    assert_eq!(w.read.checkpoint("certificate_view").await.unwrap(), 10);
+    assert_eq!(w.read.checkpoint("family_history").await.unwrap(), 10);
+    assert_eq!(
+        w.read
+            .dump_family_history(Target::Live)
+            .await
+            .unwrap()
+            .len(),
+        10
+    );
+    drop(failing);
+
+    // Restart: a new runner picks up from the checkpoints.
+    let restarted =
+        ProjectionRunner::new(w.store.clone(), w.read.clone(), default_projections()).with_batch(5);
+    restarted.catch_up().await.unwrap();
+    let history = w.read.dump_family_history(Target::Live).await.unwrap();
+    let positions: Vec<u64> = history.iter().map(|h| h.position).collect();
+    assert_eq!(
+        positions,
+        (1..=18).collect::<Vec<_>>(),
+        "each event once, none skipped"
+    );
+    for family in families {
+        let loaded = w.registry.load(family).await.unwrap().unwrap();
+        let row = w.read.certificate_of_family(family).await.unwrap().unwrap();
+        assert_eq!(row.revision, loaded.revision);
+        assert_eq!(row.family, loaded.family);
+    }
+}
+
+#[tokio::test]
+async fn a_redelivered_batch_changes_nothing() {
+    let w = world().await;
+    some_history(&w, 3).await;
+    w.runner.catch_up().await.unwrap();
+    let before = (
+        w.read.dump_certificate_view(Target::Live).await.unwrap(),
+        w.read.dump_family_history(Target::Live).await.unwrap(),
+    );
+    // Deliver the whole log again, bypassing the checkpoint.
+    let events = w.store.read_all(1, 1000).await.unwrap();
+    let mut tx = w.read.pool().begin().await.unwrap();
+    for p in default_projections() {
+        p.apply(&mut tx, w.read.backend(), Target::Live, &events)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let after = (
+        w.read.dump_certificate_view(Target::Live).await.unwrap(),
+        w.read.dump_family_history(Target::Live).await.unwrap(),
+    );
+    assert_eq!(before, after);
+}
+
+#[tokio::test]
+async fn as_of_before_the_grant_is_not_found_and_between_renewal_and_revocation_shows_the_renewed_dates(
+) {
+    let w = world().await;
+    let family = new_family_id();
+    let before_grant = w.clock.now() - Duration::minutes(1);
+    let granted = w.run(family, grant(family)).await.unwrap();
+    assert_eq!(granted.family.valid_until, date("2027-02-09"));
+
+    w.clock.advance(Duration::days(30));
+    let renewed = w
+        .run(
+            family,
+            Command::Renew {
+                decision: decision("Р-2", "2026-12-25"),
+                student_confirmations: vec![StudentConfirmation {
+                    member_id: granted.family.members[1].member_id,
+                    student_until: date("2031-06-30"),
+                }],
+            },
+        )
+        .await
+        .unwrap();
+    let between = w.clock.now() + Duration::days(1);
+    w.clock.advance(Duration::days(2));
+    w.run(
+        family,
+        Command::Revoke {
+            reason: "переезд".into(),
+            decision: None,
+        },
+    )
+    .await
+    .unwrap();
+
+    assert!(w
+        .registry
+        .as_of(family, before_grant)
+        .await
+        .unwrap()
+        .is_none());
+    let then = w.registry.as_of(family, between).await.unwrap().unwrap();
+    assert_eq!(then.family.valid_until, date("2031-06-19"));
+    assert_eq!(then.family.valid_until, renewed.family.valid_until);
+    assert_eq!(then.family.status, Status::Active);
+    assert_eq!(then.revision, 1);
+    let now = w
+        .registry
+        .as_of(family, w.clock.now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(now.family.status, Status::Revoked);
+}
+
+#[tokio::test]
+async fn a_rebuild_in_place_keeps_the_live_view_readable_and_ends_equal() {
+    let w = world_with(|r| r.with_batch(4)).await;
+    let families = some_history(&w, 8).await;
+    w.runner.catch_up().await.unwrap();
+    let before = w.read.dump_certificate_view(Target::Live).await.unwrap();
+    let history_before = w.read.dump_family_history(Target::Live).await.unwrap();
+
+    let probe = {
+        let read = w.read.clone();
+        let family = families[0];
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = done.clone();
+        let task = tokio::spawn(async move {
+            let mut reads = 0;
+            while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                let row = read.certificate_of_family(family).await.unwrap();
+                assert!(row.is_some(), "the live view went empty during the rebuild");
+                reads += 1;
+                tokio::task::yield_now().await;
+            }
+            reads
+        });
+        (done, task)
+    };
+    let rebuilt = w
+        .runner
+        .rebuild(&["certificate_view", "family_history"], |_| {})
+        .await
+        .unwrap();
+    probe.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(probe.1.await.unwrap() > 0);
+    assert_eq!(rebuilt, 24);
+    assert_eq!(
+        w.read.dump_certificate_view(Target::Live).await.unwrap(),
+        before
+    );
+    assert_eq!(
+        w.read.dump_family_history(Target::Live).await.unwrap(),
+        history_before
+    );
+    // The runner goes on from the swapped checkpoints.
+    let family = new_family_id();
+    w.run(family, grant(family)).await.unwrap();
+    w.runner.catch_up().await.unwrap();
+    assert!(w
+        .read
+        .certificate_of_family(family)
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        w.read
+            .dump_family_history(Target::Live)
+            .await
+            .unwrap()
+            .len(),
+        25
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_projection_name_is_refused() {
+    let w = world().await;
+    let err = w
+        .runner
+        .rebuild(&["no_such_view"], |_| {})
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProjectionError::UnknownProjection(_)));
+}
