@@ -2,17 +2,20 @@
 //!
 //! Why a crate of its own: the read models are derived data with their own database (the read
 //! store), their own schema and their own lifecycle (rebuilds); the command path and the HTTP
-//! server only see the queries and the read-your-writes wait.
+//! server only see the queries and the read-your-writes wait. The read store's database also
+//! keeps the API access tokens (hashed), which are not derived from events and never rebuilt.
 //!
 //! A projection has a stable name and applies events in global order inside a read-store
 //! transaction that also moves its checkpoint, so a crash or a re-delivery never applies an event
 //! twice and never skips one. Rows also remember the last position applied to them.
 
+mod access_tokens;
 mod certificate_view;
 mod family_history;
 mod read_store;
 mod runner;
 
+pub use access_tokens::{token_hash, AccessToken, TOKEN_PREFIX};
 pub use certificate_view::{CertificateRow, CertificateView};
 pub use family_history::{FamilyHistory, HistoryRow};
 pub use read_store::{Backend, ReadStore};

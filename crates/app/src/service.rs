@@ -40,7 +40,8 @@ pub struct CommandOutcome {
     /// Revision and global position of the command's last event.
     pub revision: u64,
     pub position: u64,
-    pub event_types: Vec<&'static str>,
+    /// The command's events.
+    pub events: Vec<FamilyEvent>,
     /// The answer is the replay of an earlier request with the same idempotency key.
     pub replayed: bool,
 }
@@ -93,6 +94,13 @@ pub enum AppError {
     /// The events were appended, but the views did not show them within the bound.
     #[error("the change was recorded but is not yet visible: {0}")]
     NotYetVisible(String),
+}
+
+impl CommandOutcome {
+    /// The type names of the command's events.
+    pub fn event_types(&self) -> Vec<&'static str> {
+        self.events.iter().map(FamilyEvent::event_type).collect()
+    }
 }
 
 impl From<StoreError> for AppError {
@@ -242,7 +250,6 @@ impl Registry {
                 .await
             {
                 Ok(appended) => {
-                    let event_types = events.iter().map(FamilyEvent::event_type).collect();
                     let family = events
                         .iter()
                         .fold(state, evolve)
@@ -251,7 +258,7 @@ impl Registry {
                         family,
                         revision: appended.revision,
                         position: appended.position,
-                        event_types,
+                        events,
                         replayed: false,
                     });
                 }
@@ -285,27 +292,31 @@ impl Registry {
         }
         let events = self.decoded(&original.stream).await?;
         let mut family = None;
-        let mut event_types = Vec::new();
-        let mut first_of_command = None;
+        let mut command_events = Vec::new();
+        let mut correlation = None;
         for e in events
-            .iter()
+            .into_iter()
             .filter(|e| e.envelope.revision <= original.revision)
         {
             family = evolve(family, &e.event);
-            // The original command's events are those after the previous command's last one;
-            // commands share a correlation id, which ends the search.
-            if first_of_command.is_none_or(|c: Uuid| c != e.metadata.correlation_id) {
-                event_types.clear();
-                first_of_command = Some(e.metadata.correlation_id);
+            // The original command's events are the trailing run that shares its correlation id
+            // and idempotency key.
+            let key = (
+                e.metadata.correlation_id,
+                e.metadata.idempotency_key.clone(),
+            );
+            if correlation.as_ref() != Some(&key) {
+                command_events.clear();
+                correlation = Some(key);
             }
-            event_types.push(e.event.event_type());
+            command_events.push(e.event);
         }
         let family = family.ok_or_else(|| AppError::Corrupt("replayed stream is empty".into()))?;
         Ok(CommandOutcome {
             family,
             revision: original.revision,
             position: original.position,
-            event_types,
+            events: command_events,
             replayed: true,
         })
     }

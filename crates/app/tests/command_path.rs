@@ -103,7 +103,7 @@ async fn a_grant_is_stored_with_its_envelope_and_loads_back() {
     req.causation_id = Some(Uuid::now_v7());
     let outcome = f.registry.execute(req.clone()).await.unwrap();
     assert_eq!(outcome.revision, 0);
-    assert_eq!(outcome.event_types, vec!["StatusGranted"]);
+    assert_eq!(outcome.event_types(), vec!["StatusGranted"]);
     assert_eq!(outcome.family.valid_until, date("2030-01-14"));
 
     let events = f.registry.events(family_id).await.unwrap();
@@ -233,7 +233,7 @@ async fn the_same_idempotency_key_twice_gives_one_event_and_the_same_answer() {
     assert!(b.replayed);
     assert_eq!((a.revision, a.position), (b.revision, b.position));
     assert_eq!(a.family, b.family);
-    assert_eq!(b.event_types, vec!["StatusGranted"]);
+    assert_eq!(b.event_types(), vec!["StatusGranted"]);
     assert_eq!(f.store.head().await.unwrap(), 1);
 
     retry.request_hash = "body-2".into();

@@ -1,0 +1,230 @@
+//! The composition root of the registry: the only code that chooses backends (from URLs), builds
+//! the server's state, and runs it. The `registry` binary is a thin clap front end over this
+//! library; the end-to-end tests start servers through [`start`] exactly as `registry serve`
+//! does, on port 0 and with an injected clock.
+
+mod demo;
+pub mod offline;
+
+use anyhow::{bail, Context};
+use registry_app::{Clock, Registry};
+use registry_credential::KeyRing;
+use registry_domain::Policy;
+use registry_http::{AppState, HttpConfig};
+use registry_projections::{default_projections, ProjectionRunner, ReadStore};
+use registry_store::EventStore;
+use registry_store_sqlite::SqliteEventStore;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+pub use demo::{seed_demo, DemoData};
+
+/// Where the registry keeps its data.
+#[derive(Clone, Debug)]
+pub struct Stores {
+    pub data_dir: PathBuf,
+    /// Event store URL; defaults to `sqlite://{data_dir}/registry.db`.
+    pub event_store: Option<String>,
+    /// Read store URL; defaults to `sqlite://{data_dir}/views.db`.
+    pub read_store: Option<String>,
+}
+
+impl Stores {
+    pub fn event_store_url(&self) -> String {
+        self.event_store
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("registry.db").display()))
+    }
+
+    pub fn read_store_url(&self) -> String {
+        self.read_store
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("views.db").display()))
+    }
+
+    pub fn keys_dir(&self) -> PathBuf {
+        self.data_dir.join("keys")
+    }
+
+    /// Opens the event store the URL names.
+    pub async fn open_event_store(&self) -> anyhow::Result<Arc<dyn EventStore>> {
+        let url = self.event_store_url();
+        if url.starts_with("sqlite:") || !url.contains("://") {
+            let store = SqliteEventStore::open(&url)
+                .await
+                .with_context(|| format!("opening the event store {}", redact(&url)))?;
+            return Ok(Arc::new(store));
+        }
+        bail!(
+            "unsupported event store URL {}: use sqlite:PATH",
+            redact(&url)
+        )
+    }
+
+    pub async fn open_read_store(&self) -> anyhow::Result<ReadStore> {
+        let url = self.read_store_url();
+        ReadStore::connect(&url)
+            .await
+            .with_context(|| format!("opening the read store {}", redact(&url)))
+    }
+}
+
+/// A URL with its password, if any, replaced by `***`, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Settings of `registry serve` beyond the stores.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    pub http: HttpConfig,
+    pub policy: Policy,
+    pub demo: bool,
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub demo: Option<DemoData>,
+    shutdown: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    background: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting, drains open requests, stops the projection runner.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        self.server.await??;
+        for task in self.background {
+            let _ = task.await;
+        }
+        Ok(())
+    }
+
+    /// Resolves when the server stops on its own (it only stops when told to).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        let Running {
+            server,
+            background,
+            shutdown,
+            ..
+        } = self;
+        server.await??;
+        let _ = shutdown.send(true);
+        for task in background {
+            let _ = task.await;
+        }
+        Ok(())
+    }
+
+    pub fn shutdown_sender(&self) -> watch::Sender<bool> {
+        self.shutdown.clone()
+    }
+}
+
+async fn signal(mut rx: watch::Receiver<bool>) {
+    while !*rx.borrow_and_update() {
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Opens the stores, catches the projections up, and serves on `listener`.
+pub async fn start(
+    stores: &Stores,
+    options: ServeOptions,
+    clock: Arc<dyn Clock>,
+    listener: tokio::net::TcpListener,
+) -> anyhow::Result<Running> {
+    let addr = listener.local_addr()?;
+    let store = stores.open_event_store().await?;
+    let read = stores.open_read_store().await?;
+    let keys = KeyRing::load_or_create(&stores.keys_dir()).context("loading the signing keys")?;
+
+    let runner = Arc::new(ProjectionRunner::new(
+        store.clone(),
+        read.clone(),
+        default_projections(),
+    ));
+    runner
+        .prepare()
+        .await
+        .context("preparing the projections")?;
+    runner
+        .catch_up()
+        .await
+        .context("catching the projections up")?;
+    let registry = Registry::new(store.clone(), clock, options.policy.clone())
+        .with_visibility(Arc::new(runner.handle()));
+    let state = AppState::new(registry, read, runner.handle(), keys, options.http.clone());
+
+    let (shutdown, rx) = watch::channel(false);
+    let mut background = vec![tokio::spawn(runner.clone().run(signal(rx.clone())))];
+    background.push(tokio::spawn(reload_keys(
+        stores.keys_dir(),
+        state.clone(),
+        signal(rx.clone()),
+    )));
+
+    let demo = if options.demo {
+        Some(seed_demo(&state).await.context("creating the demo data")?)
+    } else {
+        None
+    };
+
+    let router = registry_http::router(state.clone());
+    let server = tokio::spawn(registry_http::serve(listener, router, signal(rx)));
+    tracing::info!(%addr, event_store = store.backend_name(), "registry listening");
+    Ok(Running {
+        addr,
+        state,
+        demo,
+        shutdown,
+        server,
+        background,
+    })
+}
+
+/// Picks up a key rotation made by `registry keys rotate` while the server runs.
+async fn reload_keys(
+    dir: PathBuf,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    let current = |dir: &Path| std::fs::read_to_string(dir.join("signing")).unwrap_or_default();
+    let mut seen = current(&dir);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return,
+            () = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+        let now = current(&dir);
+        if now != seen {
+            match KeyRing::load(&dir) {
+                Ok(keys) => {
+                    tracing::info!(signing_key = %keys.signing_key().0, "signing keys reloaded");
+                    state.set_keys(keys);
+                    seen = now;
+                }
+                Err(e) => tracing::error!(error = %e, "could not reload the signing keys"),
+            }
+        }
+    }
+}

@@ -1,0 +1,434 @@
+//! `registry`: the large-family certificate registry.
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use registry_app::{Role, SystemClock};
+use registry_cli::{offline, start, ServeOptions, Stores};
+use registry_credential::KeyRing;
+use registry_domain::{FamilyId, Policy};
+use registry_http::{Disclosure, HttpConfig};
+use registry_projections::{default_projections, ProjectionRunner};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "registry",
+    version,
+    about = "The large-family certificate registry (реестр многодетных семей)"
+)]
+struct Cli {
+    #[command(flatten)]
+    stores: StoreArgs,
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Args, Debug)]
+struct StoreArgs {
+    /// Directory of the embedded databases and the signing keys.
+    #[arg(
+        long,
+        global = true,
+        env = "REGISTRY_DATA_DIR",
+        default_value = "./data"
+    )]
+    data_dir: PathBuf,
+    /// Event store URL: sqlite:PATH (default: DATA_DIR/registry.db).
+    #[arg(long, global = true, env = "REGISTRY_EVENT_STORE")]
+    event_store: Option<String>,
+    /// Read store URL: sqlite:PATH or postgres://... (default: DATA_DIR/views.db).
+    #[arg(long, global = true, env = "REGISTRY_READ_STORE")]
+    read_store: Option<String>,
+}
+
+impl StoreArgs {
+    fn stores(&self) -> Stores {
+        Stores {
+            data_dir: self.data_dir.clone(),
+            event_store: self.event_store.clone(),
+            read_store: self.read_store.clone(),
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum Commands {
+    /// Run the HTTP server.
+    Serve(ServeArgs),
+    /// Manage API access tokens.
+    #[command(subcommand)]
+    Tokens(TokenCommand),
+    /// Manage the QR signing keys.
+    #[command(subcommand)]
+    Keys(KeyCommand),
+    /// Inspect and rebuild the projections.
+    #[command(subcommand)]
+    Projections(ProjectionCommand),
+    /// Check offline that a QR was issued by this registry.
+    Verify(VerifyArgs),
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "REGISTRY_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Base of the verify URLs printed in QR codes (default: http://LISTEN).
+    #[arg(long, env = "REGISTRY_PUBLIC_BASE_URL")]
+    public_base_url: Option<String>,
+    /// On an empty registry, create a sample family; always print new demo tokens.
+    #[arg(long, env = "REGISTRY_DEMO")]
+    demo: bool,
+    /// Eligibility policy preset.
+    #[arg(long, env = "REGISTRY_POLICY", default_value = "federal-2024")]
+    policy: String,
+    /// How much a verifier sees: standard, full or minimal.
+    #[arg(long, env = "REGISTRY_DISCLOSURE", default_value = "standard")]
+    disclosure: String,
+    /// Verifier requests per second per client address (0: no limit).
+    #[arg(long, env = "REGISTRY_VERIFY_RATE_LIMIT", default_value_t = 20)]
+    verify_rate_limit: u32,
+    /// Verifier burst per client address.
+    #[arg(long, env = "REGISTRY_VERIFY_BURST", default_value_t = 60)]
+    verify_burst: u32,
+    /// Largest accepted request body in bytes.
+    #[arg(long, env = "REGISTRY_BODY_LIMIT", default_value_t = 64 * 1024)]
+    body_limit: usize,
+    /// Lifetime of the app's rotating QR, in seconds.
+    #[arg(long, env = "REGISTRY_LIVE_QR_SECONDS", default_value_t = 60)]
+    live_qr_seconds: i64,
+    /// Log as JSON lines instead of text.
+    #[arg(long, env = "REGISTRY_LOG_JSON")]
+    log_json: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum RoleArg {
+    Officer,
+    Auditor,
+    Holder,
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenCommand {
+    /// Create a token; it is printed once, alone on the last line.
+    Create {
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// Who or what uses it (shown in `tokens list`).
+        #[arg(long)]
+        name: String,
+        /// The family a holder token is bound to.
+        #[arg(long)]
+        family: Option<uuid::Uuid>,
+    },
+    /// List tokens (never the tokens themselves).
+    List,
+    /// Revoke a token by id.
+    Revoke { id: uuid::Uuid },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeyCommand {
+    /// Add a new signing key; QRs signed by older keys keep verifying.
+    Rotate,
+    /// Print the public key set (what `/.well-known/registry-keys.json` serves).
+    Export {
+        /// Write to this file instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ProjectionCommand {
+    /// Each projection's checkpoint, the log head and the lag.
+    Status,
+    /// Rebuild projections from the log aside, then swap (all when no name is given).
+    Rebuild { name: Option<String> },
+}
+
+#[derive(Args, Debug)]
+struct VerifyArgs {
+    /// A verify URL or a token.
+    input: Option<String>,
+    /// An image (PNG or JPEG) of the QR instead.
+    #[arg(long, conflicts_with = "input")]
+    image: Option<PathBuf>,
+    /// The registry's published key set (registry-keys.json).
+    #[arg(long)]
+    keys: PathBuf,
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("REGISTRY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let stores = cli.stores.stores();
+    match cli.command {
+        Commands::Serve(args) => serve(stores, args).await,
+        Commands::Tokens(command) => tokens(stores, command).await,
+        Commands::Keys(command) => keys(stores, command),
+        Commands::Projections(command) => projections(stores, command).await,
+        Commands::Verify(args) => verify(args),
+    }
+}
+
+async fn serve(stores: Stores, args: ServeArgs) -> anyhow::Result<()> {
+    init_logging(args.log_json);
+    let policy = Policy::by_name(&args.policy)?;
+    let disclosure: Disclosure = args.disclosure.parse().map_err(anyhow::Error::msg)?;
+    let public_base_url = args
+        .public_base_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", args.listen));
+    let options = ServeOptions {
+        http: HttpConfig {
+            public_base_url,
+            disclosure,
+            verify_rate_per_second: args.verify_rate_limit,
+            verify_burst: args.verify_burst,
+            body_limit: args.body_limit,
+            live_qr_seconds: args.live_qr_seconds,
+            ..HttpConfig::default()
+        },
+        policy,
+        demo: args.demo,
+    };
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let running = start(&stores, options, Arc::new(SystemClock), listener).await?;
+    if let Some(demo) = &running.demo {
+        println!("Registry running at http://{}", running.addr);
+        if demo.reused {
+            println!("Demo family already present: {}", demo.family_id);
+        } else {
+            println!("Demo family created: {}", demo.family_id);
+        }
+        println!("Officer token:  {}", demo.officer_token);
+        println!("Auditor token:  {}", demo.auditor_token);
+        println!("Holder token:   {}", demo.holder_token);
+        println!("Open the certificate check: {}", demo.verify_url);
+    } else {
+        println!("Registry running at http://{}", running.addr);
+    }
+    let shutdown = running.shutdown_sender();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        let _ = shutdown.send(true);
+    });
+    running.wait().await
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+async fn tokens(stores: Stores, command: TokenCommand) -> anyhow::Result<()> {
+    let read = stores.open_read_store().await?;
+    let now = chrono::Utc::now();
+    match command {
+        TokenCommand::Create { role, name, family } => {
+            let role = match role {
+                RoleArg::Officer => Role::Officer,
+                RoleArg::Auditor => Role::Auditor,
+                RoleArg::Holder => Role::Holder,
+            };
+            match (role, family) {
+                (Role::Holder, None) => bail!("a holder token needs --family FAMILY_ID"),
+                (Role::Holder, Some(_)) | (_, None) => {}
+                (_, Some(_)) => bail!("only holder tokens are bound to a family"),
+            }
+            if name.trim().is_empty() {
+                bail!("--name must not be empty");
+            }
+            let family = family.map(FamilyId);
+            if let Some(family) = family {
+                let store = stores.open_event_store().await?;
+                if store
+                    .read_stream(&family.stream_name(), 0)
+                    .await?
+                    .is_empty()
+                {
+                    bail!("no family {family} in the registry");
+                }
+            }
+            let (token, record) = read.create_access_token(&name, role, family, now).await?;
+            eprintln!(
+                "Created {} token {} ({}). It is shown only once:",
+                role.as_str(),
+                record.id,
+                name
+            );
+            println!("{token}");
+        }
+        TokenCommand::List => {
+            println!(
+                "{:<36}  {:<8}  {:<36}  {:<25}  name",
+                "id", "role", "family", "revoked"
+            );
+            for t in read.list_access_tokens().await? {
+                println!(
+                    "{:<36}  {:<8}  {:<36}  {:<25}  {}",
+                    t.id,
+                    t.role.as_str(),
+                    t.family_id
+                        .map(|f| f.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    t.revoked_at
+                        .map(|r| r.to_rfc3339())
+                        .unwrap_or_else(|| "-".into()),
+                    t.name
+                );
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            if read.revoke_access_token(id, now).await? {
+                println!("revoked {id}");
+            } else {
+                bail!("no live token {id}");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn keys(stores: Stores, command: KeyCommand) -> anyhow::Result<()> {
+    let dir = stores.keys_dir();
+    match command {
+        KeyCommand::Rotate => {
+            KeyRing::load_or_create(&dir)?;
+            let kid = KeyRing::rotate(&dir)?;
+            println!("new signing key {kid}; older keys keep verifying (a running server picks it up within seconds)");
+        }
+        KeyCommand::Export { output } => {
+            let ring = KeyRing::load_or_create(&dir)?;
+            let json = serde_json::to_string_pretty(&ring.public().to_jwks())? + "\n";
+            match output {
+                Some(path) => std::fs::write(&path, json)
+                    .with_context(|| format!("writing {}", path.display()))?,
+                None => print!("{json}"),
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn projections(stores: Stores, command: ProjectionCommand) -> anyhow::Result<()> {
+    let store = stores.open_event_store().await?;
+    let read = stores.open_read_store().await?;
+    let runner = ProjectionRunner::new(store.clone(), read.clone(), default_projections());
+    runner.prepare().await?;
+    match command {
+        ProjectionCommand::Status => {
+            let head = store.head().await?;
+            println!("log head: {head} ({})", store.backend_name());
+            println!(
+                "{:<20}  {:>12}  {:>10}  {:>7}",
+                "projection", "checkpoint", "lag", "version"
+            );
+            for (name, position, version) in read.checkpoints().await? {
+                println!(
+                    "{name:<20}  {position:>12}  {:>10}  {version:>7}",
+                    head.saturating_sub(position)
+                );
+            }
+        }
+        ProjectionCommand::Rebuild { name } => {
+            let names: Vec<&'static str> = match &name {
+                Some(n) => vec![runner
+                    .projections()
+                    .iter()
+                    .find(|p| p.name() == n)
+                    .map(|p| p.name())
+                    .with_context(|| format!("no projection named {n:?}"))?],
+                None => runner.projections().iter().map(|p| p.name()).collect(),
+            };
+            let head = store.head().await?;
+            let bar = ProgressBar::new(head);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{msg} [{bar:40}] {pos}/{len} events ({per_sec}, {eta})",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar.set_message(format!("rebuilding {}", names.join(", ")));
+            let started = std::time::Instant::now();
+            let count = runner
+                .rebuild(&names, |p| {
+                    bar.set_length(p.head);
+                    bar.set_position(p.position);
+                })
+                .await?;
+            bar.finish_and_clear();
+            println!(
+                "rebuilt {} from {count} events in {:.1?}",
+                names.join(", "),
+                started.elapsed()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn verify(args: VerifyArgs) -> anyhow::Result<()> {
+    let input = match (&args.input, &args.image) {
+        (_, Some(image)) => offline::decode_qr_image(image)?,
+        (Some(input), None) => input.clone(),
+        (None, None) => bail!("give a verify URL, a token, or --image FILE"),
+    };
+    match offline::check(&input, &args.keys) {
+        Ok(check) => {
+            println!("AUTHENTIC: this QR was issued by the registry.");
+            println!("signed by key {} ({:?})", check.kid, check.key_status);
+            if let registry_credential::TokenKind::Live { expires_at } = check.kind {
+                println!("a live (app) code, valid until Unix time {expires_at}");
+            }
+            println!("Current status (valid, revoked, replaced) needs the online check at the verify address.");
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("{e:#}");
+            std::process::exit(1);
+        }
+    }
+}

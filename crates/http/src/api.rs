@@ -1,0 +1,569 @@
+//! Officer, auditor and holder endpoints.
+
+use crate::dto::*;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{family_id, parse_id, Caller, CommandHeaders, JsonBody};
+use crate::state::AppState;
+use crate::verify::verify_result;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use registry_app::{new_certificate_id, new_family_id, new_member_id, CommandRequest, Role};
+use registry_domain::{Command, Family, FamilyEvent, FamilyId, MemberId};
+use serde::Deserialize;
+use uuid::Uuid;
+
+const OFFICER: &[Role] = &[Role::Officer];
+const READERS: &[Role] = &[Role::Officer, Role::Auditor];
+
+/// The parts of an officer's request a command needs besides the command itself.
+struct Invocation<'a> {
+    caller: &'a Caller,
+    headers: CommandHeaders,
+    method: &'static str,
+    uri: &'a Uri,
+    raw: &'a [u8],
+}
+
+/// Runs a command for an officer and answers the command result.
+async fn run(
+    state: &AppState,
+    invocation: Invocation<'_>,
+    family_id: FamilyId,
+    command: Command,
+    created: StatusCode,
+) -> ApiResult<Response> {
+    let Invocation {
+        caller,
+        headers,
+        method,
+        uri,
+        raw,
+    } = invocation;
+    caller.require(OFFICER)?;
+    let outcome = state
+        .registry()
+        .execute(CommandRequest {
+            family_id,
+            command,
+            actor: caller.actor(),
+            correlation_id: headers.correlation_id.unwrap_or_else(Uuid::now_v7),
+            causation_id: None,
+            idempotency_key: headers.idempotency_key,
+            request_hash: registry_app::request_hash(method, uri.path(), raw),
+            expected_revision: headers.if_match,
+        })
+        .await?;
+    let member_id = outcome.events.iter().find_map(|e| match e {
+        FamilyEvent::MemberAdded(added) => Some(added.member.member_id.0),
+        _ => None,
+    });
+    let today = state.registry().today();
+    let family = &outcome.family;
+    let body = CommandResult {
+        family_id: family.family_id.0,
+        certificate_id: family.certificate_id.0,
+        certificate_number: family.certificate_number.clone(),
+        revision: outcome.revision,
+        position: outcome.position,
+        state: family.state_on(today).as_str().to_string(),
+        valid_until: family.valid_until,
+        verify_url: state.verify_url(family.certificate_id),
+        member_id,
+    };
+    Ok(with_etag(
+        (created, Json(body)).into_response(),
+        outcome.revision,
+    ))
+}
+
+fn with_etag(mut response: Response, revision: u64) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{revision}\"")) {
+        response.headers_mut().insert(header::ETAG, v);
+    }
+    response
+}
+
+#[utoipa::path(post, path = "/api/v1/families", tag = "officer",
+    request_body = GrantRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Same key and body: same answer, no new event")),
+    responses((status = 201, body = CommandResult), (status = 400, body = crate::error::Problem),
+        (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem),
+        (status = 422, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn grant(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: CommandHeaders,
+    uri: Uri,
+    body: JsonBody<GrantRequest>,
+) -> ApiResult<Response> {
+    caller.require(OFFICER)?;
+    let family_id = new_family_id();
+    let request = body.value;
+    let command = Command::Grant {
+        decision: request.decision.into(),
+        members: request
+            .members
+            .into_iter()
+            .map(|m| m.into_member(new_member_id()))
+            .collect(),
+        valid_from: request.valid_from,
+        certificate_number: registry_app::certificate_number(family_id),
+        certificate_id: new_certificate_id(),
+    };
+    run(
+        &state,
+        Invocation {
+            caller: &caller,
+            headers,
+            method: "POST",
+            uri: &uri,
+            raw: &body.raw,
+        },
+        family_id,
+        command,
+        StatusCode::CREATED,
+    )
+    .await
+}
+
+#[utoipa::path(post, path = "/api/v1/families/{family_id}/renewals", tag = "officer",
+    request_body = RenewRequest,
+    params(("family_id" = Uuid, Path), ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = CommandResult), (status = 409, body = crate::error::Problem),
+        (status = 412, body = crate::error::Problem), (status = 422, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn renew(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(family): Path<String>,
+    headers: CommandHeaders,
+    uri: Uri,
+    body: JsonBody<RenewRequest>,
+) -> ApiResult<Response> {
+    caller.require(OFFICER)?;
+    let family_id = family_id(&family)?;
+    let request = body.value;
+    let command = Command::Renew {
+        decision: request.decision.into(),
+        student_confirmations: request
+            .student_confirmations
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| registry_domain::StudentConfirmation {
+                member_id: MemberId(c.member_id),
+                student_until: c.student_until,
+            })
+            .collect(),
+    };
+    run(
+        &state,
+        Invocation {
+            caller: &caller,
+            headers,
+            method: "POST",
+            uri: &uri,
+            raw: &body.raw,
+        },
+        family_id,
+        command,
+        StatusCode::OK,
+    )
+    .await
+}
+
+#[utoipa::path(post, path = "/api/v1/families/{family_id}/members", tag = "officer",
+    request_body = AddMemberRequest,
+    params(("family_id" = Uuid, Path), ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 201, body = CommandResult)),
+    security(("bearer" = [])))]
+pub async fn add_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(family): Path<String>,
+    headers: CommandHeaders,
+    uri: Uri,
+    body: JsonBody<AddMemberRequest>,
+) -> ApiResult<Response> {
+    caller.require(OFFICER)?;
+    let family_id = family_id(&family)?;
+    let request = body.value;
+    let command = Command::AddMember {
+        member: request.member.into_member(new_member_id()),
+        decision: request.decision.map(Into::into),
+    };
+    run(
+        &state,
+        Invocation {
+            caller: &caller,
+            headers,
+            method: "POST",
+            uri: &uri,
+            raw: &body.raw,
+        },
+        family_id,
+        command,
+        StatusCode::CREATED,
+    )
+    .await
+}
+
+#[utoipa::path(post, path = "/api/v1/families/{family_id}/members/{member_id}/removal", tag = "officer",
+    request_body = RemoveMemberRequest,
+    params(("family_id" = Uuid, Path), ("member_id" = Uuid, Path), ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = CommandResult)),
+    security(("bearer" = [])))]
+pub async fn remove_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((family, member)): Path<(String, String)>,
+    headers: CommandHeaders,
+    uri: Uri,
+    body: JsonBody<RemoveMemberRequest>,
+) -> ApiResult<Response> {
+    caller.require(OFFICER)?;
+    let family_id = family_id(&family)?;
+    let member_id = MemberId(parse_id(&member, "no such member")?);
+    let command = Command::RemoveMember {
+        member_id,
+        reason: body.value.reason.into(),
+    };
+    run(
+        &state,
+        Invocation {
+            caller: &caller,
+            headers,
+            method: "POST",
+            uri: &uri,
+            raw: &body.raw,
+        },
+        family_id,
+        command,
+        StatusCode::OK,
+    )
+    .await
+}
+
+#[utoipa::path(patch, path = "/api/v1/families/{family_id}/members/{member_id}", tag = "officer",
+    request_body = CorrectMemberRequest,
+    params(("family_id" = Uuid, Path), ("member_id" = Uuid, Path), ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = CommandResult)),
+    security(("bearer" = [])))]
+pub async fn correct_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((family, member)): Path<(String, String)>,
+    headers: CommandHeaders,
+    uri: Uri,
+    body: JsonBody<CorrectMemberRequest>,
+) -> ApiResult<Response> {
+    caller.require(OFFICER)?;
+    let family_id = family_id(&family)?;
+    let member_id = MemberId(parse_id(&member, "no such member")?);
+    let command = Command::CorrectMember {
+        member_id,
+        changes: body.value.into(),
+    };
+    run(
+        &state,
+        Invocation {
+            caller: &caller,
+            headers,
+            method: "PATCH",
+            uri: &uri,
+            raw: &body.raw,
+        },
+        family_id,
+        command,
+        StatusCode::OK,
+    )
+    .await
+}
+
+#[utoipa::path(post, path = "/api/v1/families/{family_id}/revocation", tag = "officer",
+    request_body = RevokeRequest,
+    params(("family_id" = Uuid, Path), ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = CommandResult)),
+    security(("bearer" = [])))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(family): Path<String>,
+    headers: CommandHeaders,
+    uri: Uri,
+    body: JsonBody<RevokeRequest>,
+) -> ApiResult<Response> {
+    caller.require(OFFICER)?;
+    let family_id = family_id(&family)?;
+    let request = body.value;
+    let command = Command::Revoke {
+        reason: request.reason,
+        decision: request.decision.map(Into::into),
+    };
+    run(
+        &state,
+        Invocation {
+            caller: &caller,
+            headers,
+            method: "POST",
+            uri: &uri,
+            raw: &body.raw,
+        },
+        family_id,
+        command,
+        StatusCode::OK,
+    )
+    .await
+}
+
+#[utoipa::path(post, path = "/api/v1/families/{family_id}/certificate/reissue", tag = "officer",
+    request_body = ReissueRequest,
+    params(("family_id" = Uuid, Path), ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = CommandResult)),
+    security(("bearer" = [])))]
+pub async fn reissue(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(family): Path<String>,
+    headers: CommandHeaders,
+    uri: Uri,
+    body: JsonBody<ReissueRequest>,
+) -> ApiResult<Response> {
+    caller.require(OFFICER)?;
+    let family_id = family_id(&family)?;
+    let command = Command::ReissueCertificate {
+        reason: body.value.reason,
+        certificate_id: new_certificate_id(),
+    };
+    run(
+        &state,
+        Invocation {
+            caller: &caller,
+            headers,
+            method: "POST",
+            uri: &uri,
+            raw: &body.raw,
+        },
+        family_id,
+        command,
+        StatusCode::OK,
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct FamilyQuery {
+    /// An RFC 3339 instant: the family as it was then.
+    as_of: Option<String>,
+}
+
+fn family_view(
+    state: &AppState,
+    family: &Family,
+    revision: u64,
+    position: u64,
+    as_of: Option<DateTime<Utc>>,
+) -> FamilyView {
+    let today = match as_of {
+        Some(at) => registry_domain::time::moscow_date(at),
+        None => state.registry().today(),
+    };
+    let policy = state.registry().policy();
+    FamilyView {
+        family_id: family.family_id.0,
+        certificate_id: family.certificate_id.0,
+        certificate_number: family.certificate_number.clone(),
+        certificate_serial: family.certificate_serial,
+        state: family.state_on(today).as_str().to_string(),
+        valid_from: family.valid_from,
+        valid_until: family.valid_until,
+        policy: family.policy.clone(),
+        decision: family.decision.clone().into(),
+        members: family
+            .members
+            .iter()
+            .map(|m| MemberView {
+                member_id: m.member_id.0,
+                last_name: m.last_name.clone(),
+                first_name: m.first_name.clone(),
+                middle_name: m.middle_name.clone(),
+                birth_date: m.birth_date,
+                relation: m.relation.into(),
+                student_until: m.student_until,
+                care: m.care.into(),
+                counted: m.birth_date <= today
+                    && policy.counted_until(m).is_some_and(|until| until >= today),
+            })
+            .collect(),
+        revision,
+        position,
+        verify_url: state.verify_url(family.certificate_id),
+        as_of,
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/families/{family_id}", tag = "officer",
+    params(("family_id" = Uuid, Path), FamilyQuery),
+    responses((status = 200, body = FamilyView), (status = 404, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn get_family(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(family): Path<String>,
+    query: Result<Query<FamilyQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Response> {
+    caller.require(READERS)?;
+    let family_id = family_id(&family)?;
+    let Query(query) = query.map_err(|e| {
+        ApiError::Malformed(
+            "invalid query".into(),
+            vec![crate::error::ProblemField {
+                field: "query".into(),
+                message: e.body_text(),
+            }],
+        )
+    })?;
+    if let Some(raw) = query.as_of {
+        let at = DateTime::parse_from_rfc3339(&raw)
+            .map_err(|_| {
+                ApiError::Malformed(
+                    "invalid as_of".into(),
+                    vec![crate::error::ProblemField {
+                        field: "as_of".into(),
+                        message: "an RFC 3339 instant, like 2026-11-25T12:00:00Z".into(),
+                    }],
+                )
+            })?
+            .with_timezone(&Utc);
+        let then = state
+            .registry()
+            .as_of(family_id, at)
+            .await?
+            .ok_or(ApiError::NotFound(
+                "the family did not exist at that instant",
+            ))?;
+        let view = family_view(&state, &then.family, then.revision, then.position, Some(at));
+        return Ok(with_etag(Json(view).into_response(), then.revision));
+    }
+    let loaded = state
+        .registry()
+        .load(family_id)
+        .await?
+        .ok_or(ApiError::NotFound("no such family"))?;
+    let view = family_view(
+        &state,
+        &loaded.family,
+        loaded.revision,
+        loaded.position,
+        None,
+    );
+    Ok(with_etag(Json(view).into_response(), loaded.revision))
+}
+
+#[utoipa::path(get, path = "/api/v1/families/{family_id}/history", tag = "auditor",
+    params(("family_id" = Uuid, Path)),
+    responses((status = 200, body = History), (status = 404, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn history(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(family): Path<String>,
+) -> ApiResult<Json<History>> {
+    caller.require(&[Role::Auditor, Role::Officer])?;
+    let family_id = family_id(&family)?;
+    let rows = state.read().history(family_id).await?;
+    if rows.is_empty() {
+        return Err(ApiError::NotFound("no such family"));
+    }
+    let events = rows
+        .into_iter()
+        .map(|r| HistoryEvent {
+            position: r.position,
+            revision: r.revision,
+            event_type: r.event_type,
+            schema_version: r.schema_version,
+            event_id: r.event_id,
+            recorded_at: r.recorded_at,
+            actor: ActorView {
+                id: r.actor_id,
+                role: r.actor_role,
+            },
+            reason: r.reason,
+            decision: r.decision.and_then(|d| serde_json::from_str(&d).ok()),
+            correlation_id: r.correlation_id,
+            data: serde_json::from_str(&r.data).unwrap_or(serde_json::Value::Null),
+        })
+        .collect();
+    Ok(Json(History {
+        family_id: family_id.0,
+        events,
+    }))
+}
+
+/// The holder's family, or the reason there is none.
+async fn holder_row(
+    state: &AppState,
+    caller: &Caller,
+) -> ApiResult<registry_projections::CertificateRow> {
+    caller.require(&[Role::Holder])?;
+    let family = caller
+        .family_id
+        .ok_or(ApiError::Forbidden("this token is not bound to a family"))?;
+    state
+        .read()
+        .certificate_of_family(family)
+        .await?
+        .ok_or(ApiError::NotFound("the family has no certificate"))
+}
+
+#[utoipa::path(get, path = "/api/v1/me/certificate", tag = "holder",
+    responses((status = 200, body = HolderCard), (status = 403, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn my_certificate(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<HolderCard>> {
+    let row = holder_row(&state, &caller).await?;
+    let certificate = verify_result(&state, &row, crate::state::Disclosure::Full, "static");
+    Ok(Json(HolderCard {
+        certificate,
+        verify_url: state.verify_url(row.token_id),
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/me/certificate/qr.svg", tag = "holder",
+    responses((status = 200, content_type = "image/svg+xml", body = String)),
+    security(("bearer" = [])))]
+pub async fn my_qr_svg(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
+    let row = holder_row(&state, &caller).await?;
+    let svg = registry_credential::qr_svg(&state.verify_url(row.token_id));
+    Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/me/certificate/qr.png", tag = "holder",
+    responses((status = 200, content_type = "image/png", body = Vec<u8>)),
+    security(("bearer" = [])))]
+pub async fn my_qr_png(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
+    let row = holder_row(&state, &caller).await?;
+    let png = registry_credential::qr_png(&state.verify_url(row.token_id), 8);
+    Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/me/certificate/live-qr", tag = "holder",
+    responses((status = 200, body = LiveQr)),
+    security(("bearer" = [])))]
+pub async fn my_live_qr(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<LiveQr>> {
+    let row = holder_row(&state, &caller).await?;
+    let now = state.registry().now();
+    let expires_at = now + chrono::Duration::seconds(state.config().live_qr_seconds);
+    let token =
+        registry_credential::issue_live_token(&state.keys(), row.token_id, expires_at.timestamp());
+    Ok(Json(LiveQr {
+        verify_url: state.url_for_token(&token),
+        expires_at,
+    }))
+}

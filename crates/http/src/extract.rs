@@ -1,0 +1,217 @@
+//! Extractors that answer bad input in the API's own error format.
+
+use crate::error::{ApiError, ProblemField};
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{header, request::Parts, StatusCode};
+use registry_app::Role;
+use registry_domain::FamilyId;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+/// A JSON body, parsed with the path of the first offending field, and its raw bytes (which bind
+/// an idempotency key).
+#[derive(Debug)]
+pub struct JsonBody<T> {
+    pub value: T,
+    pub raw: Bytes,
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let json_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| {
+                let v = v.trim().to_ascii_lowercase();
+                v == "application/json" || (v.starts_with("application/") && v.ends_with("+json"))
+            });
+        let raw = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::Malformed("the request body could not be read".into(), vec![])
+            }
+        })?;
+        if !json_type {
+            return Err(ApiError::Malformed(
+                "the body must be JSON with Content-Type: application/json".into(),
+                vec![],
+            ));
+        }
+        let mut de = serde_json::Deserializer::from_slice(&raw);
+        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let field = e.path().to_string();
+            let inner = e.into_inner();
+            let message = clean_message(&inner);
+            let detail = if inner.is_syntax() || inner.is_eof() {
+                "the body is not valid JSON".to_string()
+            } else {
+                "the body does not have the expected shape".to_string()
+            };
+            let errors = if field.is_empty() || field == "." {
+                vec![ProblemField {
+                    field: String::new(),
+                    message,
+                }]
+            } else {
+                vec![ProblemField { field, message }]
+            };
+            ApiError::Malformed(detail, errors)
+        })?;
+        de.end().map_err(|e| {
+            ApiError::Malformed(
+                "the body is not valid JSON".into(),
+                vec![ProblemField {
+                    field: String::new(),
+                    message: clean_message(&e),
+                }],
+            )
+        })?;
+        Ok(Self { value, raw })
+    }
+}
+
+/// serde's message without the echo of long input values.
+fn clean_message(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let text = text.split(" at line ").next().unwrap_or(&text).to_string();
+    if text.chars().count() > 200 {
+        text.chars().take(200).collect::<String>() + "…"
+    } else {
+        text
+    }
+}
+
+/// Parses a path id; anything that is not a UUID names nothing, so it is "not found".
+pub fn parse_id(raw: &str, what: &'static str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::NotFound(what))
+}
+
+pub fn family_id(raw: &str) -> Result<FamilyId, ApiError> {
+    parse_id(raw, "no such family").map(FamilyId)
+}
+
+/// The authenticated caller.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub token_id: Uuid,
+    pub role: Role,
+    pub family_id: Option<FamilyId>,
+}
+
+impl Caller {
+    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "this token's role does not allow this request",
+            ))
+        }
+    }
+
+    pub fn actor(&self) -> registry_app::Actor {
+        registry_app::Actor {
+            id: self.token_id.to_string(),
+            role: self.role,
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                let (scheme, token) = v.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+            })
+            .filter(|t| !t.is_empty() && t.len() <= 256)
+            .ok_or(ApiError::Unauthenticated)?;
+        let record = state
+            .read()
+            .find_access_token(token)
+            .await?
+            .ok_or(ApiError::Unauthenticated)?;
+        tracing::Span::current().record("actor", tracing::field::display(record.id));
+        Ok(Caller {
+            token_id: record.id,
+            role: record.role,
+            family_id: record.family_id,
+        })
+    }
+}
+
+/// `Idempotency-Key` and `If-Match` of a command.
+#[derive(Clone, Debug, Default)]
+pub struct CommandHeaders {
+    pub idempotency_key: Option<String>,
+    pub if_match: Option<u64>,
+    pub correlation_id: Option<Uuid>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CommandHeaders {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let bad = |field: &str, message: &str| {
+            ApiError::Malformed(
+                format!("invalid {field} header"),
+                vec![ProblemField {
+                    field: field.into(),
+                    message: message.into(),
+                }],
+            )
+        };
+        let idempotency_key = match parts.headers.get("idempotency-key") {
+            None => None,
+            Some(v) => {
+                let key = v
+                    .to_str()
+                    .ok()
+                    .map(str::trim)
+                    .filter(|k| {
+                        !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic())
+                    })
+                    .ok_or_else(|| bad("Idempotency-Key", "1 to 255 visible ASCII characters"))?;
+                Some(key.to_string())
+            }
+        };
+        let if_match = match parts.headers.get(header::IF_MATCH) {
+            None => None,
+            Some(v) => {
+                let text = v.to_str().unwrap_or_default().trim();
+                let text = text.strip_prefix("W/").unwrap_or(text);
+                let revision = text
+                    .strip_prefix('"')
+                    .and_then(|t| t.strip_suffix('"'))
+                    .and_then(|t| t.parse::<u64>().ok())
+                    .ok_or_else(|| bad("If-Match", "a quoted revision, like \"3\""))?;
+                Some(revision)
+            }
+        };
+        let correlation_id = parts
+            .headers
+            .get("x-correlation-id")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| Uuid::parse_str(v).ok());
+        Ok(Self {
+            idempotency_key,
+            if_match,
+            correlation_id,
+        })
+    }
+}

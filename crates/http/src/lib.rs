@@ -1,0 +1,150 @@
+//! The registry's HTTP API (API.md) on axum.
+//!
+//! Why a crate of its own: the transport depends on traits and the read store only, never on an
+//! event-store backend; the binary builds the state from the configured URLs and hands this crate
+//! a listener and a shutdown signal (so tests bind port 0).
+
+mod api;
+pub mod dto;
+pub mod error;
+mod extract;
+pub mod openapi;
+mod ops;
+mod ratelimit;
+mod state;
+mod verify;
+
+pub use error::{ApiError, Problem};
+pub use ops::metrics_handle;
+pub use state::{AppState, Disclosure, HttpConfig};
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use axum::Router;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Instant;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.config().body_limit;
+    let routes = Router::new()
+        .route("/api/v1/families", post(api::grant))
+        .route("/api/v1/families/{family_id}", get(api::get_family))
+        .route("/api/v1/families/{family_id}/renewals", post(api::renew))
+        .route(
+            "/api/v1/families/{family_id}/members",
+            post(api::add_member),
+        )
+        .route(
+            "/api/v1/families/{family_id}/members/{member_id}",
+            patch(api::correct_member),
+        )
+        .route(
+            "/api/v1/families/{family_id}/members/{member_id}/removal",
+            post(api::remove_member),
+        )
+        .route("/api/v1/families/{family_id}/revocation", post(api::revoke))
+        .route(
+            "/api/v1/families/{family_id}/certificate/reissue",
+            post(api::reissue),
+        )
+        .route("/api/v1/families/{family_id}/history", get(api::history))
+        .route("/api/v1/me/certificate", get(api::my_certificate))
+        .route("/api/v1/me/certificate/qr.svg", get(api::my_qr_svg))
+        .route("/api/v1/me/certificate/qr.png", get(api::my_qr_png))
+        .route("/api/v1/me/certificate/live-qr", get(api::my_live_qr))
+        .route("/api/v1/verify/{token}", get(verify::verify_json))
+        .route("/v/{token}", get(verify::verify_page))
+        .route("/.well-known/registry-keys.json", get(verify::keys))
+        .route("/assets/verify.css", get(verify::stylesheet))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(ops::openapi))
+        .route("/", get(index))
+        .fallback(|| async { ApiError::NotFound("no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::Malformed("this method is not allowed on this path".into(), vec![])
+                .into_response()
+                .map(|b| b)
+        })
+        .with_state(state);
+    routes
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn(track))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                // The route template only: raw paths carry QR tokens and ids.
+                let route = request
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map_or("unmatched", MatchedPath::as_str);
+                tracing::info_span!("request", method = %request.method(), route, actor = tracing::field::Empty)
+            }),
+        )
+        .layer(security_header(header::CACHE_CONTROL, "no-store"))
+        .layer(security_header(header::REFERRER_POLICY, "no-referrer"))
+        .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(security_header(HeaderName::from_static("x-robots-tag"), "noindex, nofollow"))
+        .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(security_header(
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        ))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal("a handler panicked").into_response()
+        }))
+}
+
+fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+}
+
+async fn index() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "Реестр многодетных семей города Москвы. API: /openapi.json\n",
+    )
+        .into_response()
+}
+
+/// Request counts and latencies by route template and status.
+async fn track(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = request.method().to_string();
+    let response = next.run(request).await;
+    let status = response.status();
+    metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status.as_u16().to_string()).increment(1);
+    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    if status == StatusCode::INTERNAL_SERVER_ERROR {
+        tracing::warn!("answered 500");
+    }
+    response
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then drains open requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    metrics_handle();
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

@@ -1,0 +1,102 @@
+//! Operations: liveness, readiness, Prometheus metrics, the OpenAPI document.
+
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use serde_json::json;
+use std::sync::OnceLock;
+use utoipa::OpenApi;
+
+static METRICS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// The process's Prometheus recorder (installed once, shared by every server of the process).
+pub fn metrics_handle() -> Option<&'static PrometheusHandle> {
+    METRICS
+        .get_or_init(|| {
+            let handle = PrometheusBuilder::new()
+                .set_buckets(&[
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                ])
+                .ok()?
+                .install_recorder()
+                .ok()?;
+            Some(handle)
+        })
+        .as_ref()
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The process is up")))]
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, description = "Stores reachable, projections caught up"),
+        (status = 503, description = "Not ready")))]
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let head = state.registry().store().head().await;
+    let read = state.read().ping().await;
+    let applied = state.read().checkpoint("certificate_view").await;
+    let (ok, body) = match (head, read, applied) {
+        (Ok(head), Ok(()), Ok(applied)) => {
+            let lag = head.saturating_sub(applied);
+            let ok = lag <= state.config().ready_max_lag;
+            (
+                ok,
+                json!({"status": if ok {"ready"} else {"lagging"}, "log_head": head, "certificate_view": applied, "lag": lag}),
+            )
+        }
+        (head, read, applied) => {
+            tracing::warn!(
+                event_store = head.is_ok(),
+                read_store = read.is_ok() && applied.is_ok(),
+                "not ready"
+            );
+            (
+                false,
+                json!({"status": "unavailable", "event_store": head.is_ok(), "read_store": read.is_ok() && applied.is_ok()}),
+            )
+        }
+    };
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, content_type = "text/plain", description = "Prometheus text format")))]
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    if let (Ok(head), Ok(applied)) = (
+        state.registry().store().head().await,
+        state.read().checkpoint("certificate_view").await,
+    ) {
+        #[allow(clippy::cast_precision_loss)]
+        metrics::gauge!("projection_lag_events").set(head.saturating_sub(applied) as f64);
+        #[allow(clippy::cast_precision_loss)]
+        metrics::gauge!("event_log_head_position").set(head as f64);
+    }
+    let text = metrics_handle()
+        .map(PrometheusHandle::render)
+        .unwrap_or_default();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "This document")))]
+pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(crate::openapi::ApiDoc::openapi())
+}

@@ -1,0 +1,149 @@
+use crate::ratelimit::RateLimiter;
+use registry_app::Registry;
+use registry_credential::{issue_token, KeyRing};
+use registry_domain::CertificateId;
+use registry_projections::{ProjectionHandle, ReadStore};
+use std::str::FromStr;
+use std::sync::{Arc, RwLock};
+
+/// How much of the family a verifier sees.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Disclosure {
+    /// Surname, first name and the initial of the patronymic; birth dates of children only.
+    #[default]
+    Standard,
+    /// Full names and all birth dates.
+    Full,
+    /// First name and surname initial, relation, and the birth year of children.
+    Minimal,
+}
+
+impl FromStr for Disclosure {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "standard" => Ok(Self::Standard),
+            "full" => Ok(Self::Full),
+            "minimal" => Ok(Self::Minimal),
+            other => Err(format!(
+                "unknown disclosure level {other:?}; use standard, full or minimal"
+            )),
+        }
+    }
+}
+
+/// Settings of the HTTP server.
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    /// Printed in QR codes: `{public_base_url}/v/{token}`, without a trailing slash.
+    pub public_base_url: String,
+    pub disclosure: Disclosure,
+    /// Verifier requests per second per client address (0 turns the limit off), and the burst.
+    pub verify_rate_per_second: u32,
+    pub verify_burst: u32,
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
+    /// `/readyz` fails when the projections are further behind the log than this many events.
+    pub ready_max_lag: u64,
+    /// Lifetime of the app's rotating QR tokens, in seconds.
+    pub live_qr_seconds: i64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            public_base_url: "http://127.0.0.1:8080".into(),
+            disclosure: Disclosure::Standard,
+            verify_rate_per_second: 20,
+            verify_burst: 60,
+            body_limit: 64 * 1024,
+            ready_max_lag: 1000,
+            live_qr_seconds: 60,
+        }
+    }
+}
+
+/// Everything a handler needs. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    registry: Registry,
+    read: ReadStore,
+    projections: ProjectionHandle,
+    keys: RwLock<Arc<KeyRing>>,
+    config: HttpConfig,
+    limiter: Option<RateLimiter>,
+}
+
+impl AppState {
+    pub fn new(
+        registry: Registry,
+        read: ReadStore,
+        projections: ProjectionHandle,
+        keys: KeyRing,
+        mut config: HttpConfig,
+    ) -> Self {
+        config.public_base_url = config.public_base_url.trim_end_matches('/').to_string();
+        let limiter = RateLimiter::new(config.verify_rate_per_second, config.verify_burst);
+        Self {
+            inner: Arc::new(Inner {
+                registry,
+                read,
+                projections,
+                keys: RwLock::new(Arc::new(keys)),
+                config,
+                limiter,
+            }),
+        }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    pub fn read(&self) -> &ReadStore {
+        &self.inner.read
+    }
+
+    pub fn projections(&self) -> &ProjectionHandle {
+        &self.inner.projections
+    }
+
+    pub fn config(&self) -> &HttpConfig {
+        &self.inner.config
+    }
+
+    pub fn limiter(&self) -> Option<&RateLimiter> {
+        self.inner.limiter.as_ref()
+    }
+
+    pub fn keys(&self) -> Arc<KeyRing> {
+        self.inner
+            .keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces the key ring (after a rotation on disk).
+    pub fn set_keys(&self, keys: KeyRing) {
+        *self
+            .inner
+            .keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(keys);
+    }
+
+    /// The verify address printed in a certificate's QR.
+    pub fn verify_url(&self, certificate: CertificateId) -> String {
+        self.url_for_token(&issue_token(&self.keys(), certificate))
+    }
+
+    pub fn url_for_token(&self, token: &str) -> String {
+        format!("{}/v/{token}", self.inner.config.public_base_url)
+    }
+}

@@ -1,0 +1,293 @@
+//! The verifier's side: the public QR lookup (JSON and the Russian page) and the published keys.
+//! A token is parsed and its signature checked before any database lookup; a forged, garbled or
+//! unknown token gets the same 404.
+
+use crate::dto::{Relation, VerifyMember, VerifyResult};
+use crate::error::{ApiError, ApiResult};
+use crate::state::{AppState, Disclosure};
+use askama::Template;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::Json;
+use registry_credential::{verify_token, TokenKind};
+use registry_domain::Member;
+use registry_projections::CertificateRow;
+use std::net::SocketAddr;
+
+fn initial(s: &str) -> String {
+    s.chars()
+        .next()
+        .map(|c| format!("{c}."))
+        .unwrap_or_default()
+}
+
+fn display_name(m: &Member, level: Disclosure) -> String {
+    match level {
+        Disclosure::Full => [
+            Some(m.last_name.as_str()),
+            Some(m.first_name.as_str()),
+            m.middle_name.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" "),
+        Disclosure::Standard => {
+            let mut name = format!("{} {}", m.last_name, m.first_name);
+            if let Some(middle) = &m.middle_name {
+                name.push(' ');
+                name.push_str(&initial(middle));
+            }
+            name
+        }
+        Disclosure::Minimal => format!("{} {}", m.first_name, initial(&m.last_name)),
+    }
+}
+
+fn disclose(m: &Member, level: Disclosure) -> VerifyMember {
+    use chrono::Datelike;
+    let child = m.relation == registry_domain::Relation::Child;
+    VerifyMember {
+        display_name: display_name(m, level),
+        relation: Relation::from(m.relation),
+        birth_date: match level {
+            Disclosure::Full => Some(m.birth_date),
+            Disclosure::Standard if child => Some(m.birth_date),
+            _ => None,
+        },
+        birth_year: (level == Disclosure::Minimal && child).then(|| m.birth_date.year()),
+    }
+}
+
+/// What a certificate row shows now, at the given disclosure level.
+pub fn verify_result(
+    state: &AppState,
+    row: &CertificateRow,
+    level: Disclosure,
+    qr_kind: &str,
+) -> VerifyResult {
+    let now = state.registry().now();
+    let today = registry_domain::time::moscow_date(now);
+    let shown = row.state_on(today);
+    VerifyResult {
+        valid: shown.is_valid(),
+        state: shown.as_str().to_string(),
+        reason: (!shown.is_valid()).then(|| shown.as_str().to_string()),
+        certificate_number: row.certificate_number.clone(),
+        valid_from: row.valid_from,
+        valid_until: row.valid_until,
+        checked_at: now,
+        // Replaced rows hold no members: an old QR discloses no one.
+        members: row
+            .family
+            .members
+            .iter()
+            .map(|m| disclose(m, level))
+            .collect(),
+        qr_kind: qr_kind.to_string(),
+    }
+}
+
+/// Why a lookup found nothing to show.
+enum Lookup {
+    Found(VerifyResult),
+    /// A genuine live token past its expiry.
+    LiveExpired(VerifyResult),
+    NotFound,
+}
+
+async fn lookup(state: &AppState, token: &str) -> ApiResult<Lookup> {
+    let Ok(verified) = verify_token(state.keys().public(), token) else {
+        metrics::counter!("verify_outcomes_total", "state" => "not_found").increment(1);
+        return Ok(Lookup::NotFound);
+    };
+    let Some(row) = state
+        .read()
+        .certificate_by_token(verified.certificate_id)
+        .await?
+    else {
+        metrics::counter!("verify_outcomes_total", "state" => "not_found").increment(1);
+        return Ok(Lookup::NotFound);
+    };
+    let level = state.config().disclosure;
+    let now = state.registry().now();
+    let found = match verified.kind {
+        TokenKind::Static => Lookup::Found(verify_result(state, &row, level, "static")),
+        TokenKind::Live { expires_at } if expires_at >= now.timestamp() => {
+            Lookup::Found(verify_result(state, &row, level, "live"))
+        }
+        TokenKind::Live { .. } => {
+            let mut result = verify_result(state, &row, level, "live");
+            result.valid = false;
+            result.reason = Some("live_code_expired".into());
+            result.members.clear();
+            Lookup::LiveExpired(result)
+        }
+    };
+    let label = match &found {
+        Lookup::Found(r) => r.state.clone(),
+        Lookup::LiveExpired(_) => "live_code_expired".into(),
+        Lookup::NotFound => "not_found".into(),
+    };
+    metrics::counter!("verify_outcomes_total", "state" => label).increment(1);
+    Ok(found)
+}
+
+fn rate_limit(state: &AppState, client: SocketAddr) -> ApiResult<()> {
+    match state.limiter() {
+        Some(limiter) if !limiter.allow(client.ip()) => Err(ApiError::RateLimited),
+        _ => Ok(()),
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/verify/{token}", tag = "verifier",
+    params(("token" = String, Path, description = "The token of a QR")),
+    responses((status = 200, body = VerifyResult), (status = 404, body = crate::error::Problem),
+        (status = 429, body = crate::error::Problem)))]
+pub async fn verify_json(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Path(token): Path<String>,
+) -> ApiResult<Json<VerifyResult>> {
+    rate_limit(&state, client)?;
+    match lookup(&state, &token).await? {
+        Lookup::Found(r) | Lookup::LiveExpired(r) => Ok(Json(r)),
+        Lookup::NotFound => Err(ApiError::NotFound("no such certificate")),
+    }
+}
+
+fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| {
+            let json = accept.find("application/json");
+            let html = accept.find("text/html");
+            match (json, html) {
+                (Some(j), Some(h)) => j < h,
+                (Some(_), None) => true,
+                _ => false,
+            }
+        })
+}
+
+#[derive(Template)]
+#[template(path = "verify.html")]
+struct VerifyPage<'a> {
+    result: &'a VerifyResult,
+    badge: &'static str,
+    reason: &'static str,
+    checked_at: String,
+    valid_from: String,
+    valid_until: String,
+    members: Vec<(String, &'static str, String)>,
+    qr_note: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "not_found.html")]
+struct NotFoundPage;
+
+fn ru_date(d: chrono::NaiveDate) -> String {
+    d.format("%d.%m.%Y").to_string()
+}
+
+fn reason_ru(result: &VerifyResult) -> &'static str {
+    match (result.reason.as_deref(), result.state.as_str()) {
+        (Some("live_code_expired"), _) => {
+            "динамический код устарел — попросите обновить код в приложении"
+        }
+        (_, "expired") => "истёк срок действия",
+        (_, "revoked") => "отозвано",
+        (_, "terminated") => "прекращено",
+        (_, "replaced") => "заменено — выдано новое удостоверение",
+        _ => "",
+    }
+}
+
+fn render_page(result: &VerifyResult) -> Response {
+    let members = result
+        .members
+        .iter()
+        .map(|m| {
+            let relation = match m.relation {
+                Relation::Parent => "родитель",
+                Relation::Child => "ребёнок",
+            };
+            let born = match (m.birth_date, m.birth_year) {
+                (Some(d), _) => format!("дата рождения {}", ru_date(d)),
+                (None, Some(y)) => format!("{y} г. р."),
+                _ => String::new(),
+            };
+            (m.display_name.clone(), relation, born)
+        })
+        .collect();
+    let page = VerifyPage {
+        result,
+        badge: if result.valid {
+            "ДЕЙСТВИТЕЛЬНО"
+        } else {
+            "НЕДЕЙСТВИТЕЛЬНО"
+        },
+        reason: reason_ru(result),
+        checked_at: registry_domain::time::moscow_display(result.checked_at),
+        valid_from: ru_date(result.valid_from),
+        valid_until: ru_date(result.valid_until),
+        members,
+        qr_note: if result.qr_kind == "live" {
+            "динамический код"
+        } else {
+            "код из PDF — сверьте с документом, удостоверяющим личность"
+        },
+    };
+    match page.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => ApiError::internal(e).into_response(),
+    }
+}
+
+fn not_found_page() -> Response {
+    match NotFoundPage.render() {
+        Ok(html) => (StatusCode::NOT_FOUND, Html(html)).into_response(),
+        Err(e) => ApiError::internal(e).into_response(),
+    }
+}
+
+/// `GET /v/{token}`: the page a phone opens from the QR, or JSON on `Accept: application/json`.
+pub async fn verify_page(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Response {
+    let json = wants_json(&headers);
+    if let Err(e) = rate_limit(&state, client) {
+        return e.into_response();
+    }
+    match lookup(&state, &token).await {
+        Ok(Lookup::Found(r) | Lookup::LiveExpired(r)) if json => Json(r).into_response(),
+        Ok(Lookup::Found(r) | Lookup::LiveExpired(r)) => render_page(&r),
+        Ok(Lookup::NotFound) if json => ApiError::NotFound("no such certificate").into_response(),
+        Ok(Lookup::NotFound) => not_found_page(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[utoipa::path(get, path = "/.well-known/registry-keys.json", tag = "verifier",
+    responses((status = 200, description = "The registry's public keys (JWK set)")))]
+pub async fn keys(State(state): State<AppState>) -> Response {
+    let body = state.keys().public().to_jwks();
+    ([(header::CACHE_CONTROL, "public, max-age=300")], Json(body)).into_response()
+}
+
+pub async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        include_str!("../assets/verify.css"),
+    )
+        .into_response()
+}
