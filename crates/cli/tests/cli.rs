@@ -1,0 +1,220 @@
+//! The command line is a contract too: these run the real `registry` binary.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+fn registry(data: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_registry"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env_remove("REGISTRY_EVENT_STORE")
+        .env_remove("REGISTRY_READ_STORE")
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+#[test]
+fn tokens_create_prints_the_token_alone_on_the_last_line_and_stores_only_its_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = registry(
+        dir.path(),
+        &[
+            "tokens",
+            "create",
+            "--role",
+            "officer",
+            "--name",
+            "Отдел соцзащиты ЦАО",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let token = text.lines().last().unwrap();
+    assert!(
+        token.starts_with("rgt_") && !token.contains(' '),
+        "{text:?}"
+    );
+    let db = std::fs::read(dir.path().join("views.db")).unwrap();
+    let wal = std::fs::read(dir.path().join("views.db-wal")).unwrap_or_default();
+    let needle = token.as_bytes();
+    for bytes in [&db, &wal] {
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle),
+            "the token itself is stored"
+        );
+    }
+    let list = registry(dir.path(), &["tokens", "list"]);
+    assert!(stdout(&list).contains("Отдел соцзащиты ЦАО"));
+    assert!(!stdout(&list).contains(token));
+
+    let id = stdout(&list)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let revoke = registry(dir.path(), &["tokens", "revoke", &id]);
+    assert!(revoke.status.success(), "{}", stderr(&revoke));
+    let again = registry(dir.path(), &["tokens", "revoke", &id]);
+    assert!(!again.status.success());
+}
+
+#[test]
+fn a_holder_token_needs_an_existing_family() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = registry(
+        dir.path(),
+        &["tokens", "create", "--role", "holder", "--name", "x"],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--family"), "{}", stderr(&out));
+    let out = registry(
+        dir.path(),
+        &[
+            "tokens",
+            "create",
+            "--role",
+            "holder",
+            "--name",
+            "x",
+            "--family",
+            "0192b4f0-0000-7000-8000-000000000000",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("no family"), "{}", stderr(&out));
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn serve_demo_prints_tokens_and_a_verify_url_that_opens_and_checks_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_registry"))
+        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("the server printed its verify URL")
+            .unwrap();
+        printed.push(line.clone());
+        if let Some(url) = line.strip_prefix("Open the certificate check: ") {
+            break url.to_string();
+        }
+    };
+    assert!(printed
+        .iter()
+        .any(|l| l.starts_with("Officer token:  rgt_")));
+    assert!(printed
+        .iter()
+        .any(|l| l.starts_with("Holder token:   rgt_")));
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let page = runtime.block_on(async { reqwest::get(&url).await.unwrap().text().await.unwrap() });
+    assert!(page.contains("ДЕЙСТВИТЕЛЬНО"), "{page}");
+    let keys = runtime.block_on(async {
+        reqwest::get(format!(
+            "http://127.0.0.1:{port}/.well-known/registry-keys.json"
+        ))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // The offline check, with the published keys and no server.
+    let keys_file = dir.path().join("registry-keys.json");
+    std::fs::write(&keys_file, keys).unwrap();
+    let keys_arg = keys_file.to_str().unwrap();
+    let ok = registry(dir.path(), &["verify", &url, "--keys", keys_arg]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(stdout(&ok).contains("AUTHENTIC"));
+
+    // The same from a picture of the QR.
+    let png = dir.path().join("qr.png");
+    std::fs::write(&png, registry_credential::qr_png(&url, 6)).unwrap();
+    let ok = registry(
+        dir.path(),
+        &[
+            "verify",
+            "--image",
+            png.to_str().unwrap(),
+            "--keys",
+            keys_arg,
+        ],
+    );
+    assert!(ok.status.success(), "{}", stderr(&ok));
+
+    // One altered character of the token: refused.
+    let mut altered = url.clone().into_bytes();
+    let last = altered.len() - 10;
+    altered[last] = if altered[last] == b'A' { b'B' } else { b'A' };
+    let bad = registry(
+        dir.path(),
+        &[
+            "verify",
+            std::str::from_utf8(&altered).unwrap(),
+            "--keys",
+            keys_arg,
+        ],
+    );
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("NOT issued"), "{}", stderr(&bad));
+
+    // Another registry's keys: refused.
+    let other = tempfile::tempdir().unwrap();
+    let export = registry(other.path(), &["keys", "export"]);
+    let other_keys = other.path().join("keys.json");
+    std::fs::write(&other_keys, export.stdout).unwrap();
+    let bad = registry(
+        dir.path(),
+        &["verify", &url, "--keys", other_keys.to_str().unwrap()],
+    );
+    assert!(!bad.status.success());
+
+    // The projections caught up and rebuild from the command line.
+    let status = registry(dir.path(), &["projections", "status"]);
+    assert!(
+        stdout(&status).contains("certificate_view"),
+        "{}",
+        stdout(&status)
+    );
+    let rebuild = registry(dir.path(), &["projections", "rebuild"]);
+    assert!(rebuild.status.success(), "{}", stderr(&rebuild));
+    assert!(
+        stdout(&rebuild).contains("rebuilt certificate_view, family_history from 1 events"),
+        "{}",
+        stdout(&rebuild)
+    );
+}

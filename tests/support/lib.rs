@@ -1,0 +1,226 @@
+//! Helpers for the end-to-end tests: a registry started through `registry_cli::start` (the code
+//! path of `registry serve`) on 127.0.0.1:0 with a fresh data directory and a manual clock, and a
+//! small HTTP client over a real socket.
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
+
+use chrono::{TimeZone, Utc};
+use registry_app::{Clock, ManualClock, Role};
+use registry_cli::{start, Running, ServeOptions, Stores};
+use registry_domain::{FamilyId, Policy};
+use registry_http::{Disclosure, HttpConfig};
+use reqwest::{header::HeaderMap, Method, StatusCode};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+#[derive(Debug)]
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub officer: String,
+    pub auditor: String,
+    pub clock: Arc<ManualClock>,
+    pub running: Running,
+    pub dir: tempfile::TempDir,
+}
+
+/// An answer: status, headers and the body as JSON (or `Value::Null`).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Answer {
+    /// Asserts a problem+json answer with this status and code.
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "{}", self.text);
+        assert_eq!(
+            self.headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("application/problem+json"),
+            "{}",
+            self.text
+        );
+        assert_eq!(self.body["code"], code, "{}", self.text);
+        assert_eq!(self.body["status"], status);
+        assert!(self.body["title"].is_string() && self.body["detail"].is_string());
+        assert!(self.body["type"].is_string());
+    }
+}
+
+#[derive(Debug)]
+pub struct Config {
+    pub disclosure: Disclosure,
+    pub verify_rate: u32,
+    pub verify_burst: u32,
+    pub body_limit: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            disclosure: Disclosure::Standard,
+            verify_rate: 0,
+            verify_burst: 0,
+            body_limit: 64 * 1024,
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Config::default()).await
+}
+
+pub async fn spawn_app_with(config: Config) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let stores = Stores {
+        data_dir: dir.path().to_path_buf(),
+        event_store: None,
+        read_store: None,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).unwrap(),
+    ));
+    let options = ServeOptions {
+        http: HttpConfig {
+            public_base_url: base.clone(),
+            disclosure: config.disclosure,
+            verify_rate_per_second: config.verify_rate,
+            verify_burst: config.verify_burst,
+            body_limit: config.body_limit,
+            ..HttpConfig::default()
+        },
+        policy: Policy::federal_2024(),
+        demo: false,
+    };
+    let running = start(&stores, options, clock.clone(), listener)
+        .await
+        .unwrap();
+    let read = running.state.read().clone();
+    let now = clock.now();
+    let (officer, _) = read
+        .create_access_token("officer", Role::Officer, None, now)
+        .await
+        .unwrap();
+    let (auditor, _) = read
+        .create_access_token("auditor", Role::Auditor, None, now)
+        .await
+        .unwrap();
+    TestApp {
+        base,
+        client: reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .build()
+            .unwrap(),
+        officer,
+        auditor,
+        clock,
+        running,
+        dir,
+    }
+}
+
+impl TestApp {
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        answer(request.send().await.unwrap()).await
+    }
+
+    pub async fn raw(&self, request: reqwest::RequestBuilder) -> Answer {
+        answer(request.send().await.unwrap()).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Answer {
+        self.request(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Answer {
+        self.request(Method::POST, path, Some(token), Some(body))
+            .await
+    }
+
+    /// Number of events in the log.
+    pub async fn event_count(&self) -> u64 {
+        self.running.state.registry().store().head().await.unwrap()
+    }
+
+    /// Grants a family of two parents and three children; returns the command result.
+    pub async fn grant_family(&self) -> Value {
+        let answer = self
+            .post("/api/v1/families", &self.officer, family_body())
+            .await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
+        answer.body
+    }
+
+    pub async fn holder_token(&self, family: FamilyId) -> String {
+        let read = self.running.state.read();
+        read.create_access_token("holder", Role::Holder, Some(family), self.clock.now())
+            .await
+            .unwrap()
+            .0
+    }
+
+    /// The path part of a verify URL.
+    pub fn path_of(&self, url: &str) -> String {
+        url.strip_prefix(&self.base).unwrap().to_string()
+    }
+
+    pub fn advance_days(&self, days: i64) {
+        self.clock.advance(chrono::Duration::days(days));
+    }
+
+    pub fn now(&self) -> chrono::DateTime<Utc> {
+        self.clock.now()
+    }
+}
+
+async fn answer(response: reqwest::Response) -> Answer {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.unwrap();
+    let text = String::from_utf8_lossy(&bytes).to_string();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Answer {
+        status,
+        headers,
+        body,
+        text,
+    }
+}
+
+/// A grant body: two parents and three children (2010, 2014, 2019) on 2026-11-20.
+pub fn family_body() -> Value {
+    json!({
+        "decision": {"number": "Р-2026/117", "date": "2026-11-20", "office": "УСЗН района Хамовники"},
+        "members": [
+            {"last_name": "Смирнова", "first_name": "Ольга", "middle_name": "Игоревна", "birth_date": "1986-04-12", "relation": "parent"},
+            {"last_name": "Смирнов", "first_name": "Дмитрий", "middle_name": "Олегович", "birth_date": "1984-09-30", "relation": "parent"},
+            {"last_name": "Смирнов", "first_name": "Кирилл", "middle_name": "Дмитриевич", "birth_date": "2010-05-01", "relation": "child"},
+            {"last_name": "Смирнова", "first_name": "Алиса", "middle_name": "Дмитриевна", "birth_date": "2014-09-15", "relation": "child"},
+            {"last_name": "Смирнов", "first_name": "Марк", "middle_name": "Дмитриевич", "birth_date": "2019-03-10", "relation": "child"}
+        ]
+    })
+}
+
+pub fn family_id_of(result: &Value) -> FamilyId {
+    FamilyId(result["family_id"].as_str().unwrap().parse().unwrap())
+}
