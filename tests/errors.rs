@@ -5,14 +5,19 @@ use registry_e2e::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_error_code_of_the_table_is_produced_as_problem_json() {
-    let app = spawn_app_with(Config {
-        verify_rate: 1,
-        verify_burst: 1,
-        ..Config::default()
-    })
-    .await;
+async fn every_error_code_of_the_table_is_produced_as_problem_json(db: Db) {
+    let Some(app) = spawn_app_with(
+        db,
+        Config {
+            verify_rate: 1,
+            verify_burst: 1,
+            ..Config::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
     let granted = app.grant_family().await;
     let family = granted["family_id"].as_str().unwrap().to_string();
 
@@ -131,9 +136,10 @@ async fn every_error_code_of_the_table_is_produced_as_problem_json() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_bodies_of_every_kind_are_refused_and_append_nothing() {
-    let app = spawn_app().await;
+async fn bad_bodies_of_every_kind_are_refused_and_append_nothing(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
     let granted = app.grant_family().await;
     let family = granted["family_id"].as_str().unwrap().to_string();
     let view = app
@@ -264,9 +270,10 @@ async fn bad_bodies_of_every_kind_are_refused_and_append_nothing() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn twenty_concurrent_renewals_with_the_same_if_match_let_exactly_one_through() {
-    let app = spawn_app().await;
+async fn twenty_concurrent_renewals_with_the_same_if_match_let_exactly_one_through(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
     let granted = app.grant_family().await;
     let family = granted["family_id"].as_str().unwrap().to_string();
     let before = app.event_count().await;
@@ -307,9 +314,10 @@ async fn twenty_concurrent_renewals_with_the_same_if_match_let_exactly_one_throu
     assert_eq!(app.event_count().await, before + 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_same_idempotency_key_twice_appends_once_and_answers_identically() {
-    let app = spawn_app().await;
+async fn the_same_idempotency_key_twice_appends_once_and_answers_identically(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
     let send = |body: Value| {
         app.raw(
             app.client
@@ -335,9 +343,10 @@ async fn the_same_idempotency_key_twice_appends_once_and_answers_identically() {
     assert_eq!(app.event_count().await, 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn roles_are_enforced_with_401_and_403_as_the_contract_says() {
-    let app = spawn_app().await;
+async fn roles_are_enforced_with_401_and_403_as_the_contract_says(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
     let granted = app.grant_family().await;
     let family = granted["family_id"].as_str().unwrap().to_string();
     let history = format!("/api/v1/families/{family}/history");
@@ -401,3 +410,11 @@ async fn roles_are_enforced_with_401_and_403_as_the_contract_says() {
         .await
         .assert_problem(401, "unauthenticated");
 }
+
+registry_e2e::on_both_backends!(
+    every_error_code_of_the_table_is_produced_as_problem_json,
+    bad_bodies_of_every_kind_are_refused_and_append_nothing,
+    twenty_concurrent_renewals_with_the_same_if_match_let_exactly_one_through,
+    the_same_idempotency_key_twice_appends_once_and_answers_identically,
+    roles_are_enforced_with_401_and_403_as_the_contract_says,
+);

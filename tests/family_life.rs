@@ -17,9 +17,10 @@ fn member_id(view: &Value, first_name: &str) -> String {
         .to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_whole_life_of_a_family() {
-    let app = spawn_app().await;
+async fn the_whole_life_of_a_family(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
     let officer = app.officer.clone();
     let before_grant = app.now();
     app.advance_days(1);
@@ -234,9 +235,10 @@ async fn the_whole_life_of_a_family() {
     assert_eq!(s.body["state"], "revoked");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_certificate_past_its_last_day_is_shown_as_expired() {
-    let app = spawn_app().await;
+async fn a_certificate_past_its_last_day_is_shown_as_expired(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
     let granted = app.grant_family().await;
     let verify = app
         .path_of(granted["verify_url"].as_str().unwrap())
@@ -262,9 +264,10 @@ async fn a_certificate_past_its_last_day_is_shown_as_expired() {
     assert!(page.text.contains("истёк срок действия"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn removing_a_child_that_leaves_two_terminates_and_the_qr_says_so() {
-    let app = spawn_app().await;
+async fn removing_a_child_that_leaves_two_terminates_and_the_qr_says_so(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
     let granted = app.grant_family().await;
     let family = granted["family_id"].as_str().unwrap();
     let view = app
@@ -313,3 +316,9 @@ async fn removing_a_child_that_leaves_two_terminates_and_the_qr_says_so() {
         .await;
     renew.assert_problem(422, "not_eligible");
 }
+
+registry_e2e::on_both_backends!(
+    the_whole_life_of_a_family,
+    a_certificate_past_its_last_day_is_shown_as_expired,
+    removing_a_child_that_leaves_two_terminates_and_the_qr_says_so,
+);

@@ -6,8 +6,11 @@ use serde_json::json;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+/// Everything the process logs, for every test of this binary.
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
+
+static CAPTURED: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
 
 impl Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -19,17 +22,23 @@ impl Write for Captured {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn logs_and_metrics_carry_no_names_birth_dates_or_tokens() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter("debug")
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .init();
+async fn logs_and_metrics_carry_no_names_birth_dates_or_tokens(db: Db) {
+    let captured = CAPTURED
+        .get_or_init(|| {
+            let captured = Captured::default();
+            let writer = captured.clone();
+            tracing_subscriber::fmt()
+                .with_env_filter("debug")
+                .with_ansi(false)
+                .with_writer(move || writer.clone())
+                .init();
+            captured
+        })
+        .clone();
 
-    let app = spawn_app().await;
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
     let granted = app.grant_family().await;
     let family = granted["family_id"].as_str().unwrap();
     let verify_url = granted["verify_url"].as_str().unwrap();
@@ -88,3 +97,5 @@ async fn logs_and_metrics_carry_no_names_birth_dates_or_tokens() {
     assert!(metrics.contains("http_request_duration_seconds"));
     assert!(metrics.contains("projection_lag_events"));
 }
+
+registry_e2e::on_both_backends!(logs_and_metrics_carry_no_names_birth_dates_or_tokens,);

@@ -38,9 +38,10 @@ async fn statuses(app: &TestApp, paths: Vec<String>) -> Vec<StatusCode> {
         .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ten_thousand_random_and_ten_thousand_bit_flipped_tokens_are_all_not_found() {
-    let app = spawn_app().await;
+async fn ten_thousand_random_and_ten_thousand_bit_flipped_tokens_are_all_not_found(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
     let granted = app.grant_family().await;
     let genuine = URL_SAFE_NO_PAD
         .decode(token_of(granted["verify_url"].as_str().unwrap()))
@@ -88,9 +89,12 @@ async fn ten_thousand_random_and_ten_thousand_bit_flipped_tokens_are_all_not_fou
     assert_eq!(app.get("/healthz", None).await.status, StatusCode::OK);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_token_signed_by_an_unknown_key_for_a_real_certificate_is_not_found_like_any_other() {
-    let app = spawn_app().await;
+async fn a_token_signed_by_an_unknown_key_for_a_real_certificate_is_not_found_like_any_other(
+    db: Db,
+) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
     let granted = app.grant_family().await;
     let certificate = CertificateId(granted["certificate_id"].as_str().unwrap().parse().unwrap());
     let forged = issue_token(&KeyRing::generate(), certificate);
@@ -102,9 +106,10 @@ async fn a_token_signed_by_an_unknown_key_for_a_real_certificate_is_not_found_li
     assert_eq!(page.text, garbled.text, "the same page whatever the reason");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_png_qr_decodes_to_exactly_the_verify_url_and_the_svg_is_served() {
-    let app = spawn_app().await;
+async fn the_png_qr_decodes_to_exactly_the_verify_url_and_the_svg_is_served(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
     let granted = app.grant_family().await;
     let holder = app.holder_token(family_id_of(&granted)).await;
     let png = app
@@ -134,9 +139,10 @@ async fn the_png_qr_decodes_to_exactly_the_verify_url_and_the_svg_is_served() {
     assert!(svg.text().await.unwrap().contains("<svg"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn published_keys_prove_a_qr_offline_and_rotation_keeps_old_qrs_working() {
-    let app = spawn_app().await;
+async fn published_keys_prove_a_qr_offline_and_rotation_keeps_old_qrs_working(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
     let granted = app.grant_family().await;
     let jwks = app.get("/.well-known/registry-keys.json", None).await;
     assert_eq!(jwks.status, StatusCode::OK);
@@ -196,9 +202,10 @@ async fn published_keys_prove_a_qr_offline_and_rotation_keeps_old_qrs_working() 
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_live_code_works_until_it_expires_and_the_pdf_code_keeps_working() {
-    let app = spawn_app().await;
+async fn a_live_code_works_until_it_expires_and_the_pdf_code_keeps_working(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
     let granted = app.grant_family().await;
     let holder = app.holder_token(family_id_of(&granted)).await;
     let live = app
@@ -237,9 +244,10 @@ async fn a_live_code_works_until_it_expires_and_the_pdf_code_keeps_working() {
     assert!(page.text.contains("ДЕЙСТВИТЕЛЬНО") && page.text.contains("код из PDF"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_verifier_page_is_russian_private_and_self_contained() {
-    let app = spawn_app().await;
+async fn the_verifier_page_is_russian_private_and_self_contained(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
     let granted = app.grant_family().await;
     let page = app
         .get(&app.path_of(granted["verify_url"].as_str().unwrap()), None)
@@ -283,8 +291,7 @@ async fn the_verifier_page_is_russian_private_and_self_contained() {
     assert_eq!(json.body["state"], "active");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn disclosure_levels_show_what_they_promise() {
+async fn disclosure_levels_show_what_they_promise(db: Db) {
     for (level, parent, child, child_birth) in [
         (
             Disclosure::Standard,
@@ -300,11 +307,17 @@ async fn disclosure_levels_show_what_they_promise() {
         ),
         (Disclosure::Minimal, "Ольга С.", "Кирилл С.", None),
     ] {
-        let app = spawn_app_with(Config {
-            disclosure: level,
-            ..Config::default()
-        })
-        .await;
+        let Some(app) = spawn_app_with(
+            db,
+            Config {
+                disclosure: level,
+                ..Config::default()
+            },
+        )
+        .await
+        else {
+            return;
+        };
         let granted = app.grant_family().await;
         let scan = app
             .get(
@@ -328,3 +341,13 @@ async fn disclosure_levels_show_what_they_promise() {
         }
     }
 }
+
+registry_e2e::on_both_backends!(
+    ten_thousand_random_and_ten_thousand_bit_flipped_tokens_are_all_not_found,
+    a_token_signed_by_an_unknown_key_for_a_real_certificate_is_not_found_like_any_other,
+    the_png_qr_decodes_to_exactly_the_verify_url_and_the_svg_is_served,
+    published_keys_prove_a_qr_offline_and_rotation_keeps_old_qrs_working,
+    a_live_code_works_until_it_expires_and_the_pdf_code_keeps_working,
+    the_verifier_page_is_russian_private_and_self_contained,
+    disclosure_levels_show_what_they_promise,
+);

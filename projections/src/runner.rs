@@ -39,7 +39,15 @@ pub struct ProjectionRunner {
     /// The position the next batch starts from (one past the lowest checkpoint).
     next: Mutex<Option<u64>>,
     batch: usize,
+    /// On PostgreSQL: the connection holding the projection lease, and when it was last checked.
+    lease: Mutex<Option<(AnyConnection, std::time::Instant)>>,
 }
+
+/// The key of the projection lease (`pg_try_advisory_lock`): "regproj" in ASCII.
+pub const LEASE_KEY: i64 = 0x0072_6567_7072_6f6a;
+/// How often the lease holder checks that its lease connection is alive, and how often a standby
+/// tries to take the lease: a dead holder is replaced within about this long.
+pub const LEASE_CHECK: Duration = Duration::from_secs(1);
 
 /// What the command path and the HTTP server hold: a way to wait until the projections have
 /// applied a position.
@@ -81,12 +89,8 @@ impl ProjectionHandle {
             if now >= deadline {
                 return Err(ProjectionError::Timeout);
             }
-            let poll = if applied.has_changed().is_err() {
-                Duration::from_millis(5)
-            } else {
-                Duration::from_millis(100)
-            };
-            let nap = (deadline - now).min(poll);
+            // The runner that applies may live in another process: look at the read store often.
+            let nap = (deadline - now).min(Duration::from_millis(10));
             tokio::select! {
                 changed = applied.changed() => {
                     if changed.is_err() {
@@ -134,6 +138,7 @@ impl ProjectionRunner {
             applied,
             next: Mutex::new(None),
             batch: BATCH,
+            lease: Mutex::new(None),
         }
     }
 
@@ -237,7 +242,7 @@ impl ProjectionRunner {
         let backend = self.read.backend();
         let mut conn = self.read.pool().acquire().await?;
         let mut tx = begin_immediate(&mut conn, backend).await?;
-        let checkpoints = read_checkpoints(&mut tx, &self.projections).await?;
+        let checkpoints = read_checkpoints(&mut tx, backend, &self.projections).await?;
         let lowest = checkpoints.values().copied().min().unwrap_or(0);
         if lowest + 1 != from {
             // Someone else (a rebuild, another process) moved the checkpoints: start over there.
@@ -279,12 +284,65 @@ impl ProjectionRunner {
         }
     }
 
+    /// Whether this runner may apply events now. On SQLite there is one process: always. On
+    /// PostgreSQL several servers share the read store and exactly one holds the lease (a
+    /// session advisory lock on a connection of its own); when its process dies the connection
+    /// closes, the lock goes, and a standby takes it within [`LEASE_CHECK`].
+    pub async fn lead(&self) -> bool {
+        if self.read.backend() == Backend::Sqlite {
+            return true;
+        }
+        let mut lease = self.lease.lock().await;
+        if let Some((conn, checked)) = lease.as_mut() {
+            if checked.elapsed() < LEASE_CHECK {
+                return true;
+            }
+            if sqlx::query("SELECT 1").execute(&mut *conn).await.is_ok() {
+                *checked = std::time::Instant::now();
+                return true;
+            }
+            tracing::warn!("lost the projection lease");
+            *lease = None;
+            return false;
+        }
+        let Ok(pooled) = self.read.pool().acquire().await else {
+            return false;
+        };
+        let mut conn = pooled.detach();
+        let taken: Result<bool, _> = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(LEASE_KEY)
+            .fetch_one(&mut conn)
+            .await;
+        if matches!(taken, Ok(true)) {
+            tracing::info!("took the projection lease; applying events");
+            *lease = Some((conn, std::time::Instant::now()));
+            *self.next.lock().await = None;
+            true
+        } else {
+            false
+        }
+    }
+
     /// Catches up, then follows new events until `shutdown` resolves. Errors are logged and
-    /// retried with a growing pause; they never stop the runner.
+    /// retried with a growing pause; they never stop the runner. On PostgreSQL only the lease
+    /// holder applies; the others stand by.
     pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()> + Send) {
         tokio::pin!(shutdown);
         let mut pause = Duration::from_millis(50);
+        let mut standing_by = false;
         loop {
+            if !self.lead().await {
+                if !standing_by {
+                    tracing::info!("another process holds the projection lease; standing by");
+                    standing_by = true;
+                }
+                tokio::select! {
+                    () = &mut shutdown => return,
+                    () = tokio::time::sleep(LEASE_CHECK) => {}
+                }
+                continue;
+            }
+            standing_by = false;
             let step = tokio::select! {
                 () = &mut shutdown => return,
                 step = self.step() => step,
@@ -402,17 +460,26 @@ impl ProjectionRunner {
     }
 }
 
+/// The checkpoints, locked for this transaction: on PostgreSQL a second runner (one that lost its
+/// lease without knowing yet) waits here, then sees the moved checkpoints and starts over, so no
+/// batch is ever applied twice. On SQLite `BEGIN IMMEDIATE` already serializes writers.
 async fn read_checkpoints(
     conn: &mut AnyConnection,
+    backend: Backend,
     projections: &[Arc<dyn Projection>],
 ) -> Result<HashMap<String, u64>, ProjectionError> {
+    let sql = match backend {
+        Backend::Sqlite => "SELECT position FROM projection_checkpoints WHERE name = $1",
+        Backend::Postgres => {
+            "SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE"
+        }
+    };
     let mut out = HashMap::new();
     for p in projections {
-        let position: Option<i64> =
-            sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE name = $1")
-                .bind(p.name())
-                .fetch_optional(&mut *conn)
-                .await?;
+        let position: Option<i64> = sqlx::query_scalar(sql)
+            .bind(p.name())
+            .fetch_optional(&mut *conn)
+            .await?;
         out.insert(p.name().to_string(), position.map_or(0, to_u64));
     }
     Ok(out)

@@ -11,9 +11,10 @@ use registry_store::RecordedEvent;
 use std::sync::Arc;
 use support::*;
 
-#[tokio::test]
-async fn after_a_revocation_returns_the_certificate_view_already_says_revoked() {
-    let mut w = world().await;
+async fn after_a_revocation_returns_the_certificate_view_already_says_revoked(db: Db) {
+    let Some(mut w) = world(db).await else {
+        return;
+    };
     let _runner = w.follow();
     let family = new_family_id();
     let granted = w.run(family, grant(family)).await.unwrap();
@@ -36,9 +37,10 @@ async fn after_a_revocation_returns_the_certificate_view_already_says_revoked() 
     assert_eq!(row.status, "revoked");
 }
 
-#[tokio::test]
-async fn a_reissued_certificate_leaves_a_replaced_row_that_discloses_no_one() {
-    let mut w = world().await;
+async fn a_reissued_certificate_leaves_a_replaced_row_that_discloses_no_one(db: Db) {
+    let Some(mut w) = world(db).await else {
+        return;
+    };
     let _runner = w.follow();
     let family = new_family_id();
     let old = w
@@ -146,9 +148,12 @@ async fn some_history(w: &World, families: usize) -> Vec<FamilyId> {
     ids
 }
 
-#[tokio::test]
-async fn a_failure_between_events_of_a_batch_then_a_restart_applies_every_event_exactly_once() {
-    let w = world().await;
+async fn a_failure_between_events_of_a_batch_then_a_restart_applies_every_event_exactly_once(
+    db: Db,
+) {
+    let Some(w) = world(db).await else {
+        return;
+    };
     let families = some_history(&w, 6).await; // 18 events
     let failing = ProjectionRunner::new(
         w.store.clone(),
@@ -198,9 +203,10 @@ async fn a_failure_between_events_of_a_batch_then_a_restart_applies_every_event_
     }
 }
 
-#[tokio::test]
-async fn a_redelivered_batch_changes_nothing() {
-    let w = world().await;
+async fn a_redelivered_batch_changes_nothing(db: Db) {
+    let Some(w) = world(db).await else {
+        return;
+    };
     some_history(&w, 3).await;
     w.runner.catch_up().await.unwrap();
     let before = (
@@ -223,10 +229,12 @@ async fn a_redelivered_batch_changes_nothing() {
     assert_eq!(before, after);
 }
 
-#[tokio::test]
 async fn as_of_before_the_grant_is_not_found_and_between_renewal_and_revocation_shows_the_renewed_dates(
+    db: Db,
 ) {
-    let w = world().await;
+    let Some(w) = world(db).await else {
+        return;
+    };
     let family = new_family_id();
     let before_grant = w.clock.now() - Duration::minutes(1);
     let granted = w.run(family, grant(family)).await.unwrap();
@@ -278,9 +286,10 @@ async fn as_of_before_the_grant_is_not_found_and_between_renewal_and_revocation_
     assert_eq!(now.family.status, Status::Revoked);
 }
 
-#[tokio::test]
-async fn a_rebuild_in_place_keeps_the_live_view_readable_and_ends_equal() {
-    let w = world_with(|r| r.with_batch(4)).await;
+async fn a_rebuild_in_place_keeps_the_live_view_readable_and_ends_equal(db: Db) {
+    let Some(w) = world_with(db, |r| r.with_batch(4)).await else {
+        return;
+    };
     let families = some_history(&w, 8).await;
     w.runner.catch_up().await.unwrap();
     let before = w.read.dump_certificate_view(Target::Live).await.unwrap();
@@ -339,9 +348,10 @@ async fn a_rebuild_in_place_keeps_the_live_view_readable_and_ends_equal() {
     );
 }
 
-#[tokio::test]
-async fn an_unknown_projection_name_is_refused() {
-    let w = world().await;
+async fn an_unknown_projection_name_is_refused(db: Db) {
+    let Some(w) = world(db).await else {
+        return;
+    };
     let err = w
         .runner
         .rebuild(&["no_such_view"], |_| {})
@@ -349,3 +359,13 @@ async fn an_unknown_projection_name_is_refused() {
         .unwrap_err();
     assert!(matches!(err, ProjectionError::UnknownProjection(_)));
 }
+
+on_both_backends!(
+    after_a_revocation_returns_the_certificate_view_already_says_revoked,
+    a_reissued_certificate_leaves_a_replaced_row_that_discloses_no_one,
+    a_failure_between_events_of_a_batch_then_a_restart_applies_every_event_exactly_once,
+    a_redelivered_batch_changes_nothing,
+    a_rebuild_in_place_keeps_the_live_view_readable_and_ends_equal,
+    an_unknown_projection_name_is_refused,
+    as_of_before_the_grant_is_not_found_and_between_renewal_and_revocation_shows_the_renewed_dates,
+);

@@ -71,16 +71,57 @@ impl Default for Config {
     }
 }
 
-pub async fn spawn_app() -> TestApp {
-    spawn_app_with(Config::default()).await
+/// The databases a test registry runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Db {
+    /// The embedded default: SQLite files in the data directory.
+    Sqlite,
+    /// An event store and a read store in two fresh PostgreSQL databases.
+    Postgres,
 }
 
-pub async fn spawn_app_with(config: Config) -> TestApp {
+/// Runs each named `async fn(Db)` as two tests, one per backend. PostgreSQL tests are skipped
+/// (with a message) where no PostgreSQL is available, and fail in CI.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Db::Sqlite).await
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Db::Postgres).await
+                }
+            )+
+        }
+    };
+}
+
+/// A registry on `db` with the default configuration; `None` when `db` is not available here.
+pub async fn spawn_app(db: Db) -> Option<TestApp> {
+    spawn_app_with(db, Config::default()).await
+}
+
+pub async fn spawn_app_with(db: Db, config: Config) -> Option<TestApp> {
     let dir = tempfile::tempdir().unwrap();
+    let (event_store, read_store) = match db {
+        Db::Sqlite => (None, None),
+        Db::Postgres => (
+            Some(registry_test_postgres::fresh_database().await?),
+            Some(registry_test_postgres::fresh_database().await?),
+        ),
+    };
     let stores = Stores {
         data_dir: dir.path().to_path_buf(),
-        event_store: None,
-        read_store: None,
+        event_store,
+        read_store,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -112,7 +153,7 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
         .create_access_token("auditor", Role::Auditor, None, now)
         .await
         .unwrap();
-    TestApp {
+    Some(TestApp {
         base,
         client: reqwest::Client::builder()
             .pool_max_idle_per_host(64)
@@ -123,7 +164,7 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
         clock,
         running,
         dir,
-    }
+    })
 }
 
 impl TestApp {

@@ -13,6 +13,7 @@ use registry_domain::Policy;
 use registry_http::{AppState, HttpConfig};
 use registry_projections::{default_projections, ProjectionRunner, ReadStore};
 use registry_store::EventStore;
+use registry_store_postgres::PostgresEventStore;
 use registry_store_sqlite::SqliteEventStore;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -52,14 +53,17 @@ impl Stores {
     /// Opens the event store the URL names.
     pub async fn open_event_store(&self) -> anyhow::Result<Arc<dyn EventStore>> {
         let url = self.event_store_url();
+        let context = || format!("opening the event store {}", redact(&url));
         if url.starts_with("sqlite:") || !url.contains("://") {
-            let store = SqliteEventStore::open(&url)
-                .await
-                .with_context(|| format!("opening the event store {}", redact(&url)))?;
+            let store = SqliteEventStore::open(&url).await.with_context(context)?;
+            return Ok(Arc::new(store));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let store = PostgresEventStore::open(&url).await.with_context(context)?;
             return Ok(Arc::new(store));
         }
         bail!(
-            "unsupported event store URL {}: use sqlite:PATH",
+            "unsupported event store URL {}: use sqlite:PATH, postgres://... or kurrentdb://...",
             redact(&url)
         )
     }

@@ -36,7 +36,8 @@ struct StoreArgs {
         default_value = "./data"
     )]
     data_dir: PathBuf,
-    /// Event store URL: sqlite:PATH (default: DATA_DIR/registry.db).
+    /// Event store URL: sqlite:PATH, postgres://... or kurrentdb://... (default:
+    /// DATA_DIR/registry.db).
     #[arg(long, global = true, env = "REGISTRY_EVENT_STORE")]
     event_store: Option<String>,
     /// Read store URL: sqlite:PATH or postgres://... (default: DATA_DIR/views.db).

@@ -11,6 +11,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use registry_store::group::{wait_for_head, AppendRequest, GroupWriter, WriterQueue};
 use registry_store::{
     AppendResult, EventStore, ExpectedRevision, IdempotencyKey, NewEvent, RecordedEvent,
     StoreError, StoreResult, StoredIdempotency,
@@ -20,42 +21,21 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use sqlx::{ConnectOptions, Connection, Row, SqliteConnection};
-use std::collections::HashSet;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::watch;
 use uuid::Uuid;
-
-/// Most append requests committed in one transaction.
-const MAX_GROUP: usize = 512;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// The SQLite event store. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct SqliteEventStore {
-    writer: mpsc::Sender<WriteRequest>,
+    writer: WriterQueue,
     readers: SqlitePool,
     head: watch::Receiver<u64>,
-}
-
-struct WriteRequest {
-    stream: String,
-    expected: ExpectedRevision,
-    events: Vec<NewEvent>,
-    idempotency: Option<IdempotencyKey>,
-    reply: oneshot::Sender<StoreResult<AppendResult>>,
-}
-
-impl std::fmt::Debug for WriteRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WriteRequest")
-            .field("stream", &self.stream)
-            .field("events", &self.events.len())
-            .finish_non_exhaustive()
-    }
 }
 
 /// Connection options shared by the writer and the readers.
@@ -97,10 +77,8 @@ impl SqliteEventStore {
             .map_err(StoreError::backend)?;
         let initial = current_head(&readers).await?;
         let (head_tx, head) = watch::channel(initial);
-        let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(writer_loop(writer, rx, head_tx));
         Ok(Self {
-            writer: tx,
+            writer: WriterQueue::spawn(SqliteWriter(writer), head_tx),
             readers,
             head,
         })
@@ -123,47 +101,21 @@ fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-async fn writer_loop(
-    mut conn: SqliteConnection,
-    mut rx: mpsc::Receiver<WriteRequest>,
-    head: watch::Sender<u64>,
-) {
-    let mut group = Vec::with_capacity(MAX_GROUP);
-    while let Some(first) = rx.recv().await {
-        group.push(first);
-        while group.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(next) => group.push(next),
-                Err(_) => break,
-            }
+/// The only write connection; appends reach it through the [`WriterQueue`].
+struct SqliteWriter(SqliteConnection);
+
+#[async_trait]
+impl GroupWriter for SqliteWriter {
+    async fn commit_group(
+        &mut self,
+        group: &[AppendRequest],
+    ) -> StoreResult<(Vec<StoreResult<AppendResult>>, Option<u64>)> {
+        let result = commit_group(&mut self.0, group).await;
+        if result.is_err() {
+            // The connection may be left in a broken transaction; make sure it is not.
+            let _ = sqlx::query("ROLLBACK").execute(&mut self.0).await;
         }
-        match commit_group(&mut conn, &group).await {
-            Ok((results, last_position)) => {
-                if let Some(p) = last_position {
-                    head.send_if_modified(|h| {
-                        let newer = p > *h;
-                        if newer {
-                            *h = p;
-                        }
-                        newer
-                    });
-                }
-                for (request, result) in group.drain(..).zip(results) {
-                    let _ = request.reply.send(result);
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, requests = group.len(), "event store group commit failed");
-                let message = e.to_string();
-                for request in group.drain(..) {
-                    let _ = request
-                        .reply
-                        .send(Err(StoreError::Backend(message.clone().into())));
-                }
-                // The connection may be in a broken transaction; make sure it is not.
-                let _ = sqlx::query("ROLLBACK").execute(&mut conn).await;
-            }
-        }
+        result.map_err(StoreError::backend)
     }
 }
 
@@ -171,7 +123,7 @@ async fn writer_loop(
 /// error fails the whole group (nothing of it is written).
 async fn commit_group(
     conn: &mut SqliteConnection,
-    group: &[WriteRequest],
+    group: &[AppendRequest],
 ) -> Result<(Vec<StoreResult<AppendResult>>, Option<u64>), sqlx::Error> {
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     let mut results = Vec::with_capacity(group.len());
@@ -191,20 +143,11 @@ async fn commit_group(
 
 async fn append_one(
     conn: &mut SqliteConnection,
-    request: &WriteRequest,
+    request: &AppendRequest,
 ) -> Result<StoreResult<AppendResult>, sqlx::Error> {
     let events = &request.events;
-    if events.is_empty() {
-        return Ok(Err(StoreError::InvalidAppend("no events".into())));
-    }
-    if request.stream.is_empty() {
-        return Ok(Err(StoreError::InvalidAppend("empty stream name".into())));
-    }
-    let distinct: HashSet<Uuid> = events.iter().map(|e| e.event_id).collect();
-    if distinct.len() != events.len() {
-        return Ok(Err(StoreError::InvalidAppend(
-            "the same event id twice in one append".into(),
-        )));
+    if let Err(e) = request.check_shape() {
+        return Ok(Err(e));
     }
 
     // A re-sent append: its first event id is stored already.
@@ -261,16 +204,8 @@ async fn append_one(
             .fetch_one(&mut *conn)
             .await?;
     let current = current.map(to_u64);
-    let matches = match request.expected {
-        ExpectedRevision::Any => true,
-        ExpectedRevision::NoStream => current.is_none(),
-        ExpectedRevision::Exact(r) => current == Some(r),
-    };
-    if !matches {
-        return Ok(Err(StoreError::WrongExpectedRevision {
-            expected: request.expected,
-            actual: current,
-        }));
+    if let Err(e) = request.check_expected(current) {
+        return Ok(Err(e));
     }
 
     let mut revision = current.map_or(0, |c| c + 1);
@@ -377,21 +312,14 @@ impl EventStore for SqliteEventStore {
         events: Vec<NewEvent>,
         idempotency: Option<IdempotencyKey>,
     ) -> StoreResult<AppendResult> {
-        let (reply, answer) = oneshot::channel();
-        let request = WriteRequest {
-            stream: stream.to_string(),
-            expected,
-            events,
-            idempotency,
-            reply,
-        };
         self.writer
-            .send(request)
+            .append(AppendRequest {
+                stream: stream.to_string(),
+                expected,
+                events,
+                idempotency,
+            })
             .await
-            .map_err(|_| StoreError::Backend("the event store writer has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Backend("the event store writer has stopped".into()))?
     }
 
     async fn read_stream(
@@ -427,32 +355,8 @@ impl EventStore for SqliteEventStore {
     }
 
     async fn wait_for_events(&self, after: u64, timeout: Duration) -> StoreResult<u64> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut head = self.head.clone();
-        loop {
-            let known = *head.borrow_and_update();
-            if known > after {
-                return Ok(known);
-            }
-            // Another process may write to the same file: look at the file too.
-            let stored = self.head().await?;
-            if stored > after {
-                return Ok(stored);
-            }
-            let now = tokio::time::Instant::now();
-            if now >= deadline {
-                return Ok(stored.max(known));
-            }
-            let nap = (deadline - now).min(Duration::from_millis(200));
-            tokio::select! {
-                changed = head.changed() => {
-                    if changed.is_err() {
-                        tokio::time::sleep(nap).await;
-                    }
-                }
-                () = tokio::time::sleep(nap) => {}
-            }
-        }
+        // Another process may write to the same file: the helper looks at the file too.
+        wait_for_head(&self.head, after, timeout, || current_head(&self.readers)).await
     }
 
     async fn find_idempotency(&self, key: &str) -> StoreResult<Option<StoredIdempotency>> {

@@ -5,6 +5,8 @@
 //! binary picks one from the configured URL. Payloads are opaque JSON text here: the store knows
 //! streams, revisions and positions, not families.
 
+pub mod group;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -6,11 +6,13 @@ use registry_app::*;
 use registry_domain::*;
 use registry_projections::*;
 use registry_store::EventStore;
+use registry_store_postgres::PostgresEventStore;
 use registry_store_sqlite::SqliteEventStore;
 use std::sync::Arc;
 use uuid::Uuid;
 
 pub struct World {
+    pub db: Db,
     pub registry: Registry,
     pub clock: Arc<ManualClock>,
     pub store: Arc<dyn EventStore>,
@@ -19,18 +21,60 @@ pub struct World {
     pub dir: tempfile::TempDir,
 }
 
-pub async fn world() -> World {
-    world_with(|r| r).await
+/// Which databases a world runs on (event store and read store alike).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
 }
 
-pub async fn world_with(configure: impl FnOnce(ProjectionRunner) -> ProjectionRunner) -> World {
+/// Runs each named `async fn(Db)` as two tests, one per backend. PostgreSQL tests are skipped
+/// (with a message) where no PostgreSQL is available, and fail in CI.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::support::Db::Sqlite).await
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::support::Db::Postgres).await
+                }
+            )+
+        }
+    };
+}
+
+pub async fn world(db: Db) -> Option<World> {
+    world_with(db, |r| r).await
+}
+
+/// A fresh database URL (or SQLite file) for `db`.
+async fn database(db: Db, dir: &tempfile::TempDir, name: &str) -> Option<String> {
+    match db {
+        Db::Sqlite => Some(dir.path().join(name).to_str().unwrap().to_string()),
+        Db::Postgres => registry_test_postgres::fresh_database().await,
+    }
+}
+
+pub async fn world_with(
+    db: Db,
+    configure: impl FnOnce(ProjectionRunner) -> ProjectionRunner,
+) -> Option<World> {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn EventStore> = Arc::new(
-        SqliteEventStore::open(dir.path().join("events.db").to_str().unwrap())
-            .await
-            .unwrap(),
-    );
-    let read = ReadStore::connect(dir.path().join("views.db").to_str().unwrap())
+    let events_url = database(db, &dir, "events.db").await?;
+    let store: Arc<dyn EventStore> = match db {
+        Db::Sqlite => Arc::new(SqliteEventStore::open(&events_url).await.unwrap()),
+        Db::Postgres => Arc::new(PostgresEventStore::open(&events_url).await.unwrap()),
+    };
+    let read = ReadStore::connect(&database(db, &dir, "views.db").await?)
         .await
         .unwrap();
     let runner = configure(ProjectionRunner::new(
@@ -43,22 +87,22 @@ pub async fn world_with(configure: impl FnOnce(ProjectionRunner) -> ProjectionRu
         Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).unwrap(),
     ));
     let registry = Registry::new(store.clone(), clock.clone(), Policy::federal_2024());
-    World {
+    Some(World {
+        db,
         registry,
         clock,
         store,
         read,
         runner: Arc::new(runner),
         dir,
-    }
+    })
 }
 
 impl World {
     /// A fresh read store next to this world's, for rebuilding from scratch.
     pub async fn second_read_store(&self, name: &str) -> ReadStore {
-        ReadStore::connect(self.dir.path().join(name).to_str().unwrap())
-            .await
-            .unwrap()
+        let url = database(self.db, &self.dir, name).await.unwrap();
+        ReadStore::connect(&url).await.unwrap()
     }
 
     /// Runs the projection runner in the background and makes commands wait for it.
