@@ -13,6 +13,7 @@ use registry_domain::Policy;
 use registry_http::{AppState, HttpConfig};
 use registry_projections::{default_projections, ProjectionRunner, ReadStore};
 use registry_store::EventStore;
+use registry_store_kurrentdb::KurrentEventStore;
 use registry_store_postgres::PostgresEventStore;
 use registry_store_sqlite::SqliteEventStore;
 use std::net::SocketAddr;
@@ -60,6 +61,13 @@ impl Stores {
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let store = PostgresEventStore::open(&url).await.with_context(context)?;
+            return Ok(Arc::new(store));
+        }
+        if url.starts_with("kurrentdb://")
+            || url.starts_with("kurrentdb+discover://")
+            || url.starts_with("esdb://")
+        {
+            let store = KurrentEventStore::open(&url).await.with_context(context)?;
             return Ok(Arc::new(store));
         }
         bail!(

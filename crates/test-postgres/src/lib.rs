@@ -13,6 +13,7 @@
 #![allow(clippy::missing_panics_doc)]
 
 use sqlx::{Connection, PgConnection};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -152,7 +153,11 @@ pub fn server_url() -> Option<String> {
                     if std::env::var_os("REGISTRY_REQUIRE_POSTGRES").is_some() {
                         panic!("PostgreSQL is required (REGISTRY_REQUIRE_POSTGRES) but unavailable: {why}");
                     }
-                    eprintln!("skipped: PostgreSQL tests need a server ({why}); set REGISTRY_TEST_POSTGRES_URL or install PostgreSQL");
+                    // Straight to the terminal: the test harness captures eprintln!.
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "skipped: PostgreSQL tests need a server ({why}); set REGISTRY_TEST_POSTGRES_URL or install PostgreSQL"
+                    );
                     None
                 }
             }
