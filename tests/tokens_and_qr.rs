@@ -342,7 +342,75 @@ async fn disclosure_levels_show_what_they_promise(db: Db) {
     }
 }
 
+async fn the_pdf_the_svg_and_the_png_carry_the_same_qr(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    let granted = app.grant_family().await;
+    let url = granted["verify_url"].as_str().unwrap().to_string();
+    let holder = app.holder_token(family_id_of(&granted)).await;
+    let fetch = |path: String, token: String| {
+        let client = app.client.clone();
+        let base = app.base.clone();
+        async move {
+            let r = client
+                .get(format!("{base}{path}"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            (
+                r.status(),
+                r.headers().clone(),
+                r.bytes().await.unwrap().to_vec(),
+            )
+        }
+    };
+    let (status, headers, pdf) = fetch("/api/v1/me/certificate.pdf".into(), holder.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "application/pdf");
+    let family = granted["family_id"].as_str().unwrap();
+    let (status, _, officer_pdf) = fetch(
+        format!("/api/v1/families/{family}/certificate.pdf"),
+        app.officer.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, _, svg) = fetch("/api/v1/me/certificate/qr.svg".into(), holder.clone()).await;
+    assert_eq!(
+        String::from_utf8(svg).unwrap(),
+        registry_credential::qr_svg(&url),
+        "the SVG is the QR of verify_url"
+    );
+    let (status, _, _) = fetch(
+        format!("/api/v1/families/{family}/certificate.pdf"),
+        holder.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    if !pdf_tools_present() {
+        return;
+    }
+    for document in [pdf, officer_pdf] {
+        let (qr, text) = read_pdf(&document);
+        assert_eq!(qr, url, "the PDF's QR is the verify URL");
+        assert!(text.contains("Удостоверение многодетной семьи"));
+        assert!(text.contains(granted["certificate_number"].as_str().unwrap()));
+        for name in [
+            "Смирнова Ольга Игоревна",
+            "Смирнов Дмитрий Олегович",
+            "Смирнов Кирилл Дмитриевич",
+            "Смирнова Алиса Дмитриевна",
+            "Смирнов Марк Дмитриевич",
+        ] {
+            assert!(text.contains(name), "{name} missing");
+        }
+    }
+}
+
 registry_e2e::on_both_backends!(
+    the_pdf_the_svg_and_the_png_carry_the_same_qr,
     ten_thousand_random_and_ten_thousand_bit_flipped_tokens_are_all_not_found,
     a_token_signed_by_an_unknown_key_for_a_real_certificate_is_not_found_like_any_other,
     the_png_qr_decodes_to_exactly_the_verify_url_and_the_svg_is_served,

@@ -114,8 +114,8 @@ pub async fn spawn_app_with(db: Db, config: Config) -> Option<TestApp> {
     let (event_store, read_store) = match db {
         Db::Sqlite => (None, None),
         Db::Postgres => (
-            Some(registry_test_postgres::fresh_database().await?),
-            Some(registry_test_postgres::fresh_database().await?),
+            Some(registry_test_support::fresh_database().await?),
+            Some(registry_test_support::fresh_database().await?),
         ),
     };
     let stores = Stores {
@@ -265,3 +265,5 @@ pub fn family_body() -> Value {
 pub fn family_id_of(result: &Value) -> FamilyId {
     FamilyId(result["family_id"].as_str().unwrap().parse().unwrap())
 }
+
+pub use registry_test_support::pdf::{read_pdf, tools_present as pdf_tools_present};

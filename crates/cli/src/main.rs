@@ -70,6 +70,27 @@ enum Commands {
     Projections(ProjectionCommand),
     /// Check offline that a QR was issued by this registry.
     Verify(VerifyArgs),
+    /// Certificate documents.
+    #[command(subcommand)]
+    Certificate(CertificateCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum CertificateCommand {
+    /// Write a family's certificate PDF (the same document holders download).
+    Pdf {
+        family_id: uuid::Uuid,
+        /// Output file.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Base of the verify URL printed in the QR (as given to `serve`).
+        #[arg(
+            long,
+            env = "REGISTRY_PUBLIC_BASE_URL",
+            default_value = "http://127.0.0.1:8080"
+        )]
+        public_base_url: String,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -189,6 +210,7 @@ async fn main() -> anyhow::Result<()> {
         Commands::Keys(command) => keys(stores, command),
         Commands::Projections(command) => projections(stores, command).await,
         Commands::Verify(args) => verify(args),
+        Commands::Certificate(command) => certificate(stores, command).await,
     }
 }
 
@@ -408,6 +430,29 @@ async fn projections(stores: Stores, command: ProjectionCommand) -> anyhow::Resu
             );
         }
     }
+    Ok(())
+}
+
+async fn certificate(stores: Stores, command: CertificateCommand) -> anyhow::Result<()> {
+    let CertificateCommand::Pdf {
+        family_id,
+        output,
+        public_base_url,
+    } = command;
+    let store = stores.open_event_store().await?;
+    let registry = registry_app::Registry::new(store, Arc::new(SystemClock), Policy::default());
+    let family = registry
+        .load(FamilyId(family_id))
+        .await?
+        .with_context(|| format!("no family {family_id} in the registry"))?
+        .family;
+    let keys = KeyRing::load_or_create(&stores.keys_dir())?;
+    let token = registry_credential::issue_token(&keys, family.certificate_id);
+    let url = format!("{}/v/{token}", public_base_url.trim_end_matches('/'));
+    let document = registry_http::document::certificate_document(&family, url);
+    let pdf = registry_credential::certificate_pdf(&document).context("rendering the PDF")?;
+    std::fs::write(&output, pdf).with_context(|| format!("writing {}", output.display()))?;
+    println!("wrote {}", output.display());
     Ok(())
 }
 

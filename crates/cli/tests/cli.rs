@@ -203,6 +203,35 @@ fn serve_demo_prints_tokens_and_a_verify_url_that_opens_and_checks_offline() {
     );
     assert!(!bad.status.success());
 
+    // The certificate PDF from the command line, with the same QR.
+    let family = printed
+        .iter()
+        .find_map(|l| l.strip_prefix("Demo family created: "))
+        .unwrap()
+        .to_string();
+    let pdf = dir.path().join("certificate.pdf");
+    let base = url.split("/v/").next().unwrap().to_string();
+    let out = registry(
+        dir.path(),
+        &[
+            "certificate",
+            "pdf",
+            &family,
+            "-o",
+            pdf.to_str().unwrap(),
+            "--public-base-url",
+            &base,
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bytes = std::fs::read(&pdf).unwrap();
+    assert!(bytes.starts_with(b"%PDF-"));
+    if registry_test_support::pdf::tools_present() {
+        let (qr, text) = registry_test_support::pdf::read_pdf(&bytes);
+        assert_eq!(qr, url);
+        assert!(text.contains("Иванова Мария Петровна"));
+    }
+
     // The projections caught up and rebuild from the command line.
     let status = registry(dir.path(), &["projections", "status"]);
     assert!(

@@ -69,8 +69,8 @@ fn family() -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killing_one_of_two_servers_mid_load_loses_nothing_acknowledged() {
     let (Some(events), Some(read)) = (
-        registry_test_postgres::fresh_database().await,
-        registry_test_postgres::fresh_database().await,
+        registry_test_support::fresh_database().await,
+        registry_test_support::fresh_database().await,
     ) else {
         return;
     };

@@ -9,10 +9,12 @@
 //! signature (64 bytes) over everything before it`: no personal data, no certificate number.
 
 mod keys;
+mod pdf;
 mod qr;
 mod token;
 
 pub use keys::{KeyError, KeyId, KeyRing, KeyStatus, PublicKey, PublicKeys};
+pub use pdf::{certificate_pdf, CertificatePdf, PdfMember, QR_SIDE_MM};
 pub use qr::{qr_modules, qr_png, qr_svg, QR_ERROR_CORRECTION};
 pub use token::{
     issue_live_token, issue_token, parse_token, verify_token, TokenError, TokenKind, VerifiedToken,

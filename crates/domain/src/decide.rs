@@ -137,6 +137,7 @@ pub fn decide(
                     certificate_serial: family.certificate_serial.saturating_add(1),
                     previous_certificate_id: family.certificate_id,
                     reason,
+                    issued_on: ctx.today,
                 },
             )])
         }

@@ -107,6 +107,8 @@ pub struct CertificateReissued {
     pub certificate_serial: u32,
     pub previous_certificate_id: CertificateId,
     pub reason: String,
+    /// The issue date printed on the new certificate.
+    pub issued_on: NaiveDate,
 }
 
 /// Every event of a family stream.

@@ -61,6 +61,7 @@ pub struct Family {
     /// The policy of the latest derivation.
     pub policy: String,
     pub decision: Decision,
+    /// The issue date of the current certificate (the grant's decision date, or the reissue).
     pub issued_on: NaiveDate,
     #[serde(default)]
     pub ended_on: Option<NaiveDate>,
@@ -166,6 +167,7 @@ pub fn evolve(state: Option<Family>, event: &FamilyEvent) -> Option<Family> {
             let old = std::mem::replace(&mut family.certificate_id, e.certificate_id);
             family.previous_certificate_ids.push(old);
             family.certificate_serial = e.certificate_serial;
+            family.issued_on = e.issued_on;
         }
     }
     Some(family)

@@ -317,10 +317,12 @@ fn reissuing_increments_the_serial_and_changes_the_token_id() {
                 certificate_serial: 2,
                 previous_certificate_id: cert(1),
                 reason: "lost phone".into(),
+                issued_on: date(TODAY),
             },
         )]);
     assert_eq!(family.certificate_serial, 2);
     assert_eq!(family.previous_certificate_ids, vec![cert(1)]);
+    assert_eq!(family.issued_on, date(TODAY));
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! a listener and a shutdown signal (so tests bind port 0).
 
 mod api;
+pub mod document;
 pub mod dto;
 pub mod error;
 mod extract;
@@ -60,6 +61,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/me/certificate/qr.svg", get(api::my_qr_svg))
         .route("/api/v1/me/certificate/qr.png", get(api::my_qr_png))
         .route("/api/v1/me/certificate/live-qr", get(api::my_live_qr))
+        .route("/api/v1/me/certificate.pdf", get(document::my_pdf))
+        .route(
+            "/api/v1/families/{family_id}/certificate.pdf",
+            get(document::family_pdf),
+        )
         .route("/api/v1/verify/{token}", get(verify::verify_json))
         .route("/v/{token}", get(verify::verify_page))
         .route("/.well-known/registry-keys.json", get(verify::keys))

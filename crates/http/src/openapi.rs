@@ -1,7 +1,7 @@
 //! The OpenAPI document, generated from the handlers and types. A copy is checked in as
 //! `schemas/openapi.json`; a test fails when it is stale.
 
-use crate::{api, dto, error, ops, verify};
+use crate::{api, document, dto, error, ops, verify};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -16,6 +16,7 @@ use utoipa::{Modify, OpenApi};
         api::grant, api::renew, api::add_member, api::remove_member, api::correct_member,
         api::revoke, api::reissue, api::get_family, api::history,
         api::my_certificate, api::my_qr_svg, api::my_qr_png, api::my_live_qr,
+        document::my_pdf, document::family_pdf,
         verify::verify_json, verify::keys,
         ops::healthz, ops::readyz, ops::metrics, ops::openapi,
     ),

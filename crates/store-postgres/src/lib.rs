@@ -120,7 +120,7 @@ struct PostgresWriter {
 impl GroupWriter for PostgresWriter {
     async fn commit_group(
         &mut self,
-        group: &[AppendRequest],
+        group: Vec<AppendRequest>,
     ) -> StoreResult<(Vec<StoreResult<AppendResult>>, Option<u64>)> {
         let conn = match self.conn.as_mut() {
             Some(conn) => conn,
@@ -128,7 +128,7 @@ impl GroupWriter for PostgresWriter {
                 .conn
                 .insert(PgConnection::connect(&self.url).await.map_err(backend)?),
         };
-        let result = commit_group(conn, group).await;
+        let result = commit_group(conn, &group).await;
         if result.is_err() {
             // Reconnect next time: the connection may be broken.
             self.conn = None;

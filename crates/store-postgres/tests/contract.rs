@@ -4,7 +4,7 @@ use registry_store_postgres::PostgresEventStore;
 use std::sync::Arc;
 
 async fn fresh() -> Option<(Arc<dyn registry_store_tests::EventStore>, ())> {
-    let url = registry_test_postgres::fresh_database().await?;
+    let url = registry_test_support::fresh_database().await?;
     let store = PostgresEventStore::open(&url).await.expect("open store");
     Some((Arc::new(store), ()))
 }

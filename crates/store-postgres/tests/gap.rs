@@ -26,7 +26,7 @@ fn event(writer: usize, n: usize) -> NewEvent {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn readers_never_skip_a_late_commit_while_sixteen_writers_append() {
-    let Some(url) = registry_test_postgres::fresh_database().await else {
+    let Some(url) = registry_test_support::fresh_database().await else {
         return;
     };
     // Create the schema once before the crowd arrives.

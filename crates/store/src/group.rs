@@ -61,7 +61,7 @@ pub trait GroupWriter: Send + 'static {
     /// means nothing of the group was written.
     async fn commit_group(
         &mut self,
-        group: &[AppendRequest],
+        group: Vec<AppendRequest>,
     ) -> StoreResult<(Vec<StoreResult<AppendResult>>, Option<u64>)>;
 }
 
@@ -96,7 +96,8 @@ impl WriterQueue {
                         Err(_) => break,
                     }
                 }
-                match writer.commit_group(&requests).await {
+                let count = requests.len();
+                match writer.commit_group(std::mem::take(&mut requests)).await {
                     Ok((results, last)) => {
                         if let Some(p) = last {
                             head.send_if_modified(|h| {
@@ -112,14 +113,13 @@ impl WriterQueue {
                         }
                     }
                     Err(e) => {
-                        tracing::error!(error = %e, requests = requests.len(), "event store group commit failed");
+                        tracing::error!(error = %e, requests = count, "event store group commit failed");
                         let message = e.to_string();
                         for reply in replies.drain(..) {
                             let _ = reply.send(Err(StoreError::Backend(message.clone().into())));
                         }
                     }
                 }
-                requests.clear();
             }
         });
         Self { tx }

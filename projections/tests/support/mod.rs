@@ -60,7 +60,7 @@ pub async fn world(db: Db) -> Option<World> {
 async fn database(db: Db, dir: &tempfile::TempDir, name: &str) -> Option<String> {
     match db {
         Db::Sqlite => Some(dir.path().join(name).to_str().unwrap().to_string()),
-        Db::Postgres => registry_test_postgres::fresh_database().await,
+        Db::Postgres => registry_test_support::fresh_database().await,
     }
 }
 

@@ -1,7 +1,4 @@
-//! Test support: where the PostgreSQL tests get their server.
-//!
-//! Why a crate of its own: the event-store, projection, end-to-end and CLI tests all need the same
-//! throwaway PostgreSQL, and none of it belongs in production code.
+//! Where the PostgreSQL tests get their server.
 //!
 //! 1. `REGISTRY_TEST_POSTGRES_URL` (a superuser URL) is used when set; `.ci/run` sets it after
 //!    starting a cluster.

@@ -1,0 +1,99 @@
+//! The certificate PDF for holders and officers (the CLI prints the same document).
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{family_id, Caller};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use registry_app::Role;
+use registry_credential::{certificate_pdf, CertificatePdf, PdfMember};
+use registry_domain::{Family, Relation};
+
+/// What the PDF of a family's current certificate shows.
+pub fn certificate_document(family: &Family, verify_url: String) -> CertificatePdf {
+    CertificatePdf {
+        certificate_number: family.certificate_number.clone(),
+        serial: family.certificate_serial,
+        members: family
+            .members
+            .iter()
+            .map(|m| PdfMember {
+                full_name: [
+                    Some(m.last_name.as_str()),
+                    Some(m.first_name.as_str()),
+                    m.middle_name.as_deref(),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" "),
+                relation: match m.relation {
+                    Relation::Parent => "родитель".into(),
+                    Relation::Child => "ребёнок".into(),
+                },
+                birth_date: m.birth_date,
+            })
+            .collect(),
+        valid_from: family.valid_from,
+        valid_until: family.valid_until,
+        issued_on: family.issued_on,
+        verify_url,
+    }
+}
+
+fn pdf_response(state: &AppState, family: &Family) -> ApiResult<Response> {
+    let document = certificate_document(family, state.verify_url(family.certificate_id));
+    let bytes = certificate_pdf(&document)
+        .ok_or_else(|| ApiError::internal("the PDF fonts could not be read"))?;
+    metrics::counter!("certificate_pdfs_total").increment(1);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/pdf".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!(
+                    "inline; filename=\"certificate-{}.pdf\"",
+                    family.certificate_number
+                ),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/me/certificate.pdf", tag = "holder",
+    responses((status = 200, content_type = "application/pdf", body = Vec<u8>)),
+    security(("bearer" = [])))]
+pub async fn my_pdf(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
+    caller.require(&[Role::Holder])?;
+    let family = caller
+        .family_id
+        .ok_or(ApiError::Forbidden("this token is not bound to a family"))?;
+    let row = state
+        .read()
+        .certificate_of_family(family)
+        .await?
+        .ok_or(ApiError::NotFound("the family has no certificate"))?;
+    pdf_response(&state, &row.family)
+}
+
+#[utoipa::path(get, path = "/api/v1/families/{family_id}/certificate.pdf", tag = "officer",
+    params(("family_id" = uuid::Uuid, Path)),
+    responses((status = 200, content_type = "application/pdf", body = Vec<u8>), (status = 404, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn family_pdf(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(family): Path<String>,
+) -> ApiResult<Response> {
+    caller.require(&[Role::Officer])?;
+    let family_id = family_id(&family)?;
+    let loaded = state
+        .registry()
+        .load(family_id)
+        .await?
+        .ok_or(ApiError::NotFound("no such family"))?;
+    pdf_response(&state, &loaded.family)
+}
