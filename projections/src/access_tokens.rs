@@ -45,13 +45,31 @@ fn parse_role(s: &str) -> Option<Role> {
     }
 }
 
+/// The columns `id, name, role, family_id, created_at, revoked_at` as stored.
+type RawToken = (
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+);
+
 fn parse(row: &sqlx::any::AnyRow) -> Result<AccessToken, ProjectionError> {
+    parse_raw((
+        row.try_get("id")?,
+        row.try_get("name")?,
+        row.try_get("role")?,
+        row.try_get("family_id")?,
+        row.try_get("created_at")?,
+        row.try_get("revoked_at")?,
+    ))
+}
+
+fn parse_raw(
+    (id, name, role, family, created, revoked): RawToken,
+) -> Result<AccessToken, ProjectionError> {
     let bad = |what: &str| ProjectionError::Store(format!("access_tokens: bad {what}"));
-    let id: String = row.try_get("id")?;
-    let role: String = row.try_get("role")?;
-    let family: Option<String> = row.try_get("family_id")?;
-    let created: String = row.try_get("created_at")?;
-    let revoked: Option<String> = row.try_get("revoked_at")?;
     let time = |s: &str| {
         DateTime::parse_from_rfc3339(s)
             .map(|t| t.with_timezone(&Utc))
@@ -59,7 +77,7 @@ fn parse(row: &sqlx::any::AnyRow) -> Result<AccessToken, ProjectionError> {
     };
     Ok(AccessToken {
         id: Uuid::parse_str(&id).map_err(|_| bad("id"))?,
-        name: row.try_get("name")?,
+        name,
         role: parse_role(&role).ok_or_else(|| bad("role"))?,
         family_id: family
             .map(|f| Uuid::parse_str(&f).map(FamilyId))

@@ -241,30 +241,74 @@ fn row_of(family: Family, is_current: bool, revision: u64, position: u64) -> Cer
     }
 }
 
+/// A row's columns as stored, before parsing; read the same way from sqlx and from rusqlite.
+struct RawRow {
+    token_id: String,
+    family_id: String,
+    is_current: i64,
+    certificate_number: String,
+    serial: i64,
+    status: String,
+    valid_from: String,
+    valid_until: String,
+    family: String,
+    revision: i64,
+    position: i64,
+}
+
+impl RawRow {
+    fn from_any(row: &sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            token_id: row.try_get(0)?,
+            family_id: row.try_get(1)?,
+            is_current: row.try_get(2)?,
+            certificate_number: row.try_get(3)?,
+            serial: row.try_get(4)?,
+            status: row.try_get(5)?,
+            valid_from: row.try_get(6)?,
+            valid_until: row.try_get(7)?,
+            family: row.try_get(8)?,
+            revision: row.try_get(9)?,
+            position: row.try_get(10)?,
+        })
+    }
+
+    fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            token_id: row.get(0)?,
+            family_id: row.get(1)?,
+            is_current: row.get(2)?,
+            certificate_number: row.get(3)?,
+            serial: row.get(4)?,
+            status: row.get(5)?,
+            valid_from: row.get(6)?,
+            valid_until: row.get(7)?,
+            family: row.get(8)?,
+            revision: row.get(9)?,
+            position: row.get(10)?,
+        })
+    }
+
+    fn parse(self) -> Result<CertificateRow, ProjectionError> {
+        let bad = |what: &str| ProjectionError::Store(format!("certificate_view: bad {what}"));
+        Ok(CertificateRow {
+            token_id: CertificateId(Uuid::parse_str(&self.token_id).map_err(|_| bad("token_id"))?),
+            family_id: FamilyId(Uuid::parse_str(&self.family_id).map_err(|_| bad("family_id"))?),
+            is_current: self.is_current != 0,
+            certificate_number: self.certificate_number,
+            serial: u32::try_from(self.serial).map_err(|_| bad("serial"))?,
+            status: self.status,
+            valid_from: self.valid_from.parse().map_err(|_| bad("valid_from"))?,
+            valid_until: self.valid_until.parse().map_err(|_| bad("valid_until"))?,
+            family: serde_json::from_str(&self.family).map_err(|_| bad("family"))?,
+            revision: to_u64(self.revision),
+            position: to_u64(self.position),
+        })
+    }
+}
+
 fn parse_row(row: &sqlx::any::AnyRow) -> Result<CertificateRow, ProjectionError> {
-    let bad = |what: &str| ProjectionError::Store(format!("certificate_view: bad {what}"));
-    let token: String = row.try_get("token_id")?;
-    let family_id: String = row.try_get("family_id")?;
-    let json: String = row.try_get("family")?;
-    let is_current: i64 = row.try_get("is_current")?;
-    let serial: i64 = row.try_get("serial")?;
-    let valid_from: String = row.try_get("valid_from")?;
-    let valid_until: String = row.try_get("valid_until")?;
-    let revision: i64 = row.try_get("revision")?;
-    let position: i64 = row.try_get("position")?;
-    Ok(CertificateRow {
-        token_id: CertificateId(Uuid::parse_str(&token).map_err(|_| bad("token_id"))?),
-        family_id: FamilyId(Uuid::parse_str(&family_id).map_err(|_| bad("family_id"))?),
-        is_current: is_current != 0,
-        certificate_number: row.try_get("certificate_number")?,
-        serial: u32::try_from(serial).map_err(|_| bad("serial"))?,
-        status: row.try_get("status")?,
-        valid_from: valid_from.parse().map_err(|_| bad("valid_from"))?,
-        valid_until: valid_until.parse().map_err(|_| bad("valid_until"))?,
-        family: serde_json::from_str(&json).map_err(|_| bad("family"))?,
-        revision: to_u64(revision),
-        position: to_u64(position),
-    })
+    RawRow::from_any(row)?.parse()
 }
 
 impl ReadStore {
@@ -273,13 +317,11 @@ impl ReadStore {
         &self,
         token: CertificateId,
     ) -> Result<Option<CertificateRow>, ProjectionError> {
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM certificate_view WHERE token_id = $1"
-        ))
-        .bind(token.to_string())
-        .fetch_optional(self.pool())
-        .await?;
-        row.as_ref().map(parse_row).transpose()
+        self.one_row(
+            format!("SELECT {COLUMNS} FROM certificate_view WHERE token_id = $1"),
+            token.to_string(),
+        )
+        .await
     }
 
     /// The current certificate of a family.
@@ -287,13 +329,41 @@ impl ReadStore {
         &self,
         family: FamilyId,
     ) -> Result<Option<CertificateRow>, ProjectionError> {
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM certificate_view WHERE family_id = $1 AND is_current = 1"
-        ))
-        .bind(family.to_string())
-        .fetch_optional(self.pool())
-        .await?;
-        row.as_ref().map(parse_row).transpose()
+        self.one_row(
+            format!(
+                "SELECT {COLUMNS} FROM certificate_view WHERE family_id = $1 AND is_current = 1"
+            ),
+            family.to_string(),
+        )
+        .await
+    }
+
+    /// One row by one key, through the direct SQLite connections when there are some.
+    async fn one_row(
+        &self,
+        sql: String,
+        key: String,
+    ) -> Result<Option<CertificateRow>, ProjectionError> {
+        let raw = match self.fast() {
+            Some(pool) => {
+                pool.read(move |conn| {
+                    use rusqlite::OptionalExtension;
+                    conn.prepare_cached(&sql)?
+                        .query_row([key], RawRow::from_sqlite)
+                        .optional()
+                })
+                .await?
+            }
+            None => match sqlx::query(&sql)
+                .bind(key)
+                .fetch_optional(self.pool())
+                .await?
+            {
+                Some(row) => Some(RawRow::from_any(&row)?),
+                None => None,
+            },
+        };
+        raw.map(RawRow::parse).transpose()
     }
 
     /// Every row of the certificate view (live or rebuilt), ordered by token, for comparisons.

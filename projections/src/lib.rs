@@ -43,6 +43,12 @@ pub enum ProjectionError {
     Injected(String),
 }
 
+impl From<registry_sqlite_pool::ReadError> for ProjectionError {
+    fn from(e: registry_sqlite_pool::ReadError) -> Self {
+        ProjectionError::Store(e.to_string())
+    }
+}
+
 /// A projection: a stable name, tables it owns, and a batch `apply` inside a transaction.
 #[async_trait]
 pub trait Projection: Send + Sync + std::fmt::Debug + 'static {

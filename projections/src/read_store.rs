@@ -2,6 +2,7 @@
 //! written once. SQL here uses `$1` placeholders, which both databases accept.
 
 use crate::ProjectionError;
+use registry_sqlite_pool::ReadPool;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 use std::str::FromStr;
@@ -22,6 +23,8 @@ pub enum Backend {
 pub struct ReadStore {
     pool: AnyPool,
     backend: Backend,
+    /// On SQLite, direct read connections for the hot lookups (the QR scan, the token check).
+    fast: Option<ReadPool>,
 }
 
 /// Turns a plain path into a `sqlite://` URL that creates the file if needed.
@@ -87,7 +90,19 @@ impl ReadStore {
             })
             .connect_with(options)
             .await?;
-        let store = Self { pool, backend };
+        let fast = (backend == Backend::Sqlite).then(|| {
+            let path = url
+                .trim_start_matches("sqlite://")
+                .split('?')
+                .next()
+                .unwrap_or_default();
+            ReadPool::new(path)
+        });
+        let store = Self {
+            pool,
+            backend,
+            fast,
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -109,6 +124,11 @@ impl ReadStore {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Direct read connections, on SQLite only.
+    pub(crate) fn fast(&self) -> Option<&ReadPool> {
+        self.fast.as_ref()
     }
 
     /// Each projection's checkpoint: `(name, position, version)`.

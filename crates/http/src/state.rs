@@ -1,6 +1,6 @@
 use crate::ratelimit::RateLimiter;
 use registry_app::Registry;
-use registry_credential::{issue_token, KeyRing};
+use registry_credential::{issue_token, KeyRing, TokenError, VerifiedToken};
 use registry_domain::CertificateId;
 use registry_projections::{ProjectionHandle, ReadStore};
 use std::str::FromStr;
@@ -75,9 +75,15 @@ struct Inner {
     read: ReadStore,
     projections: ProjectionHandle,
     keys: RwLock<Arc<KeyRing>>,
+    /// Tokens whose signature already checked out: a signature never stops being valid while its
+    /// key is published, and checking one costs more than the rest of a scan together.
+    verified: quick_cache::sync::Cache<String, VerifiedToken>,
     config: HttpConfig,
     limiter: Option<RateLimiter>,
 }
+
+/// Verified tokens remembered (about 200 bytes each).
+const VERIFIED_CACHE: usize = 200_000;
 
 impl AppState {
     pub fn new(
@@ -95,6 +101,7 @@ impl AppState {
                 read,
                 projections,
                 keys: RwLock::new(Arc::new(keys)),
+                verified: quick_cache::sync::Cache::new(VERIFIED_CACHE),
                 config,
                 limiter,
             }),
@@ -129,13 +136,25 @@ impl AppState {
             .clone()
     }
 
-    /// Replaces the key ring (after a rotation on disk).
+    /// Replaces the key ring (after a rotation on disk). Forgets verified tokens, in case a key
+    /// was withdrawn.
     pub fn set_keys(&self, keys: KeyRing) {
         *self
             .inner
             .keys
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(keys);
+        self.inner.verified.clear();
+    }
+
+    /// Parses a QR token and checks its signature, remembering tokens that checked out.
+    pub fn verify_token(&self, token: &str) -> Result<VerifiedToken, TokenError> {
+        if let Some(known) = self.inner.verified.get(token) {
+            return Ok(known);
+        }
+        let verified = registry_credential::verify_token(self.keys().public(), token)?;
+        self.inner.verified.insert(token.to_string(), verified);
+        Ok(verified)
     }
 
     /// The verify address printed in a certificate's QR.

@@ -10,7 +10,7 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
-use registry_credential::{verify_token, TokenKind};
+use registry_credential::TokenKind;
 use registry_domain::Member;
 use registry_projections::CertificateRow;
 use std::net::SocketAddr;
@@ -98,7 +98,7 @@ enum Lookup {
 }
 
 async fn lookup(state: &AppState, token: &str) -> ApiResult<Lookup> {
-    let Ok(verified) = verify_token(state.keys().public(), token) else {
+    let Ok(verified) = state.verify_token(token) else {
         metrics::counter!("verify_outcomes_total", "state" => "not_found").increment(1);
         return Ok(Lookup::NotFound);
     };

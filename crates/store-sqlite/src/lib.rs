@@ -17,12 +17,13 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use registry_sqlite_pool::{configure, ReadPool};
 use registry_store::group::{wait_for_head, AppendRequest, GroupWriter, WriterQueue};
 use registry_store::{
     AppendResult, EventStore, ExpectedRevision, IdempotencyKey, NewEvent, RecordedEvent,
     StoreError, StoreResult, StoredIdempotency,
 };
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,14 +33,11 @@ use uuid::Uuid;
 /// The schema, one script per version (`PRAGMA user_version` records how far a file is).
 const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_events.sql")];
 
-/// Idle read connections kept open.
-const MAX_IDLE_READERS: usize = 8;
-
 /// The SQLite event store. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct SqliteEventStore {
     writer: WriterQueue,
-    readers: Arc<Readers>,
+    readers: ReadPool,
     head: watch::Receiver<u64>,
 }
 
@@ -64,16 +62,6 @@ pub fn path_of(url: &str) -> PathBuf {
     PathBuf::from(path.split('?').next().unwrap_or(path))
 }
 
-fn configure(conn: &Connection) -> rusqlite::Result<()> {
-    conn.busy_timeout(Duration::from_secs(30))?;
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-         PRAGMA cache_size = -65536; PRAGMA mmap_size = 268435456;",
-    )?;
-    conn.set_prepared_statement_cache_capacity(64);
-    Ok(())
-}
-
 fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let version: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -82,44 +70,6 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
     }
     tx.commit()
-}
-
-/// Read-only connections, opened as needed and kept for reuse.
-#[derive(Debug)]
-struct Readers {
-    path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
-}
-
-impl Readers {
-    fn with<R>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<R>) -> StoreResult<R> {
-        let conn = self
-            .idle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .pop();
-        let conn = match conn {
-            Some(c) => c,
-            None => {
-                let c = Connection::open_with_flags(
-                    &self.path,
-                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )
-                .map_err(backend)?;
-                configure(&c).map_err(backend)?;
-                c
-            }
-        };
-        let result = f(&conn).map_err(backend);
-        let mut idle = self
-            .idle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if idle.len() < MAX_IDLE_READERS {
-            idle.push(conn);
-        }
-        result
-    }
 }
 
 impl SqliteEventStore {
@@ -134,7 +84,7 @@ impl SqliteEventStore {
                     }
                 }
                 let mut conn = Connection::open(&path).map_err(backend)?;
-                configure(&conn).map_err(backend)?;
+                configure(&conn, "FULL").map_err(backend)?;
                 migrate(&mut conn).map_err(backend)?;
                 let head = head_of(&conn).map_err(backend)?;
                 Ok((conn, path, head))
@@ -145,26 +95,20 @@ impl SqliteEventStore {
         let (head_tx, head) = watch::channel(initial);
         Ok(Self {
             writer: WriterQueue::spawn(SqliteWriter(Arc::new(Mutex::new(conn))), head_tx),
-            readers: Arc::new(Readers {
-                path,
-                idle: Mutex::new(Vec::new()),
-            }),
+            readers: ReadPool::new(path),
             head,
         })
     }
 
     pub fn path(&self) -> &Path {
-        &self.readers.path
+        self.readers.path()
     }
 
     async fn read<R: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
     ) -> StoreResult<R> {
-        let readers = self.readers.clone();
-        tokio::task::spawn_blocking(move || readers.with(f))
-            .await
-            .map_err(backend)?
+        self.readers.read(f).await.map_err(backend)
     }
 }
 

@@ -1,0 +1,116 @@
+//! Read-only SQLite connections (rusqlite) kept for reuse, with an async `read` that runs the
+//! blocking query on tokio's blocking pool.
+//!
+//! Why a crate of its own: both the embedded event store and the read store's QR lookup use it,
+//! and neither should depend on the other. It exists because a statement through sqlx's SQLite
+//! driver costs a hand-off to a worker thread and back (ADR 9), which dominated the hot paths.
+
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Idle connections kept open.
+const MAX_IDLE: usize = 8;
+
+/// Settings every connection of the registry's SQLite files gets: wait for locks instead of
+/// failing, WAL, a larger page cache, memory-mapped reads and cached prepared statements.
+pub fn configure(conn: &Connection, synchronous: &str) -> rusqlite::Result<()> {
+    conn.busy_timeout(Duration::from_secs(30))?;
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
+         PRAGMA cache_size = -65536; PRAGMA mmap_size = 268435456;"
+    ))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+/// A set of read-only connections to one file.
+#[derive(Clone, Debug)]
+pub struct ReadPool {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+/// A failed read: the connection or the query.
+#[derive(Debug)]
+pub enum ReadError {
+    Sqlite(rusqlite::Error),
+    Join(tokio::task::JoinError),
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Sqlite(e) => e.fmt(f),
+            ReadError::Join(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+impl ReadPool {
+    /// Connections are opened on first use; the file must exist by then.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                path: path.into(),
+                idle: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<R>) -> rusqlite::Result<R> {
+        let idle = self
+            .inner
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop();
+        let conn = match idle {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.inner.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                c.busy_timeout(Duration::from_secs(30))?;
+                c.execute_batch("PRAGMA cache_size = -65536; PRAGMA mmap_size = 268435456;")?;
+                c.set_prepared_statement_cache_capacity(64);
+                c
+            }
+        };
+        let result = f(&conn);
+        let mut idle = self
+            .inner
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if idle.len() < MAX_IDLE {
+            idle.push(conn);
+        }
+        result
+    }
+
+    /// Runs `f` on a read connection, on the blocking pool.
+    pub async fn read<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
+    ) -> Result<R, ReadError> {
+        let pool = self.clone();
+        tokio::task::spawn_blocking(move || pool.with(f))
+            .await
+            .map_err(ReadError::Join)?
+            .map_err(ReadError::Sqlite)
+    }
+}
