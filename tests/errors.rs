@@ -68,6 +68,19 @@ async fn every_error_code_of_the_table_is_produced_as_problem_json(db: Db) {
         .await
         .assert_problem(404, "not_found");
 
+    // Unknown paths and methods are problems too.
+    app.get("/api/v1/no-such-thing", Some(&app.officer))
+        .await
+        .assert_problem(404, "not_found");
+    app.request(
+        Method::DELETE,
+        &format!("/api/v1/families/{family}"),
+        Some(&app.officer),
+        None,
+    )
+    .await
+    .assert_problem(405, "method_not_allowed");
+
     // 412 precondition_failed
     let renew = json!({"decision": {"number": "Р-5", "date": "2026-11-25"}});
     let r = app

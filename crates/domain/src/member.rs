@@ -46,6 +46,16 @@ pub struct Member {
     pub care: Care,
 }
 
+impl Member {
+    /// "Фамилия Имя Отчество", as on documents.
+    pub fn full_name(&self) -> String {
+        match &self.middle_name {
+            Some(middle) => format!("{} {} {middle}", self.last_name, self.first_name),
+            None => format!("{} {}", self.last_name, self.first_name),
+        }
+    }
+}
+
 /// The officer's decision behind a change: its number, date, issuing office and, optionally, the
 /// term it grants (the status never runs past `term_until`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -2,60 +2,27 @@
 
 use crate::dto::*;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{family_id, parse_id, Caller, CommandHeaders, JsonBody};
+use crate::extract::{family_id, parse_id, Caller, OfficerCommand};
 use crate::state::AppState;
 use crate::verify::verify_result;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use registry_app::{new_certificate_id, new_family_id, new_member_id, CommandRequest, Role};
-use registry_domain::{Command, Family, FamilyEvent, FamilyId, MemberId};
+use registry_domain::{Command, Family, FamilyEvent, MemberId};
 use serde::Deserialize;
-use uuid::Uuid;
 
-const OFFICER: &[Role] = &[Role::Officer];
 const READERS: &[Role] = &[Role::Officer, Role::Auditor];
 
-/// The parts of an officer's request a command needs besides the command itself.
-struct Invocation<'a> {
-    caller: &'a Caller,
-    headers: CommandHeaders,
-    method: &'static str,
-    uri: &'a Uri,
-    raw: &'a [u8],
-}
-
-/// Runs a command for an officer and answers the command result.
+/// Runs an officer's command and answers the command result.
 async fn run(
     state: &AppState,
-    invocation: Invocation<'_>,
-    family_id: FamilyId,
-    command: Command,
+    request: CommandRequest,
     created: StatusCode,
 ) -> ApiResult<Response> {
-    let Invocation {
-        caller,
-        headers,
-        method,
-        uri,
-        raw,
-    } = invocation;
-    caller.require(OFFICER)?;
-    let outcome = state
-        .registry()
-        .execute(CommandRequest {
-            family_id,
-            command,
-            actor: caller.actor(),
-            correlation_id: headers.correlation_id.unwrap_or_else(Uuid::now_v7),
-            causation_id: None,
-            idempotency_key: headers.idempotency_key,
-            request_hash: registry_app::request_hash(method, uri.path(), raw),
-            expected_revision: headers.if_match,
-        })
-        .await?;
+    let outcome = state.registry().execute(request).await?;
     let member_id = outcome.events.iter().find_map(|e| match e {
         FamilyEvent::MemberAdded(added) => Some(added.member.member_id.0),
         _ => None,
@@ -95,14 +62,10 @@ fn with_etag(mut response: Response, revision: u64) -> Response {
     security(("bearer" = [])))]
 pub async fn grant(
     State(state): State<AppState>,
-    caller: Caller,
-    headers: CommandHeaders,
-    uri: Uri,
-    body: JsonBody<GrantRequest>,
+    cmd: OfficerCommand<GrantRequest>,
 ) -> ApiResult<Response> {
-    caller.require(OFFICER)?;
     let family_id = new_family_id();
-    let request = body.value;
+    let request = cmd.body.clone();
     let command = Command::Grant {
         decision: request.decision.into(),
         members: request
@@ -114,20 +77,7 @@ pub async fn grant(
         certificate_number: registry_app::certificate_number(family_id),
         certificate_id: new_certificate_id(),
     };
-    run(
-        &state,
-        Invocation {
-            caller: &caller,
-            headers,
-            method: "POST",
-            uri: &uri,
-            raw: &body.raw,
-        },
-        family_id,
-        command,
-        StatusCode::CREATED,
-    )
-    .await
+    run(&state, cmd.request(family_id, command), StatusCode::CREATED).await
 }
 
 #[utoipa::path(post, path = "/api/v1/families/{family_id}/renewals", tag = "officer",
@@ -138,15 +88,11 @@ pub async fn grant(
     security(("bearer" = [])))]
 pub async fn renew(
     State(state): State<AppState>,
-    caller: Caller,
     Path(family): Path<String>,
-    headers: CommandHeaders,
-    uri: Uri,
-    body: JsonBody<RenewRequest>,
+    cmd: OfficerCommand<RenewRequest>,
 ) -> ApiResult<Response> {
-    caller.require(OFFICER)?;
     let family_id = family_id(&family)?;
-    let request = body.value;
+    let request = cmd.body.clone();
     let command = Command::Renew {
         decision: request.decision.into(),
         student_confirmations: request
@@ -159,20 +105,7 @@ pub async fn renew(
             })
             .collect(),
     };
-    run(
-        &state,
-        Invocation {
-            caller: &caller,
-            headers,
-            method: "POST",
-            uri: &uri,
-            raw: &body.raw,
-        },
-        family_id,
-        command,
-        StatusCode::OK,
-    )
-    .await
+    run(&state, cmd.request(family_id, command), StatusCode::OK).await
 }
 
 #[utoipa::path(post, path = "/api/v1/families/{family_id}/members", tag = "officer",
@@ -182,33 +115,16 @@ pub async fn renew(
     security(("bearer" = [])))]
 pub async fn add_member(
     State(state): State<AppState>,
-    caller: Caller,
     Path(family): Path<String>,
-    headers: CommandHeaders,
-    uri: Uri,
-    body: JsonBody<AddMemberRequest>,
+    cmd: OfficerCommand<AddMemberRequest>,
 ) -> ApiResult<Response> {
-    caller.require(OFFICER)?;
     let family_id = family_id(&family)?;
-    let request = body.value;
+    let request = cmd.body.clone();
     let command = Command::AddMember {
         member: request.member.into_member(new_member_id()),
         decision: request.decision.map(Into::into),
     };
-    run(
-        &state,
-        Invocation {
-            caller: &caller,
-            headers,
-            method: "POST",
-            uri: &uri,
-            raw: &body.raw,
-        },
-        family_id,
-        command,
-        StatusCode::CREATED,
-    )
-    .await
+    run(&state, cmd.request(family_id, command), StatusCode::CREATED).await
 }
 
 #[utoipa::path(post, path = "/api/v1/families/{family_id}/members/{member_id}/removal", tag = "officer",
@@ -218,33 +134,16 @@ pub async fn add_member(
     security(("bearer" = [])))]
 pub async fn remove_member(
     State(state): State<AppState>,
-    caller: Caller,
     Path((family, member)): Path<(String, String)>,
-    headers: CommandHeaders,
-    uri: Uri,
-    body: JsonBody<RemoveMemberRequest>,
+    cmd: OfficerCommand<RemoveMemberRequest>,
 ) -> ApiResult<Response> {
-    caller.require(OFFICER)?;
     let family_id = family_id(&family)?;
     let member_id = MemberId(parse_id(&member, "no such member")?);
     let command = Command::RemoveMember {
         member_id,
-        reason: body.value.reason.into(),
+        reason: cmd.body.reason.into(),
     };
-    run(
-        &state,
-        Invocation {
-            caller: &caller,
-            headers,
-            method: "POST",
-            uri: &uri,
-            raw: &body.raw,
-        },
-        family_id,
-        command,
-        StatusCode::OK,
-    )
-    .await
+    run(&state, cmd.request(family_id, command), StatusCode::OK).await
 }
 
 #[utoipa::path(patch, path = "/api/v1/families/{family_id}/members/{member_id}", tag = "officer",
@@ -254,33 +153,16 @@ pub async fn remove_member(
     security(("bearer" = [])))]
 pub async fn correct_member(
     State(state): State<AppState>,
-    caller: Caller,
     Path((family, member)): Path<(String, String)>,
-    headers: CommandHeaders,
-    uri: Uri,
-    body: JsonBody<CorrectMemberRequest>,
+    cmd: OfficerCommand<CorrectMemberRequest>,
 ) -> ApiResult<Response> {
-    caller.require(OFFICER)?;
     let family_id = family_id(&family)?;
     let member_id = MemberId(parse_id(&member, "no such member")?);
     let command = Command::CorrectMember {
         member_id,
-        changes: body.value.into(),
+        changes: cmd.body.clone().into(),
     };
-    run(
-        &state,
-        Invocation {
-            caller: &caller,
-            headers,
-            method: "PATCH",
-            uri: &uri,
-            raw: &body.raw,
-        },
-        family_id,
-        command,
-        StatusCode::OK,
-    )
-    .await
+    run(&state, cmd.request(family_id, command), StatusCode::OK).await
 }
 
 #[utoipa::path(post, path = "/api/v1/families/{family_id}/revocation", tag = "officer",
@@ -290,33 +172,16 @@ pub async fn correct_member(
     security(("bearer" = [])))]
 pub async fn revoke(
     State(state): State<AppState>,
-    caller: Caller,
     Path(family): Path<String>,
-    headers: CommandHeaders,
-    uri: Uri,
-    body: JsonBody<RevokeRequest>,
+    cmd: OfficerCommand<RevokeRequest>,
 ) -> ApiResult<Response> {
-    caller.require(OFFICER)?;
     let family_id = family_id(&family)?;
-    let request = body.value;
+    let request = cmd.body.clone();
     let command = Command::Revoke {
         reason: request.reason,
         decision: request.decision.map(Into::into),
     };
-    run(
-        &state,
-        Invocation {
-            caller: &caller,
-            headers,
-            method: "POST",
-            uri: &uri,
-            raw: &body.raw,
-        },
-        family_id,
-        command,
-        StatusCode::OK,
-    )
-    .await
+    run(&state, cmd.request(family_id, command), StatusCode::OK).await
 }
 
 #[utoipa::path(post, path = "/api/v1/families/{family_id}/certificate/reissue", tag = "officer",
@@ -326,32 +191,15 @@ pub async fn revoke(
     security(("bearer" = [])))]
 pub async fn reissue(
     State(state): State<AppState>,
-    caller: Caller,
     Path(family): Path<String>,
-    headers: CommandHeaders,
-    uri: Uri,
-    body: JsonBody<ReissueRequest>,
+    cmd: OfficerCommand<ReissueRequest>,
 ) -> ApiResult<Response> {
-    caller.require(OFFICER)?;
     let family_id = family_id(&family)?;
     let command = Command::ReissueCertificate {
-        reason: body.value.reason,
+        reason: cmd.body.reason.clone(),
         certificate_id: new_certificate_id(),
     };
-    run(
-        &state,
-        Invocation {
-            caller: &caller,
-            headers,
-            method: "POST",
-            uri: &uri,
-            raw: &body.raw,
-        },
-        family_id,
-        command,
-        StatusCode::OK,
-    )
-    .await
+    run(&state, cmd.request(family_id, command), StatusCode::OK).await
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

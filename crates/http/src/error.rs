@@ -19,7 +19,7 @@ pub struct Problem {
     pub detail: String,
     /// Stable machine code: `malformed_request`, `unauthenticated`, `forbidden`, `not_found`,
     /// `conflict`, `precondition_failed`, `payload_too_large`, `validation_failed`,
-    /// `not_eligible`, `rate_limited`, `unavailable`, `internal`.
+    /// `not_eligible`, `rate_limited`, `method_not_allowed`, `unavailable`, `internal`.
     pub code: String,
     /// The invalid fields, for `validation_failed` and `malformed_request`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -55,6 +55,7 @@ pub enum ApiError {
     Validation(Vec<ProblemField>),
     NotEligible(String),
     RateLimited,
+    MethodNotAllowed,
     Unavailable(String),
     Internal(String),
 }
@@ -104,6 +105,11 @@ impl ApiError {
                 "rate_limited",
                 "Too many requests",
             ),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "Method not allowed",
+            ),
             ApiError::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -131,6 +137,9 @@ impl ApiError {
                 ("one or more fields are invalid; see errors".into(), errors)
             }
             ApiError::RateLimited => ("too many requests; try again shortly".into(), vec![]),
+            ApiError::MethodNotAllowed => {
+                ("this method is not allowed on this path".into(), vec![])
+            }
             ApiError::Unavailable(d) => (d, vec![]),
             ApiError::Internal(d) => {
                 tracing::error!(error = %d, "internal error");

@@ -215,3 +215,54 @@ impl<S: Send + Sync> FromRequestParts<S> for CommandHeaders {
         })
     }
 }
+
+/// An officer's command: the caller (checked to be an officer before the body is read), the
+/// command headers, the JSON body, and what binds an idempotency key (method, path, raw body).
+#[derive(Debug)]
+pub struct OfficerCommand<T> {
+    pub body: T,
+    caller: Caller,
+    headers: CommandHeaders,
+    request_hash: String,
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for OfficerCommand<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let caller = Caller::from_request_parts(&mut parts, state).await?;
+        caller.require(&[Role::Officer])?;
+        let headers = CommandHeaders::from_request_parts(&mut parts, state).await?;
+        let method = parts.method.clone();
+        let path = parts.uri.path().to_string();
+        let JsonBody { value, raw } =
+            JsonBody::from_request(Request::from_parts(parts, body), state).await?;
+        Ok(Self {
+            body: value,
+            request_hash: registry_app::request_hash(method.as_str(), &path, &raw),
+            caller,
+            headers,
+        })
+    }
+}
+
+impl<T> OfficerCommand<T> {
+    /// The command with its envelope, addressed to `family_id`.
+    pub fn request(
+        &self,
+        family_id: FamilyId,
+        command: registry_domain::Command,
+    ) -> registry_app::CommandRequest {
+        registry_app::CommandRequest {
+            family_id,
+            command,
+            actor: self.caller.actor(),
+            correlation_id: self.headers.correlation_id.unwrap_or_else(Uuid::now_v7),
+            causation_id: None,
+            idempotency_key: self.headers.idempotency_key.clone(),
+            request_hash: self.request_hash.clone(),
+            expected_revision: self.headers.if_match,
+        }
+    }
+}

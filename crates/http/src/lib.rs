@@ -76,11 +76,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(ops::openapi))
         .route("/", get(index))
         .fallback(|| async { ApiError::NotFound("no such endpoint") })
-        .method_not_allowed_fallback(|| async {
-            ApiError::Malformed("this method is not allowed on this path".into(), vec![])
-                .into_response()
-                .map(|b| b)
-        })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state);
     routes
         .layer(DefaultBodyLimit::max(body_limit))

@@ -24,15 +24,7 @@ fn initial(s: &str) -> String {
 
 fn display_name(m: &Member, level: Disclosure) -> String {
     match level {
-        Disclosure::Full => [
-            Some(m.last_name.as_str()),
-            Some(m.first_name.as_str()),
-            m.middle_name.as_deref(),
-        ]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(" "),
+        Disclosure::Full => m.full_name(),
         Disclosure::Standard => {
             let mut name = format!("{} {}", m.last_name, m.first_name);
             if let Some(middle) = &m.middle_name {
