@@ -1,16 +1,25 @@
-//! `registry-bench`: figures of the core event store (issue 2) on SQLite files in a temporary
-//! directory. Run in release mode:
+//! `registry-bench`: the figures of BENCHMARKS.md, one section per issue. Run in release mode:
 //!
 //! ```text
-//! cargo run --release -p registry-bench -- all --write BENCHMARKS.md
+//! cargo run --release -p registry-bench -- all --issue 2 --write BENCHMARKS.md
 //! ```
 //!
+//! Issue 2: the core event store on SQLite files in a temporary directory. Issue 3: the
+//! projections (rebuild, lag). Issue 4: the HTTP server (`registry serve` driven by `wrk`). Issue
+//! 5: PostgreSQL (a throwaway cluster). Issue 6: the certificate PDF.
+//!
 //! Each workload is also a subcommand of its own; `all` runs every one as a child process (so each
-//! gets a fresh process, a fresh file, and — for the scan — its own peak-memory figure) and prints
-//! one Markdown section, which `--write` puts into BENCHMARKS.md.
+//! gets a fresh process, a fresh file, and its own peak-memory figure) and prints one Markdown
+//! section, which `--write` puts into BENCHMARKS.md.
 
+mod families;
+mod http;
 mod payload;
+mod pdf;
+mod pg;
+mod projection;
 mod report;
+mod suites;
 mod workloads;
 
 use anyhow::{bail, Context, Result};
@@ -26,7 +35,7 @@ const RESULT_PREFIX: &str = "RESULT\t";
 #[derive(Debug, Parser)]
 #[command(
     name = "registry-bench",
-    about = "Benchmarks of the registry's core event store"
+    about = "Benchmarks of the registry (BENCHMARKS.md)"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -35,7 +44,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Every workload, each in a child process; prints the Markdown section.
+    /// Every workload of one issue, each in a child process; prints the Markdown section.
     All(AllArgs),
     /// Durable one-event appends to new streams from concurrent writers.
     Append {
@@ -100,10 +109,126 @@ enum Cmd {
         #[arg(long, default_value_t = 50)]
         row_buffer: usize,
     },
+    /// Issue 3/5: fills an event store with realistic families (grants, then rounds of added
+    /// children, corrections and renewals), each command decided by the domain.
+    PopulateFamilies {
+        /// A SQLite file, or a `postgres://` URL of an existing database.
+        #[arg(long)]
+        store: String,
+        #[arg(long, default_value_t = 200_000)]
+        families: usize,
+        /// Commands per family after its grant.
+        #[arg(long, default_value_t = 4)]
+        follow_ups: usize,
+        #[arg(long, default_value_t = 32)]
+        writers: usize,
+    },
+    /// Issue 3/5: rebuilds the projections from the whole log into a fresh read store, between two
+    /// raw `read_all` scans of the same store.
+    Rebuild {
+        /// A SQLite file, or a `postgres://` URL.
+        #[arg(long)]
+        store: String,
+        /// A PostgreSQL server URL: the read store is a fresh database there (default: a fresh
+        /// SQLite file).
+        #[arg(long)]
+        read_server: Option<String>,
+        /// Rebuild this projection only.
+        #[arg(long)]
+        only: Option<String>,
+    },
+    /// Issue 3: lag from an acknowledged append to the certificate view under a steady load.
+    Lag {
+        /// Commands per second.
+        #[arg(long, default_value_t = 1_000)]
+        rate: u64,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Families granted before the load (half of the load's commands go to them).
+        #[arg(long, default_value_t = 20_000)]
+        seed: usize,
+    },
+    /// Issue 4: a data directory for `registry serve` with granted families, and a file of
+    /// their verify paths.
+    HttpPopulate {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 100_000)]
+        families: usize,
+        #[arg(long, default_value_t = 32)]
+        writers: usize,
+    },
+    /// Issue 4: starts `registry serve` on a populated data directory and drives it with `wrk`.
+    Http {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The `registry` binary (default: next to this one).
+        #[arg(long)]
+        registry: Option<PathBuf>,
+        /// `wrk` threads.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// `wrk` connections for the GETs.
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        /// `wrk` connections (concurrent clients) for the grants.
+        #[arg(long, default_value_t = 32)]
+        grant_connections: usize,
+        /// Length of each timed phase (the cold pass runs until every token was asked once).
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        #[arg(
+            long,
+            value_enum,
+            value_delimiter = ',',
+            default_value = "cold,warm,healthz,grants"
+        )]
+        phases: Vec<http::Phase>,
+    },
+    /// Issue 5: durable appends to the PostgreSQL event store in a fresh database.
+    PgAppend {
+        /// A PostgreSQL server URL (a superuser's, to create the database).
+        #[arg(long)]
+        server: String,
+        #[arg(long, default_value_t = 32)]
+        writers: usize,
+        #[arg(long, default_value_t = 20_000)]
+        count: usize,
+        #[arg(long, default_value_t = 100)]
+        warmup: usize,
+        /// Events `COPY`ed into the log (and analyzed) before the store opens.
+        #[arg(long, default_value_t = 0)]
+        prefilled: usize,
+    },
+    /// Issue 5: the same payload rows into a plain PostgreSQL table: `INSERT`s or `COPY`.
+    PgPlain {
+        #[arg(long)]
+        server: String,
+        #[arg(long, value_enum, default_value = "insert")]
+        mode: pg::PlainMode,
+        /// Rows per transaction.
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+        #[arg(long, default_value_t = 1)]
+        connections: usize,
+        #[arg(long, default_value_t = 3_000)]
+        count: usize,
+    },
+    /// Issue 6: certificate PDFs rendered per second.
+    Pdf {
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
 }
 
 #[derive(Debug, Args)]
 struct AllArgs {
+    /// Which issue's figures to measure: 2 (core event store), 3 (projections), 4 (HTTP), 5
+    /// (PostgreSQL) or 6 (PDF).
+    #[arg(long, default_value_t = 2)]
+    issue: u8,
     #[arg(long, default_value_t = 3_000)]
     appends_1: usize,
     #[arg(long, default_value_t = 20_000)]
@@ -124,7 +249,45 @@ struct AllArgs {
     /// Skip the second 32-writer run that counts group commits.
     #[arg(long)]
     no_probe: bool,
-    /// Rewrite the section `## Core event store (issue 2)` of this Markdown file.
+    /// Issues 3 and 5: families in the log to rebuild from (five events each).
+    #[arg(long, default_value_t = 200_000)]
+    families: usize,
+    /// Issue 3: runs of the full rebuild (each takes minutes on this machine).
+    #[arg(long, default_value_t = 1)]
+    rebuild_runs: usize,
+    /// Issue 3: families of the smaller log each projection is rebuilt alone from.
+    #[arg(long, default_value_t = 20_000)]
+    split_families: usize,
+    /// Issue 5: families in the PostgreSQL log (five events each).
+    #[arg(long, default_value_t = 100_000)]
+    pg_families: usize,
+    /// Issue 5: events in the log before the timed appends of the steady-state figures.
+    #[arg(long, default_value_t = 100_000)]
+    pg_prefilled: usize,
+    /// Issue 3: the steady command rates of the lag workload.
+    #[arg(long, value_delimiter = ',', default_value = "1000,5000")]
+    lag_rates: Vec<u64>,
+    /// Issue 3: seconds of each lag workload.
+    #[arg(long, default_value_t = 20)]
+    lag_seconds: u64,
+    /// Issue 4: certificates whose tokens the verify workloads ask for.
+    #[arg(long, default_value_t = 100_000)]
+    verify_certificates: usize,
+    /// Issue 4: certificates in the view for the memory figure.
+    #[arg(long, default_value_t = 1_000_000)]
+    memory_certificates: usize,
+    /// Issue 4: seconds of each timed HTTP phase.
+    #[arg(long, default_value_t = 20)]
+    http_seconds: u64,
+    /// Issue 4: `wrk` threads and connections.
+    #[arg(long, default_value_t = 1)]
+    wrk_threads: usize,
+    #[arg(long, default_value_t = 64)]
+    wrk_connections: usize,
+    /// Issue 6: seconds of each PDF run.
+    #[arg(long, default_value_t = 10)]
+    pdf_seconds: u64,
+    /// Rewrite the issue's own section (`## ... (issue N)`) of this Markdown file.
     #[arg(long)]
     write: Option<PathBuf>,
 }
@@ -132,7 +295,16 @@ struct AllArgs {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     let outcome = match cli.command {
-        Cmd::All(args) => return all(&args),
+        Cmd::All(args) => {
+            return match args.issue {
+                2 => all(&args),
+                3 => suites::issue3(&args),
+                4 => suites::issue4(&args),
+                5 => suites::issue5(&args),
+                6 => suites::issue6(&args),
+                n => bail!("no benchmarks for issue {n}: use 2, 3, 4, 5 or 6"),
+            }
+        }
         Cmd::Append {
             writers,
             count,
@@ -161,6 +333,65 @@ fn main() -> Result<()> {
             page,
             row_buffer,
         } => runtime()?.block_on(workloads::scan_raw(&db, page, row_buffer))?,
+        Cmd::PopulateFamilies {
+            store,
+            families,
+            follow_ups,
+            writers,
+        } => runtime()?.block_on(projection::populate_families(
+            &store, families, follow_ups, writers,
+        ))?,
+        Cmd::Rebuild {
+            store,
+            read_server,
+            only,
+        } => runtime()?.block_on(projection::rebuild(
+            &store,
+            read_server.as_deref(),
+            only.as_deref(),
+        ))?,
+        Cmd::Lag {
+            rate,
+            seconds,
+            seed,
+        } => runtime()?.block_on(projection::lag(rate, seconds, seed))?,
+        Cmd::HttpPopulate {
+            dir,
+            families,
+            writers,
+        } => runtime()?.block_on(http::populate(&dir, families, writers))?,
+        Cmd::Http {
+            dir,
+            registry,
+            threads,
+            connections,
+            grant_connections,
+            seconds,
+            phases,
+        } => http::serve_bench(&http::HttpArgs {
+            dir,
+            registry,
+            threads,
+            connections,
+            grant_connections,
+            seconds,
+            phases,
+        })?,
+        Cmd::PgAppend {
+            server,
+            writers,
+            count,
+            warmup,
+            prefilled,
+        } => runtime()?.block_on(pg::append(&server, writers, count, warmup, prefilled))?,
+        Cmd::PgPlain {
+            server,
+            mode,
+            batch,
+            connections,
+            count,
+        } => runtime()?.block_on(pg::plain(&server, mode, batch, connections, count))?,
+        Cmd::Pdf { threads, seconds } => pdf::pdf(threads, seconds)?,
     };
     if std::env::var_os(CHILD_ENV).is_some() {
         println!("{RESULT_PREFIX}{}", serde_json::to_string(&outcome)?);
@@ -384,15 +615,16 @@ fn all(a: &AllArgs) -> Result<()> {
 
 /// What else used the machine, per workload (worst of its runs) and over the whole run.
 fn load_note(loads: &[(String, Load)], whole: Load) -> String {
-    let mut worst: Vec<(&str, Load)> = Vec::new();
+    let mut worst: Vec<(String, Load)> = Vec::new();
     for (what, l) in loads {
-        let name = what.split(" --db").next().unwrap_or(what);
+        let name = workload_name(what);
+        let name = name.as_str();
         match worst.iter_mut().find(|(w, _)| *w == name) {
             Some((_, w)) => {
                 w.steal = w.steal.max(l.steal);
                 w.other_cores = w.other_cores.max(l.other_cores);
             }
-            None => worst.push((name, *l)),
+            None => worst.push((name.to_string(), *l)),
         }
     }
     let each: Vec<String> = worst
@@ -415,8 +647,42 @@ fn load_note(loads: &[(String, Load)], whole: Load) -> String {
     )
 }
 
+/// A workload's command line without the arguments that name files, directories or servers.
+fn workload_name(what: &str) -> String {
+    const PLACES: [&str; 6] = [
+        "--db",
+        "--store",
+        "--dir",
+        "--server",
+        "--read-server",
+        "--registry",
+    ];
+    let mut out: Vec<&str> = Vec::new();
+    let mut skip = false;
+    for word in what.split(' ') {
+        if skip {
+            skip = false;
+        } else if PLACES.contains(&word) {
+            skip = true;
+        } else {
+            out.push(word);
+        }
+    }
+    out.join(" ")
+}
+
 /// The commit measured, and whether the crates on the measured path had uncommitted changes.
 fn code_version() -> String {
+    code_version_of(&[
+        "crates/store",
+        "crates/store-sqlite",
+        "crates/app",
+        "crates/domain",
+    ])
+}
+
+/// The commit measured, and which of `paths` had uncommitted changes.
+fn code_version_of(paths: &[&str]) -> String {
     let git = |args: &[&str]| {
         Command::new("git")
             .args(args)
@@ -428,12 +694,6 @@ fn code_version() -> String {
     let Some(head) = git(&["rev-parse", "--short", "HEAD"]) else {
         return "unknown (not a git checkout)".into();
     };
-    let paths = [
-        "crates/store",
-        "crates/store-sqlite",
-        "crates/app",
-        "crates/domain",
-    ];
     let mut args = vec!["status", "--porcelain", "--"];
     args.extend(paths);
     match git(&args) {

@@ -5,15 +5,39 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Duration;
 
-/// The heading of the section this harness owns in BENCHMARKS.md.
+/// The heading of the issue-2 section this harness owns in BENCHMARKS.md.
 pub const SECTION: &str = "## Core event store (issue 2)";
 
-const HEADER: &str = "# Benchmarks
+/// The heading of the section of each issue `all --issue N` measures.
+pub fn heading(issue: u8) -> Option<&'static str> {
+    Some(match issue {
+        2 => SECTION,
+        3 => "## Projections (issue 3)",
+        4 => "## HTTP server (issue 4)",
+        5 => "## PostgreSQL (issue 5)",
+        6 => "## Certificate PDF (issue 6)",
+        _ => return None,
+    })
+}
+
+pub const HEADER: &str = "# Benchmarks
 
 Figures come from `cargo run --release -p registry-bench -- ...` on the project's 2-core machine
 (the same kind as every developer's and CI's). Each figure lists the exact command that produced
-it; `registry-bench all` runs them all, each as a child process, and rewrites its own section of
-this file. Sections list the machine facts and the date of their run.
+it. `registry-bench all --issue N` runs the figures of one issue, each command as a child
+process, and `--write BENCHMARKS.md` rewrites that issue's own section of this file (sections
+written by hand are kept). Sections list the machine facts, the date of their run and whether the
+machine was quiet.
+
+| Issue | What | Command (about how long) |
+|---|---|---|
+| 2 | core event store: appends, plain SQLite, `read_all` scan, load | `cargo run --release -p registry-bench -- all --issue 2 --write BENCHMARKS.md` (1 min) |
+| 3 | projections: rebuild rate beside the raw scan, lag under a steady write load | `cargo run --release -p registry-bench -- all --issue 3 --write BENCHMARKS.md` (7 min) |
+| 4 | HTTP: verifies/s (cold and warm) beside `/healthz`, grants/s, server memory | `cargo run --release -p registry-bench -- all --issue 4 --write BENCHMARKS.md` (6 min; needs `wrk`) |
+| 5 | PostgreSQL: appends, rebuild, beside raw `INSERT` and `COPY` | `cargo run --release -p registry-bench -- all --issue 5 --write BENCHMARKS.md` (8 min; needs PostgreSQL's server binaries) |
+| 6 | certificate PDF renders per second, PDF size | `cargo run --release -p registry-bench -- all --issue 6 --write BENCHMARKS.md` (1 min) |
+
+`--issue` defaults to 2. Every subcommand also runs alone (`registry-bench help`).
 ";
 
 /// One measured figure, as a row of the table.
@@ -126,7 +150,12 @@ pub fn quantile(sorted: &[Duration], q: f64) -> Duration {
 
 /// A field of `/proc/self/status` in KiB (e.g. `VmHWM`).
 pub fn proc_status_kib(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    proc_status_kib_of("self", field)
+}
+
+/// A field of `/proc/{pid}/status` in KiB (`pid` may be `self`).
+pub fn proc_status_kib_of(pid: &str, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
@@ -182,6 +211,90 @@ pub struct CpuSample {
     own: u64,
 }
 
+/// Processes this run started that are not its children (a daemonized PostgreSQL): their CPU time,
+/// and their children's, counts as this run's own.
+static OWN_DAEMONS: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+/// Counts the CPU time of `pid` and of its descendants as this run's own from now on.
+pub fn count_as_own(pid: u32) {
+    OWN_DAEMONS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(pid);
+}
+
+/// Stops counting the process tree of `pid` (before it is stopped).
+pub fn forget_own(pid: u32) {
+    OWN_DAEMONS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .retain(|p| *p != pid);
+}
+
+/// `(ppid, utime + stime + cutime + cstime)` of a process, from `/proc/{pid}/stat`.
+fn stat_of(pid: &str) -> Option<(u32, u64)> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = s.rsplit_once(')')?.1.split_whitespace().collect();
+    // After the name: state ppid ... utime(12) stime(13) cutime(14) cstime(15), 0-based from state.
+    let ppid = fields.get(1)?.parse().ok()?;
+    let ticks = fields
+        .get(11..15)?
+        .iter()
+        .map(|v| v.parse::<u64>().unwrap_or(0))
+        .sum();
+    Some((ppid, ticks))
+}
+
+/// CPU ticks of the process tree under `root`: every live process's own and reaped children's
+/// time, so each finished process counts once (in its parent's `cutime`).
+pub fn tree_ticks(root: u32) -> u64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let procs: Vec<(u32, u32, u64)> = entries
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            let pid: u32 = name.parse().ok()?;
+            let (ppid, ticks) = stat_of(&name)?;
+            Some((pid, ppid, ticks))
+        })
+        .collect();
+    let mut inside = vec![root];
+    let mut total = 0;
+    let mut grew = true;
+    while grew {
+        grew = false;
+        for (pid, ppid, _) in &procs {
+            if inside.contains(ppid) && !inside.contains(pid) {
+                inside.push(*pid);
+                grew = true;
+            }
+        }
+    }
+    for (pid, _, ticks) in &procs {
+        if inside.contains(pid) {
+            total += ticks;
+        }
+    }
+    total
+}
+
+/// CPU ticks (utime + stime) of one process.
+pub fn process_ticks(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = s.rsplit_once(')')?.1.split_whitespace().collect();
+    Some(
+        fields
+            .get(11..13)?
+            .iter()
+            .map(|v| v.parse::<u64>().unwrap_or(0))
+            .sum(),
+    )
+}
+
+/// Clock ticks per second of /proc (USER_HZ, 100 on Linux).
+pub const TICKS_PER_SECOND: f64 = 100.0;
+
 impl CpuSample {
     pub fn now() -> Self {
         let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
@@ -207,7 +320,13 @@ impl CpuSample {
                 // utime stime cutime cstime are fields 14-17 of the line, 12-15 after the name.
                 Some(fields.get(11..15)?.iter().sum())
             })
-            .unwrap_or(0);
+            .unwrap_or(0)
+            + OWN_DAEMONS
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .iter()
+                .map(|pid| tree_ticks(*pid))
+                .sum::<u64>();
         Self {
             busy: at(0) + at(1) + at(2) + at(5) + at(6),
             steal: at(7),
@@ -280,15 +399,21 @@ pub fn table(figures: &[Figure]) -> String {
     out
 }
 
-/// Replaces (or appends) the harness's section in the Markdown file at `path`.
+/// Replaces (or appends) the issue-2 section in the Markdown file at `path`.
 pub fn update_file(path: &Path, section: &str) -> Result<()> {
+    update_section(path, SECTION, section)
+}
+
+/// Replaces (or appends) the section under `heading` in the Markdown file at `path`; `section`
+/// starts with that heading. Everything else of the file is kept.
+pub fn update_section(path: &Path, heading: &str, section: &str) -> Result<()> {
     let existing = match std::fs::read_to_string(path) {
         Ok(s) => s,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => HEADER.to_string(),
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
     let lines: Vec<&str> = existing.lines().collect();
-    let start = lines.iter().position(|l| l.trim_end() == SECTION);
+    let start = lines.iter().position(|l| l.trim_end() == heading);
     let mut out = String::new();
     match start {
         Some(start) => {

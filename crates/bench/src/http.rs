@@ -1,0 +1,779 @@
+//! Issue 4: the HTTP server. The release `registry serve` binary on 127.0.0.1, driven by `wrk`:
+//! QR verifies (a cold pass that checks every signature once, then a warm random steady state)
+//! beside the trivial `/healthz` on the same server, grants over HTTP, and the server's resident
+//! memory with a million certificates in its view.
+
+use crate::families;
+use crate::projection::open_store;
+use crate::report::{proc_status_kib_of, process_ticks, thousands, Outcome, TICKS_PER_SECOND};
+use anyhow::{bail, ensure, Context, Result};
+use registry_credential::{issue_token, KeyRing};
+use registry_domain::{CertificateId, Command, Policy};
+use registry_store::ExpectedRevision;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command as Process, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The verify paths, one per line, written next to the databases by `http-populate`.
+pub const PATHS_FILE: &str = "verify-paths.txt";
+
+/// Grants `families` families straight into `dir/registry.db` (decided by the domain, appended by
+/// `writers` tasks), then signs each certificate's QR token with the keys of `dir/keys` and writes
+/// the verify paths to `dir/verify-paths.txt`.
+pub async fn populate(dir: &Path, families_n: usize, writers: usize) -> Result<Outcome> {
+    ensure!(families_n > 0 && writers > 0, "sizes must be positive");
+    std::fs::create_dir_all(dir)?;
+    let db = dir.join("registry.db");
+    let store = open_store(db.to_str().context("path is not UTF-8")?).await?;
+    ensure!(
+        store.head().await? == 0,
+        "{} is not empty: use a fresh directory",
+        db.display()
+    );
+    let policy = Arc::new(Policy::federal_2024());
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..writers {
+        let (store, policy, next) = (store.clone(), policy.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= families_n {
+                    return anyhow::Ok(ids);
+                }
+                let family_id = registry_app::new_family_id();
+                let command = families::grant(i, family_id);
+                let Command::Grant { certificate_id, .. } = &command else {
+                    bail!("not a grant");
+                };
+                ids.push((i, *certificate_id));
+                let (events, _) = families::decide_events(&policy, family_id, None, &command)?;
+                store
+                    .append(
+                        &family_id.stream_name(),
+                        ExpectedRevision::NoStream,
+                        events,
+                        None,
+                    )
+                    .await?;
+            }
+        }));
+    }
+    let mut ids: Vec<(usize, CertificateId)> = Vec::with_capacity(families_n);
+    for t in tasks {
+        ids.extend(t.await.context("a populate task panicked")??);
+    }
+    let appended = start.elapsed();
+    ids.sort_by_key(|(i, _)| *i);
+
+    // The QR tokens, signed offline with the keys the server will load.
+    let ring = KeyRing::load_or_create(&dir.join("keys")).context("creating the signing keys")?;
+    let signing = Instant::now();
+    let half = ids.len().div_ceil(2);
+    let paths: Vec<String> = std::thread::scope(|s| {
+        let parts: Vec<_> = ids
+            .chunks(half.max(1))
+            .map(|part| {
+                let ring = &ring;
+                s.spawn(move || {
+                    part.iter()
+                        .map(|(_, c)| format!("/api/v1/verify/{}", issue_token(ring, *c)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    ensure!(paths.len() == families_n, "signing threads failed");
+    let signed = signing.elapsed();
+    let mut text = paths.join("\n");
+    text.push('\n');
+    std::fs::write(dir.join(PATHS_FILE), text)?;
+    let mut out = Outcome::default();
+    out.figure(
+        "Populate (not a target figure)",
+        format!(
+            "{} grants (2 parents, 3 children each) appended in {:.1} s ({} commands/s, \
+             {writers} writers, one per append); {} QR tokens signed in {:.1} s on 2 threads",
+            thousands(families_n as f64),
+            appended.as_secs_f64(),
+            thousands(families_n as f64 / appended.as_secs_f64()),
+            thousands(families_n as f64),
+            signed.as_secs_f64(),
+        ),
+        families_n as f64 / appended.as_secs_f64(),
+    );
+    Ok(out)
+}
+
+/// The `registry` binary next to this one (`target/release/registry`).
+pub fn default_registry() -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let path = exe
+        .parent()
+        .context("no directory of registry-bench")?
+        .join("registry");
+    ensure!(
+        path.is_file(),
+        "{} is missing: run `cargo build --release -p registry-cli` first",
+        path.display()
+    );
+    Ok(path)
+}
+
+/// A `registry serve` process.
+#[derive(Debug)]
+struct Server {
+    child: Child,
+    pid: u32,
+    port: u16,
+    ready_after: Duration,
+}
+
+fn http_status(port: u16, path: &str) -> Option<u16> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+impl Server {
+    fn start(registry: &Path, dir: &Path) -> Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let log = std::fs::File::create(dir.join("server.log"))?;
+        let started = Instant::now();
+        let mut child = Process::new(registry)
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--verify-rate-limit", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {}", registry.display()))?;
+        let pid = child.id();
+        // The server catches the projections up before it listens.
+        loop {
+            if let Some(status) = child.try_wait()? {
+                bail!(
+                    "the server exited ({status}) before listening; see {}",
+                    dir.join("server.log").display()
+                );
+            }
+            if http_status(port, "/readyz") == Some(200) {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(600) {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("the server was not ready within 600 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(Self {
+            child,
+            pid,
+            port,
+            ready_after: started.elapsed(),
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn ticks(&self) -> u64 {
+        process_ticks(self.pid).unwrap_or(0)
+    }
+
+    fn memory(&self) -> Memory {
+        let pid = self.pid.to_string();
+        let mib = |f: &str| proc_status_kib_of(&pid, f).unwrap_or(0) as f64 / 1024.0;
+        Memory {
+            rss: mib("VmRSS"),
+            hwm: mib("VmHWM"),
+            anon: mib("RssAnon"),
+            file: mib("RssFile"),
+        }
+    }
+
+    /// SIGTERM (graceful), then wait; SIGKILL after 30 s.
+    fn stop(mut self) -> Result<()> {
+        let _ = Process::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.child.try_wait()?.is_none() {
+            if Instant::now() > deadline {
+                self.child.kill()?;
+                self.child.wait()?;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Memory {
+    rss: f64,
+    hwm: f64,
+    anon: f64,
+    file: f64,
+}
+
+impl Memory {
+    fn describe(&self) -> String {
+        format!(
+            "VmRSS {:.0} MiB ({:.0} MiB anonymous + {:.0} MiB file-backed), VmHWM {:.0} MiB",
+            self.rss, self.anon, self.file, self.hwm
+        )
+    }
+}
+
+/// The `done` function every script shares: one machine-readable line of results.
+const DONE_LUA: &str = r#"
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("WRK\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\n",
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status,
+    e.timeout, latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency:percentile(99.9), latency.max))
+end
+"#;
+
+/// Each thread walks its share of the paths (line k of N threads: lines k, k+N, ...) once, in
+/// order, then stops.
+const COLD_LUA: &str = r#"
+local counter = 0
+setup = function(thread)
+  thread:set("id", counter)
+  counter = counter + 1
+end
+local reqs = {}
+local n = 0
+init = function(args)
+  local threads = tonumber(args[2])
+  marker = args[3]
+  local i = 0
+  for line in io.lines(args[1]) do
+    if i % threads == id then reqs[#reqs + 1] = wrk.format("GET", line) end
+    i = i + 1
+  end
+end
+request = function()
+  n = n + 1
+  if n > #reqs then
+    if n == #reqs + 1 then
+      -- wrk's main thread sleeps for the whole -d: tell the harness, which interrupts it.
+      local f = io.open(marker .. id, "w")
+      f:close()
+      wrk.thread:stop()
+    end
+    return reqs[#reqs]
+  end
+  return reqs[n]
+end
+"#;
+
+/// A random path of the file per request.
+const RANDOM_LUA: &str = r#"
+local counter = 0
+setup = function(thread)
+  thread:set("id", counter)
+  counter = counter + 1
+end
+local reqs = {}
+init = function(args)
+  for line in io.lines(args[1]) do reqs[#reqs + 1] = wrk.format("GET", line) end
+  math.randomseed(os.time() * 7 + id * 7919)
+end
+request = function()
+  return reqs[math.random(#reqs)]
+end
+"#;
+
+/// The same POST (body from a file, bearer token) on every request.
+const POST_LUA: &str = r#"
+local req
+init = function(args)
+  local f = assert(io.open(args[1], "rb"))
+  local body = f:read("*a")
+  f:close()
+  req = wrk.format("POST", "/api/v1/families", {
+    ["Content-Type"] = "application/json",
+    ["Authorization"] = "Bearer " .. args[2],
+  }, body)
+end
+request = function()
+  return req
+end
+"#;
+
+/// A grant body like the end-to-end tests' `family_body()`.
+const GRANT_BODY: &str = r#"{"decision": {"number": "Р-2026/117", "date": "2026-11-20", "office": "УСЗН района Хамовники"},
+ "members": [
+  {"last_name": "Смирнова", "first_name": "Ольга", "middle_name": "Игоревна", "birth_date": "1986-04-12", "relation": "parent"},
+  {"last_name": "Смирнов", "first_name": "Дмитрий", "middle_name": "Олегович", "birth_date": "1984-09-30", "relation": "parent"},
+  {"last_name": "Смирнов", "first_name": "Кирилл", "middle_name": "Дмитриевич", "birth_date": "2010-05-01", "relation": "child"},
+  {"last_name": "Смирнова", "first_name": "Алиса", "middle_name": "Дмитриевна", "birth_date": "2014-09-15", "relation": "child"},
+  {"last_name": "Смирнов", "first_name": "Марк", "middle_name": "Дмитриевич", "birth_date": "2019-03-10", "relation": "child"}
+ ]}"#;
+
+/// What one `wrk` run measured (latencies in µs).
+#[derive(Clone, Debug, Default)]
+struct Wrk {
+    requests: f64,
+    seconds: f64,
+    errors: Vec<(String, f64)>,
+    p50: f64,
+    p90: f64,
+    p99: f64,
+    p999: f64,
+    max: f64,
+    /// CPU time of the server during the run, in seconds.
+    server_cpu: f64,
+    command: String,
+}
+
+impl Wrk {
+    fn rate(&self) -> f64 {
+        self.requests / self.seconds.max(1e-9)
+    }
+
+    fn errors(&self) -> f64 {
+        self.errors.iter().map(|(_, n)| n).sum()
+    }
+
+    fn describe(&self, unit: &str) -> String {
+        let errors = if self.errors() > 0.0 {
+            format!(
+                "; **errors: {}**",
+                self.errors
+                    .iter()
+                    .filter(|(_, n)| *n > 0.0)
+                    .map(|(k, n)| format!("{k} {n:.0}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        } else {
+            "; no errors".to_string()
+        };
+        format!(
+            "{} {unit}/s ({} requests in {:.1} s; latency p50 {:.2} ms, p90 {:.2} ms, p99 \
+             {:.2} ms, p99.9 {:.2} ms, max {:.1} ms; server CPU {:.0} µs per request{errors}; \
+             `{}`)",
+            thousands(self.rate()),
+            thousands(self.requests),
+            self.seconds,
+            self.p50 / 1e3,
+            self.p90 / 1e3,
+            self.p99 / 1e3,
+            self.p999 / 1e3,
+            self.max / 1e3,
+            self.server_cpu * 1e6 / self.requests.max(1.0),
+            self.command,
+        )
+    }
+}
+
+/// One `wrk` run: its connections, length, script, path and script arguments.
+struct Drive<'a> {
+    connections: usize,
+    seconds: u64,
+    script: &'a Path,
+    path: &'a str,
+    args: &'a [&'a str],
+    /// For the cold script: the prefix of its per-thread "done" files, and the thread count.
+    stop_markers: Option<(&'a str, usize)>,
+}
+
+/// Runs `wrk` against the server and reads the line of the shared `done`.
+fn wrk(server: &Server, threads: usize, d: &Drive<'_>) -> Result<Wrk> {
+    let Drive {
+        connections,
+        seconds,
+        script,
+        path,
+        args,
+        stop_markers,
+    } = *d;
+    let url = server.url(path);
+    let mut argv: Vec<String> = vec![
+        format!("-t{threads}"),
+        format!("-c{connections}"),
+        format!("-d{seconds}s"),
+        "--timeout".into(),
+        "10s".into(),
+        "-s".into(),
+        script.display().to_string(),
+        url,
+    ];
+    if !args.is_empty() {
+        argv.push("--".into());
+        argv.extend(args.iter().map(|a| (*a).to_string()));
+    }
+    let ticks = server.ticks();
+    let child = Process::new("wrk")
+        .args(&argv)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("running wrk (install it: apt-get install wrk)")?;
+    if let Some((prefix, threads)) = stop_markers {
+        // The cold script leaves one file per thread when its list is done; wrk's main thread
+        // sleeps for all of `-d` unless interrupted, and reports the time until then.
+        let pid = child.id().to_string();
+        loop {
+            let done = (0..threads)
+                .filter(|k| Path::new(&format!("{prefix}{k}")).exists())
+                .count();
+            if done == threads {
+                let _ = Process::new("kill").args(["-INT", &pid]).status();
+                break;
+            }
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    let output = child.wait_with_output().context("waiting for wrk")?;
+    let server_cpu = (server.ticks().saturating_sub(ticks)) as f64 / TICKS_PER_SECOND;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        bail!(
+            "wrk failed: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("WRK\t"))
+        .with_context(|| format!("no result line from wrk: {stdout}"))?;
+    let v: Vec<f64> = line
+        .split('\t')
+        .map(|x| x.trim().parse().unwrap_or(0.0))
+        .collect();
+    ensure!(v.len() == 13, "unexpected wrk result: {line}");
+    let names = ["connect", "read", "write", "HTTP ≥ 400", "timeout"];
+    let shown: Vec<String> = argv
+        .iter()
+        .map(|a| {
+            if a.starts_with('/') {
+                Path::new(a)
+                    .file_name()
+                    .map_or(a.clone(), |n| n.to_string_lossy().into_owned())
+            } else if a.len() > 40 && !a.contains('/') {
+                "$TOKEN".into()
+            } else {
+                a.clone()
+            }
+        })
+        .collect();
+    Ok(Wrk {
+        requests: v[0],
+        seconds: v[1] / 1e6,
+        errors: names
+            .iter()
+            .zip(&v[3..8])
+            .map(|(n, e)| ((*n).to_string(), *e))
+            .collect(),
+        p50: v[8],
+        p90: v[9],
+        p99: v[10],
+        p999: v[11],
+        max: v[12],
+        server_cpu,
+        command: format!("wrk {}", shown.join(" ")),
+    })
+}
+
+/// Which parts of the HTTP benchmark to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Phase {
+    /// Every token once, in order, on a fresh server: each signature is checked.
+    Cold,
+    /// Random tokens for `--seconds`: the verified-token cache answers.
+    Warm,
+    /// `GET /healthz` for `--seconds`.
+    Healthz,
+    /// `POST /api/v1/families` from `--grant-connections` clients for `--seconds`.
+    Grants,
+    /// Resident memory idle and after a random verify load.
+    Memory,
+}
+
+#[derive(Clone, Debug)]
+pub struct HttpArgs {
+    pub dir: PathBuf,
+    pub registry: Option<PathBuf>,
+    pub threads: usize,
+    pub connections: usize,
+    pub grant_connections: usize,
+    pub seconds: u64,
+    pub phases: Vec<Phase>,
+}
+
+fn verify_target(w: &Wrk) -> bool {
+    w.rate() >= 10_000.0 && w.p99 < 20_000.0 && w.errors() == 0.0
+}
+
+/// Starts `registry serve` on the data directory and runs the phases in order against it.
+pub fn serve_bench(a: &HttpArgs) -> Result<Outcome> {
+    let registry = match &a.registry {
+        Some(p) => p.clone(),
+        None => default_registry()?,
+    };
+    let paths = a.dir.join(PATHS_FILE);
+    ensure!(paths.is_file(), "no {}: run http-populate", paths.display());
+    let tokens = std::fs::read_to_string(&paths)?.lines().count();
+    let scripts = crate::workloads::scratch_dir()?;
+    let write = |name: &str, body: &str| -> Result<PathBuf> {
+        let p = scripts.path().join(name);
+        std::fs::write(&p, format!("{body}\n{DONE_LUA}"))?;
+        Ok(p)
+    };
+    let cold_lua = write("cold.lua", COLD_LUA)?;
+    let random_lua = write("random.lua", RANDOM_LUA)?;
+    let post_lua = write("post.lua", POST_LUA)?;
+    let plain_lua = write("plain.lua", "")?;
+    let body = scripts.path().join("grant.json");
+    std::fs::write(&body, GRANT_BODY)?;
+    let paths_arg = paths.display().to_string();
+    let threads_arg = a.threads.to_string();
+
+    let officer = if a.phases.contains(&Phase::Grants) {
+        let out = Process::new(&registry)
+            .arg("--data-dir")
+            .arg(&a.dir)
+            .args(["tokens", "create", "--role", "officer", "--name", "bench"])
+            .stdin(Stdio::null())
+            .output()
+            .context("creating an officer token")?;
+        ensure!(out.status.success(), "registry tokens create failed");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .context("no token printed")?
+            .trim()
+            .to_string()
+    } else {
+        String::new()
+    };
+
+    let server = Server::start(&registry, &a.dir)?;
+    let at_start = server.memory();
+    let mut out = Outcome::default();
+    let mut result = Ok(());
+    let mut warm_rate = None;
+    let mut healthz_rate = None;
+    let (t, c, s) = (a.threads, a.connections, a.seconds);
+    out.figure(
+        format!(
+            "Server start to ready (opens the stores, catches the projections up over {} \
+             events)",
+            thousands(tokens as f64)
+        ),
+        format!(
+            "{:.1} s; then {}",
+            server.ready_after.as_secs_f64(),
+            at_start.describe()
+        ),
+        server.ready_after.as_secs_f64(),
+    );
+    for phase in &a.phases {
+        let step = (|| -> Result<()> {
+            match phase {
+                Phase::Cold => {
+                    let marker = scripts.path().join("done-");
+                    let marker = marker.to_str().context("path is not UTF-8")?;
+                    let w = wrk(
+                        &server,
+                        t,
+                        &Drive {
+                            connections: c,
+                            seconds: 600,
+                            script: &cold_lua,
+                            path: "/",
+                            args: &[&paths_arg, &threads_arg, marker],
+                            stop_markers: Some((marker, t)),
+                        },
+                    )?;
+                    let met = verify_target(&w);
+                    let value = w.describe("verifies");
+                    out.target(
+                        format!(
+                            "`GET /api/v1/verify/{{token}}`, cold: each of the {} tokens once, \
+                             in order, on a fresh server (every signature checked)",
+                            thousands(tokens as f64)
+                        ),
+                        value,
+                        w.rate(),
+                        "≥ 10,000 verifies/s and p99 < 20 ms",
+                        met,
+                    );
+                }
+                Phase::Warm => {
+                    let w = wrk(
+                        &server,
+                        t,
+                        &Drive {
+                            connections: c,
+                            seconds: s,
+                            script: &random_lua,
+                            path: "/",
+                            args: &[&paths_arg],
+                            stop_markers: None,
+                        },
+                    )?;
+                    warm_rate = Some(w.rate());
+                    let met = verify_target(&w);
+                    out.target(
+                        format!(
+                            "`GET /api/v1/verify/{{token}}`, warm: a random one of the {} tokens \
+                             per request, {s} s",
+                            thousands(tokens as f64)
+                        ),
+                        w.describe("verifies"),
+                        w.rate(),
+                        "≥ 10,000 verifies/s and p99 < 20 ms",
+                        met,
+                    );
+                }
+                Phase::Healthz => {
+                    let w = wrk(
+                        &server,
+                        t,
+                        &Drive {
+                            connections: c,
+                            seconds: s,
+                            script: &plain_lua,
+                            path: "/healthz",
+                            args: &[],
+                            stop_markers: None,
+                        },
+                    )?;
+                    healthz_rate = Some(w.rate());
+                    out.figure(
+                        format!("Trivial handler `GET /healthz`, same server, same run, {s} s"),
+                        w.describe("requests"),
+                        w.rate(),
+                    );
+                }
+                Phase::Grants => {
+                    let gc = a.grant_connections;
+                    let body = body.display().to_string();
+                    let w = wrk(
+                        &server,
+                        t,
+                        &Drive {
+                            connections: gc,
+                            seconds: s,
+                            script: &post_lua,
+                            path: "/api/v1/families",
+                            args: &[&body, &officer],
+                            stop_markers: None,
+                        },
+                    )?;
+                    out.figure(
+                        format!(
+                            "Grants over HTTP: `POST /api/v1/families` (a new family each, \
+                             answered once visible in the view), {gc} concurrent clients, {s} s"
+                        ),
+                        w.describe("commands"),
+                        w.rate(),
+                    );
+                }
+                Phase::Memory => {
+                    std::thread::sleep(Duration::from_secs(5));
+                    let idle = server.memory();
+                    let w = wrk(
+                        &server,
+                        t,
+                        &Drive {
+                            connections: c,
+                            seconds: s,
+                            script: &random_lua,
+                            path: "/",
+                            args: &[&paths_arg],
+                            stop_markers: None,
+                        },
+                    )?;
+                    let loaded = server.memory();
+                    out.figure(
+                        format!(
+                            "Server resident memory with {} certificates in the view: idle, 5 s \
+                             after ready",
+                            thousands(tokens as f64)
+                        ),
+                        idle.describe(),
+                        idle.rss,
+                    );
+                    out.figure(
+                        format!(
+                            "… after {s} s of verifies of random tokens among all {}",
+                            thousands(tokens as f64)
+                        ),
+                        format!(
+                            "{}; the load: {}",
+                            loaded.describe(),
+                            w.describe("verifies")
+                        ),
+                        loaded.rss,
+                    );
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = step {
+            result = Err(e);
+            break;
+        }
+    }
+    let end = server.memory();
+    server.stop()?;
+    result?;
+    if let (Some(w), Some(h)) = (warm_rate, healthz_rate) {
+        out.figure(
+            "… warm verifies against the trivial handler",
+            format!("{:.2} of the `/healthz` rate", w / h.max(1.0)),
+            w / h.max(1.0),
+        );
+    }
+    out.figure(
+        "… server memory at the end of these phases",
+        end.describe(),
+        end.rss,
+    );
+    out.note(format!(
+        "HTTP workloads: the release `registry serve --verify-rate-limit 0` binary (SQLite event \
+         and read stores in the data directory, the default `info` log to a file) on \
+         127.0.0.1, driven by `wrk` 4.1 with {t} thread and {c} connections (grants: {} \
+         connections) on the same 2 vCPUs as the server, so `wrk` takes CPU from the server; \
+         the server's CPU time per request comes from /proc/PID/stat. File-backed memory is \
+         mostly the SQLite files, which every connection maps (`mmap_size` 256 MiB): shared \
+         page cache that the kernel can reclaim.",
+        a.grant_connections,
+    ));
+    Ok(out)
+}
