@@ -2,8 +2,8 @@
 //! not stored: it is computed at read time from `valid_until` and today's date.
 
 use crate::read_store::{Backend, ReadStore};
-use crate::runner::Target;
-use crate::{placeholders, to_i64, to_u64, Projection, ProjectionError};
+use crate::runner::{begin_immediate, Target};
+use crate::{placeholders, to_i64, to_u64, Projection, ProjectionError, Rebuilder};
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use registry_domain::{
@@ -11,7 +11,7 @@ use registry_domain::{
 };
 use registry_store::RecordedEvent;
 use sqlx::{AnyConnection, Row};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 pub const NAME: &str = "certificate_view";
@@ -90,51 +90,107 @@ impl Projection for CertificateView {
             Backend::Sqlite => "INTEGER",
             Backend::Postgres => "BIGINT",
         };
+        vec![format!(
+            "CREATE TABLE IF NOT EXISTS {t} (
+                token_id           TEXT PRIMARY KEY,
+                family_id          TEXT NOT NULL,
+                is_current         {int} NOT NULL,
+                certificate_number TEXT NOT NULL,
+                serial             {int} NOT NULL,
+                status             TEXT NOT NULL,
+                valid_from         TEXT NOT NULL,
+                valid_until        TEXT NOT NULL,
+                family             TEXT NOT NULL,
+                revision           {int} NOT NULL,
+                position           {int} NOT NULL
+            )"
+        )]
+    }
+
+    fn create_indexes(&self, _backend: Backend, target: Target) -> Vec<String> {
+        let t = table(target);
         // Index names must be unique per database and survive a rename of their table, so
-        // they carry a random suffix.
+        // they carry a random suffix; they are created once, with the table or after a
+        // rebuild's rows.
         let suffix = Uuid::new_v4().simple().to_string();
-        vec![
-            format!(
-                "CREATE TABLE IF NOT EXISTS {t} (
-                    token_id           TEXT PRIMARY KEY,
-                    family_id          TEXT NOT NULL,
-                    is_current         {int} NOT NULL,
-                    certificate_number TEXT NOT NULL,
-                    serial             {int} NOT NULL,
-                    status             TEXT NOT NULL,
-                    valid_from         TEXT NOT NULL,
-                    valid_until        TEXT NOT NULL,
-                    family             TEXT NOT NULL,
-                    revision           {int} NOT NULL,
-                    position           {int} NOT NULL
-                )"
-            ),
-            format!(
-                "CREATE INDEX IF NOT EXISTS certificate_view_family_{suffix} ON {t} (family_id, is_current)"
-            ),
-        ]
+        vec![format!(
+            "CREATE INDEX certificate_view_family_{suffix} ON {t} (family_id, is_current)"
+        )]
     }
 
     async fn apply(
         &self,
         conn: &mut AnyConnection,
-        _backend: Backend,
+        backend: Backend,
         target: Target,
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
-        let t = table(target);
-        // The current rows of every family the batch touches, in one query.
-        let mut families: Vec<FamilyId> = events
+        let mut folder = Folder::default();
+        folder.load(conn, backend, table(target), events).await?;
+        folder.fold(events)?;
+        folder.write(conn, backend, table(target)).await
+    }
+
+    fn rebuilder(&self) -> Option<Box<dyn Rebuilder>> {
+        Some(Box::new(Folder {
+            complete: true,
+            ..Folder::default()
+        }))
+    }
+}
+
+/// How many families a rebuild keeps folded in memory before it writes them out and forgets
+/// them (about 2 KiB each): more than Moscow's large families today.
+const REBUILD_FAMILIES_IN_MEMORY: usize = 300_000;
+
+/// A family as folded so far, with the revision and position of its last event.
+#[derive(Debug)]
+struct Folded {
+    family: Option<Family>,
+    revision: u64,
+    position: u64,
+}
+
+/// Folds events into families and writes the rows that changed. A live batch loads the families
+/// it touches from the table, folds, and writes each changed row once. A rebuild keeps one
+/// folder for the whole log: it starts `complete` (the shadow table is empty, so a family it
+/// has not seen is new), folds page after page in memory, and writes every row once at the end,
+/// in token order.
+#[derive(Debug, Default)]
+struct Folder {
+    families: HashMap<FamilyId, Folded>,
+    /// Every family of the log is in `families` (nothing to load from the table).
+    complete: bool,
+    /// Families whose current row changed since the last write.
+    dirty: HashSet<FamilyId>,
+    /// Rows of replaced certificates, written with the next write.
+    replaced: Vec<CertificateRow>,
+}
+
+impl Folder {
+    /// Loads the current rows of the families `events` touch that this folder does not hold.
+    async fn load(
+        &mut self,
+        conn: &mut AnyConnection,
+        backend: Backend,
+        t: &str,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        if self.complete {
+            return Ok(());
+        }
+        let mut missing: Vec<FamilyId> = events
             .iter()
             .filter_map(|e| FamilyId::from_stream_name(&e.stream))
+            .filter(|f| !self.families.contains_key(f))
             .collect();
-        families.sort_unstable();
-        families.dedup();
-        let mut current: HashMap<FamilyId, (Option<Family>, Option<u64>)> = HashMap::new();
-        for chunk in families.chunks(500) {
+        missing.sort_unstable();
+        missing.dedup();
+        for chunk in missing.chunks(500) {
             let sql = format!(
-                "SELECT family_id, family, revision FROM {t} WHERE is_current = 1 AND family_id IN {}",
-                placeholders(1, chunk.len())
+                "SELECT family_id, family, revision, position FROM {t} \
+                 WHERE is_current = 1 AND family_id IN {}",
+                placeholders(backend, 1, chunk.len())
             );
             let mut q = sqlx::query(&sql);
             for f in chunk {
@@ -143,22 +199,33 @@ impl Projection for CertificateView {
             for row in q.fetch_all(&mut *conn).await? {
                 let id: String = row.try_get(0)?;
                 let json: String = row.try_get(1)?;
-                let revision: i64 = row.try_get(2)?;
                 let family: Family = serde_json::from_str(&json).map_err(|e| {
                     ProjectionError::Store(format!("certificate_view row of {id}: {e}"))
                 })?;
-                current.insert(family.family_id, (Some(family), Some(to_u64(revision))));
+                self.families.insert(
+                    family.family_id,
+                    Folded {
+                        family: Some(family),
+                        revision: to_u64(row.try_get(2)?),
+                        position: to_u64(row.try_get(3)?),
+                    },
+                );
             }
         }
+        Ok(())
+    }
 
-        // Fold the batch in memory; remember every row to write, keyed by token.
-        let mut rows: BTreeMap<CertificateId, CertificateRow> = BTreeMap::new();
+    /// Folds `events` (global order) into the families held.
+    fn fold(&mut self, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
         for e in events {
             let Some(family_id) = FamilyId::from_stream_name(&e.stream) else {
                 continue;
             };
-            let entry = current.entry(family_id).or_insert((None, None));
-            if entry.1.is_some_and(|r| r >= e.revision) {
+            if self
+                .families
+                .get(&family_id)
+                .is_some_and(|f| f.revision >= e.revision)
+            {
                 continue; // applied before: a re-delivery changes nothing
             }
             let event =
@@ -168,55 +235,182 @@ impl Projection for CertificateView {
                         reason: err.to_string(),
                     }
                 })?;
-            if let (FamilyEvent::CertificateReissued(_), Some(before)) = (&event, &entry.0) {
+            let entry = self.families.entry(family_id).or_insert(Folded {
+                family: None,
+                revision: 0,
+                position: 0,
+            });
+            if let (FamilyEvent::CertificateReissued(_), Some(before)) = (&event, &entry.family) {
                 let mut old = before.clone();
                 old.members.clear();
-                rows.insert(
-                    before.certificate_id,
-                    row_of(old, false, e.revision, e.position),
-                );
+                self.replaced
+                    .push(row_of(old, false, e.revision, e.position));
             }
-            entry.0 = evolve(entry.0.take(), &event);
-            entry.1 = Some(e.revision);
-            if let Some(family) = &entry.0 {
-                rows.insert(
-                    family.certificate_id,
-                    row_of(family.clone(), true, e.revision, e.position),
-                );
+            entry.family = evolve(entry.family.take(), &event);
+            entry.revision = e.revision;
+            entry.position = e.position;
+            if entry.family.is_some() {
+                self.dirty.insert(family_id);
             }
         }
+        Ok(())
+    }
 
-        let rows: Vec<CertificateRow> = rows.into_values().collect();
-        for chunk in rows.chunks(CHUNK) {
-            let sql = format!(
-                "INSERT INTO {t} ({COLUMNS}) VALUES {} ON CONFLICT (token_id) DO UPDATE SET \
-                 family_id = excluded.family_id, is_current = excluded.is_current, \
-                 certificate_number = excluded.certificate_number, serial = excluded.serial, \
-                 status = excluded.status, valid_from = excluded.valid_from, \
-                 valid_until = excluded.valid_until, family = excluded.family, \
-                 revision = excluded.revision, position = excluded.position \
-                 WHERE {t}.position < excluded.position",
-                placeholders(chunk.len(), COLUMN_COUNT)
-            );
-            let mut q = sqlx::query(&sql);
-            for r in chunk {
-                let json = serde_json::to_string(&r.family)
-                    .map_err(|e| ProjectionError::Store(e.to_string()))?;
-                q = q
-                    .bind(r.token_id.to_string())
-                    .bind(r.family_id.to_string())
-                    .bind(i64::from(r.is_current))
-                    .bind(r.certificate_number.clone())
-                    .bind(i64::from(r.serial))
-                    .bind(r.status.clone())
-                    .bind(r.valid_from.to_string())
-                    .bind(r.valid_until.to_string())
-                    .bind(json)
-                    .bind(to_i64(r.revision))
-                    .bind(to_i64(r.position));
-            }
-            q.execute(&mut *conn).await?;
+    /// The rows that changed since the last write, in token order, borrowed from the folder.
+    fn changed<'a>(&'a self, dirty: &[FamilyId], replaced: &'a [CertificateRow]) -> Vec<Out<'a>> {
+        let mut out: Vec<Out<'a>> = replaced
+            .iter()
+            .map(|r| Out {
+                family: &r.family,
+                is_current: false,
+                revision: r.revision,
+                position: r.position,
+            })
+            .collect();
+        out.extend(dirty.iter().filter_map(|id| match self.families.get(id) {
+            Some(Folded {
+                family: Some(family),
+                revision,
+                position,
+            }) => Some(Out {
+                family,
+                is_current: true,
+                revision: *revision,
+                position: *position,
+            }),
+            _ => None,
+        }));
+        out.sort_unstable_by_key(|o| o.family.certificate_id);
+        out
+    }
+
+    /// Writes the rows that changed, in token order, inside `conn`'s transaction.
+    async fn write(
+        &mut self,
+        conn: &mut AnyConnection,
+        backend: Backend,
+        t: &str,
+    ) -> Result<(), ProjectionError> {
+        let dirty: Vec<FamilyId> = self.dirty.drain().collect();
+        let replaced = std::mem::take(&mut self.replaced);
+        write_rows(conn, backend, t, &self.changed(&dirty, &replaced)).await
+    }
+}
+
+/// A row to write, borrowed from a folder.
+struct Out<'a> {
+    family: &'a Family,
+    is_current: bool,
+    revision: u64,
+    position: u64,
+}
+
+async fn write_rows(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    t: &str,
+    rows: &[Out<'_>],
+) -> Result<(), ProjectionError> {
+    for chunk in rows.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO {t} ({COLUMNS}) VALUES {} ON CONFLICT (token_id) DO UPDATE SET \
+             family_id = excluded.family_id, is_current = excluded.is_current, \
+             certificate_number = excluded.certificate_number, serial = excluded.serial, \
+             status = excluded.status, valid_from = excluded.valid_from, \
+             valid_until = excluded.valid_until, family = excluded.family, \
+             revision = excluded.revision, position = excluded.position \
+             WHERE {t}.position < excluded.position",
+            placeholders(backend, chunk.len(), COLUMN_COUNT)
+        );
+        let mut q = sqlx::query(&sql);
+        for r in chunk {
+            let f = r.family;
+            let json =
+                serde_json::to_string(f).map_err(|e| ProjectionError::Store(e.to_string()))?;
+            let status = if r.is_current {
+                status_str(f.status)
+            } else {
+                "replaced"
+            };
+            q = q
+                .bind(f.certificate_id.to_string())
+                .bind(f.family_id.to_string())
+                .bind(i64::from(r.is_current))
+                .bind(f.certificate_number.clone())
+                .bind(i64::from(f.certificate_serial))
+                .bind(status)
+                .bind(f.valid_from.to_string())
+                .bind(f.valid_until.to_string())
+                .bind(json)
+                .bind(to_i64(r.revision))
+                .bind(to_i64(r.position));
         }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Rows per transaction when a rebuild writes out what it folded (bounds the WAL's growth).
+const ROWS_PER_REBUILD_COMMIT: usize = 20_000;
+
+impl Folder {
+    /// Writes every changed row into the rebuild's shadow table, a transaction per
+    /// [`ROWS_PER_REBUILD_COMMIT`] rows.
+    async fn write_out(
+        &mut self,
+        conn: &mut AnyConnection,
+        backend: Backend,
+    ) -> Result<(), ProjectionError> {
+        let dirty: Vec<FamilyId> = self.dirty.drain().collect();
+        let replaced = std::mem::take(&mut self.replaced);
+        let rows = self.changed(&dirty, &replaced);
+        for part in rows.chunks(ROWS_PER_REBUILD_COMMIT) {
+            let mut tx = begin_immediate(conn, backend).await?;
+            write_rows(&mut tx, backend, table(Target::Rebuild), part).await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Rebuilder for Folder {
+    async fn feed(
+        &mut self,
+        conn: &mut AnyConnection,
+        backend: Backend,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        if self.complete {
+            self.fold(events)?;
+            if self.families.len() > REBUILD_FAMILIES_IN_MEMORY {
+                // Bound the memory: write everything out, and from now on fetch families back
+                // from the shadow table when they recur.
+                self.write_out(conn, backend).await?;
+                self.families.clear();
+                self.complete = false;
+            }
+        } else {
+            let t = table(Target::Rebuild);
+            let mut tx = begin_immediate(conn, backend).await?;
+            self.load(&mut tx, backend, t, events).await?;
+            self.fold(events)?;
+            self.write(&mut tx, backend, t).await?;
+            tx.commit().await?;
+            if self.families.len() > REBUILD_FAMILIES_IN_MEMORY {
+                self.families.clear();
+            }
+        }
+        Ok(())
+    }
+
+    async fn finish(
+        &mut self,
+        conn: &mut AnyConnection,
+        backend: Backend,
+    ) -> Result<(), ProjectionError> {
+        self.write_out(conn, backend).await?;
+        self.families.clear();
         Ok(())
     }
 }

@@ -50,8 +50,9 @@ fn table(target: Target) -> &'static str {
     }
 }
 
-/// The reason and the decision an event records, for the timeline.
-fn why(event: &FamilyEvent) -> (Option<String>, Option<String>) {
+/// The reason and the decision an event records, for the timeline: the definition, which the
+/// rebuild's cheaper [`why_stored`] must agree with (the rebuild-equivalence test checks it).
+pub fn reason_and_decision(event: &FamilyEvent) -> (Option<String>, Option<String>) {
     let decision = |d: &registry_domain::Decision| serde_json::to_string(d).ok();
     match event {
         FamilyEvent::StatusGranted(e) => (None, decision(&e.decision)),
@@ -93,36 +94,39 @@ impl Projection for FamilyHistory {
             Backend::Sqlite => "INTEGER",
             Backend::Postgres => "BIGINT",
         };
+        vec![format!(
+            "CREATE TABLE IF NOT EXISTS {t} (
+                position       {int} PRIMARY KEY,
+                family_id      TEXT NOT NULL,
+                revision       {int} NOT NULL,
+                event_id       TEXT NOT NULL,
+                event_type     TEXT NOT NULL,
+                schema_version {int} NOT NULL,
+                recorded_at    TEXT NOT NULL,
+                actor_id       TEXT NOT NULL,
+                actor_role     TEXT NOT NULL,
+                correlation_id TEXT,
+                causation_id   TEXT,
+                reason         TEXT,
+                decision       TEXT,
+                data           TEXT NOT NULL
+            )"
+        )]
+    }
+
+    fn create_indexes(&self, _backend: Backend, target: Target) -> Vec<String> {
+        let t = table(target);
+        // A random suffix: index names are unique per database and survive a table rename.
         let suffix = uuid::Uuid::new_v4().simple().to_string();
-        vec![
-            format!(
-                "CREATE TABLE IF NOT EXISTS {t} (
-                    position       {int} PRIMARY KEY,
-                    family_id      TEXT NOT NULL,
-                    revision       {int} NOT NULL,
-                    event_id       TEXT NOT NULL,
-                    event_type     TEXT NOT NULL,
-                    schema_version {int} NOT NULL,
-                    recorded_at    TEXT NOT NULL,
-                    actor_id       TEXT NOT NULL,
-                    actor_role     TEXT NOT NULL,
-                    correlation_id TEXT,
-                    causation_id   TEXT,
-                    reason         TEXT,
-                    decision       TEXT,
-                    data           TEXT NOT NULL
-                )"
-            ),
-            format!(
-                "CREATE INDEX IF NOT EXISTS family_history_family_{suffix} ON {t} (family_id, revision)"
-            ),
-        ]
+        vec![format!(
+            "CREATE INDEX family_history_family_{suffix} ON {t} (family_id, revision)"
+        )]
     }
 
     async fn apply(
         &self,
         conn: &mut AnyConnection,
-        _backend: Backend,
+        backend: Backend,
         target: Target,
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
@@ -135,11 +139,10 @@ impl Projection for FamilyHistory {
                 position: e.position,
                 reason,
             };
-            let event = FamilyEvent::decode(&e.event_type, e.schema_version, &e.data)
+            let (reason, decision) = why_stored(&e.event_type, e.schema_version, &e.data)
                 .map_err(|err| bad(err.to_string()))?;
             let metadata: EventMetadata =
                 serde_json::from_str(&e.metadata).map_err(|err| bad(format!("metadata: {err}")))?;
-            let (reason, decision) = why(&event);
             rows.push(HistoryRow {
                 position: e.position,
                 family_id,
@@ -158,10 +161,12 @@ impl Projection for FamilyHistory {
             });
         }
         let t = table(target);
-        for chunk in rows.chunks(CHUNK) {
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<HistoryRow> = rows.by_ref().take(CHUNK).collect();
             let sql = format!(
                 "INSERT INTO {t} ({COLUMNS}) VALUES {} ON CONFLICT (position) DO NOTHING",
-                placeholders(chunk.len(), COLUMN_COUNT)
+                placeholders(backend, chunk.len(), COLUMN_COUNT)
             );
             let mut q = sqlx::query(&sql);
             for r in chunk {
@@ -169,25 +174,66 @@ impl Projection for FamilyHistory {
                     .bind(to_i64(r.position))
                     .bind(r.family_id.to_string())
                     .bind(to_i64(r.revision))
-                    .bind(r.event_id.clone())
-                    .bind(r.event_type.clone())
+                    .bind(r.event_id)
+                    .bind(r.event_type)
                     .bind(i64::from(r.schema_version))
                     .bind(
                         r.recorded_at
                             .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
                     )
-                    .bind(r.actor_id.clone())
-                    .bind(r.actor_role.clone())
-                    .bind(r.correlation_id.clone())
-                    .bind(r.causation_id.clone())
-                    .bind(r.reason.clone())
-                    .bind(r.decision.clone())
-                    .bind(r.data.clone());
+                    .bind(r.actor_id)
+                    .bind(r.actor_role)
+                    .bind(r.correlation_id)
+                    .bind(r.causation_id)
+                    .bind(r.reason)
+                    .bind(r.decision)
+                    .bind(r.data);
             }
             q.execute(&mut *conn).await?;
         }
         Ok(())
     }
+}
+
+/// The two fields of an event's stored data that the timeline shows, read without decoding the
+/// whole event (the rebuild reads every event of the log; the certificate view decodes them
+/// fully anyway). `decision` stays the JSON text it was stored as.
+#[derive(serde::Deserialize)]
+struct StoredWhy<'a> {
+    #[serde(borrow, default)]
+    reason: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    decision: Option<&'a serde_json::value::RawValue>,
+}
+
+/// [`reason_and_decision`] from the stored event: the same answer (a test holds them together), cheaper.
+fn why_stored(
+    event_type: &str,
+    schema_version: u16,
+    data: &str,
+) -> Result<(Option<String>, Option<String>), registry_domain::DecodeError> {
+    if !registry_domain::EVENT_TYPES.contains(&event_type)
+        || schema_version != FamilyEvent::SCHEMA_VERSION
+    {
+        // Unknown types and versions: let the full decoder say what is wrong.
+        let event = FamilyEvent::decode(event_type, schema_version, data)?;
+        return Ok(reason_and_decision(&event));
+    }
+    let stored: StoredWhy<'_> =
+        serde_json::from_str(data).map_err(|source| registry_domain::DecodeError::Malformed {
+            event_type: event_type.to_string(),
+            source,
+        })?;
+    let reason = stored.reason.map(std::borrow::Cow::into_owned);
+    let decision = stored.decision.map(|d| d.get().to_string());
+    Ok(match event_type {
+        "StatusGranted" | "StatusRenewed" | "MemberAdded" => (None, decision),
+        "MemberRemoved" | "CertificateReissued" => (reason, None),
+        "MemberDetailsCorrected" => (Some("correction".into()), None),
+        "StatusTerminated" => (Some("not_enough_children".into()), None),
+        // StatusRevoked
+        _ => (reason, decision),
+    })
 }
 
 fn parse_row(row: &sqlx::any::AnyRow) -> Result<HistoryRow, ProjectionError> {

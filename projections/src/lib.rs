@@ -17,7 +17,7 @@ mod runner;
 
 pub use access_tokens::{token_hash, AccessToken, TOKEN_PREFIX};
 pub use certificate_view::{CertificateRow, CertificateView};
-pub use family_history::{FamilyHistory, HistoryRow};
+pub use family_history::{reason_and_decision, FamilyHistory, HistoryRow};
 pub use read_store::{Backend, ReadStore};
 pub use runner::{ProjectionHandle, ProjectionRunner, RebuildProgress, Target};
 
@@ -62,6 +62,19 @@ pub trait Projection: Send + Sync + std::fmt::Debug + 'static {
     /// The statements creating the projection's tables for the given target, if missing.
     fn create_tables(&self, backend: Backend, target: Target) -> Vec<String>;
 
+    /// The statements creating the tables' secondary indexes. They run once: right after a new
+    /// projection's tables, or after a rebuild has written its rows (building an index from
+    /// loaded rows is much cheaper than keeping it up to date through a bulk load).
+    fn create_indexes(&self, _backend: Backend, _target: Target) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// A rebuild's own way to take the whole log (for instance folding in memory and writing
+    /// each row once). `None`: the rebuild calls [`Projection::apply`] page by page.
+    fn rebuilder(&self) -> Option<Box<dyn Rebuilder>> {
+        None
+    }
+
     /// The projection's table names (live names), for swapping after a rebuild.
     fn tables(&self) -> &'static [&'static str];
 
@@ -75,6 +88,26 @@ pub trait Projection: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<(), ProjectionError>;
 }
 
+/// What a rebuild feeds the whole log to, page after page in global order. It has a connection
+/// of its own and opens a transaction whenever it writes to the shadow tables.
+#[async_trait]
+pub trait Rebuilder: Send {
+    /// Takes the next events; may hold them and write later.
+    async fn feed(
+        &mut self,
+        conn: &mut AnyConnection,
+        backend: Backend,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError>;
+
+    /// Writes whatever it still holds.
+    async fn finish(
+        &mut self,
+        conn: &mut AnyConnection,
+        backend: Backend,
+    ) -> Result<(), ProjectionError>;
+}
+
 /// The default projections, in the order they are applied.
 pub fn default_projections() -> Vec<std::sync::Arc<dyn Projection>> {
     vec![
@@ -83,8 +116,11 @@ pub fn default_projections() -> Vec<std::sync::Arc<dyn Projection>> {
     ]
 }
 
-/// Builds `($1, $2, ...), (...)` for `rows` rows of `columns` values.
-pub(crate) fn placeholders(rows: usize, columns: usize) -> String {
+/// Builds `($1, $2, ...), (...)` for `rows` rows of `columns` values: numbered on PostgreSQL,
+/// plain `?` on SQLite. (sqlx looks every numbered SQLite parameter up by name, and SQLite finds
+/// a name by a linear scan, so a statement of n `$k` parameters costs O(n²) to bind: half of a
+/// rebuild's time went there. Anonymous `?` parameters have no names to scan.)
+pub(crate) fn placeholders(backend: Backend, rows: usize, columns: usize) -> String {
     let mut out = String::with_capacity(rows * columns * 5);
     let mut n = 1;
     for r in 0..rows {
@@ -96,8 +132,13 @@ pub(crate) fn placeholders(rows: usize, columns: usize) -> String {
             if c > 0 {
                 out.push(',');
             }
-            out.push('$');
-            out.push_str(&n.to_string());
+            match backend {
+                Backend::Sqlite => out.push('?'),
+                Backend::Postgres => {
+                    out.push('$');
+                    out.push_str(&n.to_string());
+                }
+            }
             n += 1;
         }
         out.push(')');

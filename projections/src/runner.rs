@@ -11,8 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Mutex};
 
-/// Events per transaction while catching up or rebuilding.
+/// Events per transaction while catching up.
 pub const BATCH: usize = 2000;
+/// A rebuild reads and commits this many batches at a time.
+const REBUILD_PAGES: usize = 10;
 
 /// Which set of tables a projection writes: the live ones or the shadow ones of a rebuild.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,7 +24,7 @@ pub enum Target {
 }
 
 /// Where a rebuild stands, for progress bars.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct RebuildProgress {
     pub position: u64,
     pub head: u64,
@@ -112,7 +114,7 @@ impl ProjectionHandle {
     }
 }
 
-async fn begin_immediate(
+pub(crate) async fn begin_immediate(
     conn: &mut AnyConnection,
     backend: Backend,
 ) -> Result<sqlx::Transaction<'_, sqlx::Any>, sqlx::Error> {
@@ -172,6 +174,11 @@ impl ProjectionRunner {
             .map(|(name, _, version)| (name, version))
             .collect();
         let mut stale = Vec::new();
+        // A new projection over a log that already holds events is built by a rebuild, which
+        // folds in memory and writes each row once, instead of batch by batch. (On PostgreSQL
+        // several servers may start at once and share the read store, so there it catches up
+        // through the leased runner instead.)
+        let log_has_events = backend == Backend::Sqlite && self.store.head().await? > 0;
         let mut conn = self.read.pool().acquire().await?;
         for p in &self.projections {
             match stored.get(p.name()) {
@@ -189,9 +196,17 @@ impl ProjectionRunner {
                     );
                     stale.push(p.name());
                 }
+                None if log_has_events => {
+                    tracing::info!(projection = p.name(), "new projection; building it");
+                    stale.push(p.name());
+                }
                 None => {
                     let mut tx = begin_immediate(&mut conn, backend).await?;
-                    for sql in p.create_tables(backend, Target::Live) {
+                    for sql in p
+                        .create_tables(backend, Target::Live)
+                        .into_iter()
+                        .chain(p.create_indexes(backend, Target::Live))
+                    {
                         sqlx::query(&sql).execute(&mut *tx).await?;
                     }
                     write_checkpoint(&mut tx, p.as_ref(), 0).await?;
@@ -399,44 +414,82 @@ impl ProjectionRunner {
                 sqlx::query(&sql).execute(&mut *conn).await?;
             }
         }
-        let mut position = 0;
-        let mut count = 0u64;
-        let mut head = self.store.head().await?;
-        loop {
-            let events = self.store.read_all(position + 1, self.batch).await?;
-            let Some(last) = events.last().map(|e| e.position) else {
-                break;
+        // One task per projection, each with its own connection: one folds in memory while
+        // another writes, so a rebuild uses more than one core.
+        let (report, mut reports) = tokio::sync::mpsc::unbounded_channel();
+        let page = self.batch.saturating_mul(REBUILD_PAGES);
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, p) in chosen.iter().enumerate() {
+            let job = RebuildJob {
+                store: self.store.clone(),
+                read: self.read.clone(),
+                projection: p.clone(),
+                page,
             };
-            let mut tx = begin_immediate(&mut conn, backend).await?;
-            for p in &chosen {
-                p.apply(&mut tx, backend, Target::Rebuild, &events).await?;
-            }
-            tx.commit().await?;
-            position = last;
-            count += events.len() as u64;
-            head = head.max(position);
-            progress(RebuildProgress {
-                position,
-                head,
-                events: count,
+            let report = report.clone();
+            tasks.spawn(async move {
+                let done = job
+                    .run(|at| {
+                        let _ = report.send((i, at));
+                    })
+                    .await;
+                (i, done)
             });
-            if events.len() < self.batch {
-                head = self.store.head().await?;
-                if head <= position {
-                    break;
+        }
+        drop(report);
+        let mut at = vec![RebuildProgress::default(); chosen.len()];
+        let mut ended = vec![None; chosen.len()];
+        let mut failure = None;
+        loop {
+            tokio::select! {
+                Some((i, p)) = reports.recv() => {
+                    at[i] = p;
+                    progress(RebuildProgress {
+                        position: at.iter().map(|a| a.position).min().unwrap_or(0),
+                        head: at.iter().map(|a| a.head).max().unwrap_or(0),
+                        events: at.iter().map(|a| a.events).min().unwrap_or(0),
+                    });
                 }
+                joined = tasks.join_next() => match joined {
+                    None => break,
+                    Some(Ok((i, Ok(done)))) => ended[i] = Some(done),
+                    Some(Ok((_, Err(e)))) => {
+                        failure.get_or_insert(e);
+                        tasks.abort_all();
+                    }
+                    Some(Err(e)) if e.is_cancelled() => {}
+                    Some(Err(e)) => {
+                        failure.get_or_insert(ProjectionError::Store(format!(
+                            "rebuild task failed: {e}"
+                        )));
+                        tasks.abort_all();
+                    }
+                },
             }
         }
-        // The swap: the last events, then the shadow tables replace the live ones.
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        let ended: Vec<RebuildProgress> = ended.into_iter().flatten().collect();
+        let mut position = ended.iter().map(|a| a.position).min().unwrap_or(0);
+        let mut count = ended.iter().map(|a| a.events).min().unwrap_or(0);
+        let head = ended.iter().map(|a| a.head).max().unwrap_or(0);
+        // The swap: the events each rebuild has not seen yet, then the shadow tables replace the
+        // live ones.
         let tail = self.store.read_all(position + 1, usize::MAX >> 1).await?;
         let mut tx = begin_immediate(&mut conn, backend).await?;
-        if let Some(last) = tail.last().map(|e| e.position) {
-            for p in &chosen {
-                p.apply(&mut tx, backend, Target::Rebuild, &tail).await?;
+        for (p, done) in chosen.iter().zip(&ended) {
+            let start = tail.partition_point(|e| e.position <= done.position);
+            if start < tail.len() {
+                p.apply(&mut tx, backend, Target::Rebuild, &tail[start..])
+                    .await?;
             }
-            position = last;
-            count += tail.len() as u64;
         }
+        count += tail.len() as u64;
+        position = tail
+            .last()
+            .map_or(position, |e| e.position)
+            .max(ended.iter().map(|a| a.position).max().unwrap_or(0));
         for p in &chosen {
             for t in p.tables() {
                 sqlx::query(&format!("DROP TABLE IF EXISTS {t}"))
@@ -457,6 +510,84 @@ impl ProjectionRunner {
         // This process's runner must restart from the new checkpoints.
         *self.next.lock().await = None;
         Ok(count)
+    }
+}
+
+/// One projection's part of a rebuild: the whole log, page by page, into its shadow tables.
+struct RebuildJob {
+    store: Arc<dyn EventStore>,
+    read: ReadStore,
+    projection: Arc<dyn Projection>,
+    page: usize,
+}
+
+impl RebuildJob {
+    /// Returns where it stopped (the log's head when it looked last).
+    async fn run(
+        self,
+        progress: impl Fn(RebuildProgress),
+    ) -> Result<RebuildProgress, ProjectionError> {
+        let backend = self.read.backend();
+        let mut conn = self.read.pool().acquire().await?;
+        let mut rebuilder = self.projection.rebuilder();
+        let mut position = 0;
+        let mut events_seen = 0u64;
+        let mut head = self.store.head().await?;
+        // The next page is read while this one is applied.
+        let fetch = |from: u64| {
+            let store = self.store.clone();
+            let page = self.page;
+            tokio::spawn(async move { store.read_all(from, page).await })
+        };
+        let mut next = fetch(1);
+        loop {
+            let events = next
+                .await
+                .map_err(|e| ProjectionError::Store(format!("reading the log: {e}")))??;
+            let Some(last) = events.last().map(|e| e.position) else {
+                break;
+            };
+            next = fetch(last + 1);
+            match rebuilder.as_mut() {
+                // A rebuilder opens its own transactions when it has something to write.
+                Some(r) => r.feed(&mut conn, backend, &events).await?,
+                None => {
+                    let mut tx = begin_immediate(&mut conn, backend).await?;
+                    self.projection
+                        .apply(&mut tx, backend, Target::Rebuild, &events)
+                        .await?;
+                    tx.commit().await?;
+                }
+            }
+            position = last;
+            events_seen += events.len() as u64;
+            head = head.max(position);
+            progress(RebuildProgress {
+                position,
+                head,
+                events: events_seen,
+            });
+            if events.len() < self.page {
+                head = self.store.head().await?;
+                if head <= position {
+                    break;
+                }
+            }
+        }
+        // What the rebuilder still holds, then the indexes over the loaded rows.
+        if let Some(r) = rebuilder.as_mut() {
+            r.finish(&mut conn, backend).await?;
+        }
+        let mut tx = begin_immediate(&mut conn, backend).await?;
+        for sql in self.projection.create_indexes(backend, Target::Rebuild) {
+            sqlx::query(&sql).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(RebuildProgress {
+            position,
+            head,
+            events: events_seen,
+        })
     }
 }
 

@@ -95,6 +95,9 @@ impl Projection for FailAt {
     fn create_tables(&self, backend: Backend, target: Target) -> Vec<String> {
         self.inner.create_tables(backend, target)
     }
+    fn create_indexes(&self, backend: Backend, target: Target) -> Vec<String> {
+        self.inner.create_indexes(backend, target)
+    }
     fn tables(&self) -> &'static [&'static str] {
         self.inner.tables()
     }

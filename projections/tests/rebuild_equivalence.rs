@@ -140,6 +140,21 @@ fn check(db: Db, ops: &[(usize, Op)]) {
             fresh.dump_family_history(Target::Live).await.unwrap(),
         );
         assert_eq!(live, rebuilt);
+        // The timeline's reason and decision, read cheaply from the stored JSON, are what the
+        // fully decoded event says (the decision as the same JSON value).
+        let json =
+            |d: Option<String>| d.map(|d| serde_json::from_str::<serde_json::Value>(&d).unwrap());
+        for row in &live.1 {
+            let event =
+                FamilyEvent::decode(&row.event_type, row.schema_version, &row.data).unwrap();
+            let (reason, decision) = reason_and_decision(&event);
+            assert_eq!(
+                (row.reason.clone(), json(row.decision.clone())),
+                (reason, json(decision)),
+                "{}",
+                row.event_type
+            );
+        }
 
         // Every current row matches the family folded from its stream.
         for family in &families {

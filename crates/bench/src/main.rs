@@ -28,6 +28,11 @@ use report::{CpuSample, Figure, Load, Machine, Outcome};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+/// mimalloc instead of the system allocator: projections and the JSON API allocate many small
+/// strings, and glibc's malloc spent a fifth of a rebuild's time on them (docs/adr/0010).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Set for child processes of `all`: print the outcome as one JSON line instead of a table.
 const CHILD_ENV: &str = "REGISTRY_BENCH_CHILD";
 const RESULT_PREFIX: &str = "RESULT\t";

@@ -256,8 +256,9 @@ pub async fn rebuild(
     let read = ReadStore::connect(&read_url)
         .await
         .context("opening the read store")?;
+    // No `prepare()`: on a fresh SQLite read store it would build the views itself (the same
+    // rebuild); the rebuild below starts from an empty read store either way.
     let runner = ProjectionRunner::new(store.clone(), read.clone(), default_projections());
-    runner.prepare().await?;
     let names: Vec<&str> = match only {
         Some(name) => vec![name],
         None => vec!["certificate_view", "family_history"],
