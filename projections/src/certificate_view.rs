@@ -22,8 +22,28 @@ const COLUMN_COUNT: usize = 11;
 const CHUNK: usize = 200;
 
 /// The certificate view projection.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct CertificateView;
+#[derive(Clone, Copy, Debug)]
+pub struct CertificateView {
+    rebuild_families_in_memory: usize,
+}
+
+impl Default for CertificateView {
+    fn default() -> Self {
+        Self {
+            rebuild_families_in_memory: REBUILD_FAMILIES_IN_MEMORY,
+        }
+    }
+}
+
+impl CertificateView {
+    /// How many families a rebuild folds in memory before it writes them out and continues
+    /// batch by batch (tests make it small to cover that path).
+    pub fn with_rebuild_memory(families: usize) -> Self {
+        Self {
+            rebuild_families_in_memory: families.max(1),
+        }
+    }
+}
 
 /// One row of the certificate view.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,6 +154,7 @@ impl Projection for CertificateView {
     fn rebuilder(&self) -> Option<Box<dyn Rebuilder>> {
         Some(Box::new(Folder {
             complete: true,
+            limit: self.rebuild_families_in_memory,
             ..Folder::default()
         }))
     }
@@ -165,6 +186,10 @@ struct Folder {
     dirty: HashSet<FamilyId>,
     /// Rows of replaced certificates, written with the next write.
     replaced: Vec<CertificateRow>,
+    /// A rebuild that outgrew its memory created the shadow table's indexes early.
+    indexed: bool,
+    /// How many families a rebuild holds before it writes them out and forgets them.
+    limit: usize,
 }
 
 impl Folder {
@@ -383,12 +408,18 @@ impl Rebuilder for Folder {
     ) -> Result<(), ProjectionError> {
         if self.complete {
             self.fold(events)?;
-            if self.families.len() > REBUILD_FAMILIES_IN_MEMORY {
+            if self.families.len() > self.limit {
                 // Bound the memory: write everything out, and from now on fetch families back
-                // from the shadow table when they recur.
+                // from the shadow table when they recur, which needs its index now.
                 self.write_out(conn, backend).await?;
                 self.families.clear();
                 self.complete = false;
+                let mut tx = begin_immediate(conn, backend).await?;
+                for sql in CertificateView::default().create_indexes(backend, Target::Rebuild) {
+                    sqlx::query(&sql).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                self.indexed = true;
             }
         } else {
             let t = table(Target::Rebuild);
@@ -397,7 +428,7 @@ impl Rebuilder for Folder {
             self.fold(events)?;
             self.write(&mut tx, backend, t).await?;
             tx.commit().await?;
-            if self.families.len() > REBUILD_FAMILIES_IN_MEMORY {
+            if self.families.len() > self.limit {
                 self.families.clear();
             }
         }
@@ -412,6 +443,10 @@ impl Rebuilder for Folder {
         self.write_out(conn, backend).await?;
         self.families.clear();
         Ok(())
+    }
+
+    fn indexes_created(&self) -> bool {
+        self.indexed
     }
 }
 

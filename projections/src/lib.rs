@@ -106,12 +106,17 @@ pub trait Rebuilder: Send {
         conn: &mut AnyConnection,
         backend: Backend,
     ) -> Result<(), ProjectionError>;
+
+    /// It created the shadow tables' indexes itself (it needed them before the end).
+    fn indexes_created(&self) -> bool {
+        false
+    }
 }
 
 /// The default projections, in the order they are applied.
 pub fn default_projections() -> Vec<std::sync::Arc<dyn Projection>> {
     vec![
-        std::sync::Arc::new(CertificateView),
+        std::sync::Arc::new(CertificateView::default()),
         std::sync::Arc::new(FamilyHistory),
     ]
 }

@@ -578,11 +578,13 @@ impl RebuildJob {
         if let Some(r) = rebuilder.as_mut() {
             r.finish(&mut conn, backend).await?;
         }
-        let mut tx = begin_immediate(&mut conn, backend).await?;
-        for sql in self.projection.create_indexes(backend, Target::Rebuild) {
-            sqlx::query(&sql).execute(&mut *tx).await?;
+        if !rebuilder.as_ref().is_some_and(|r| r.indexes_created()) {
+            let mut tx = begin_immediate(&mut conn, backend).await?;
+            for sql in self.projection.create_indexes(backend, Target::Rebuild) {
+                sqlx::query(&sql).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
         }
-        tx.commit().await?;
         Ok(RebuildProgress {
             position,
             head,

@@ -163,7 +163,7 @@ async fn a_failure_between_events_of_a_batch_then_a_restart_applies_every_event_
         w.read.clone(),
         vec![
             Arc::new(FailAt {
-                inner: Arc::new(CertificateView),
+                inner: Arc::new(CertificateView::default()),
                 position: 13,
             }),
             Arc::new(FamilyHistory),
