@@ -574,15 +574,13 @@ impl ReadStore {
         key: String,
     ) -> Result<Option<CertificateRow>, ProjectionError> {
         let raw = match self.fast() {
-            Some(pool) => {
-                pool.read(move |conn| {
-                    use rusqlite::OptionalExtension;
-                    conn.prepare_cached(&sql)?
-                        .query_row([key], RawRow::from_sqlite)
-                        .optional()
-                })
-                .await?
-            }
+            // A point lookup by primary key: on this thread (see `ReadPool::read_now`).
+            Some(pool) => pool.read_now(|conn| {
+                use rusqlite::OptionalExtension;
+                conn.prepare_cached(&sql)?
+                    .query_row([key], RawRow::from_sqlite)
+                    .optional()
+            })?,
             None => match sqlx::query(&sql)
                 .bind(key)
                 .fetch_optional(self.pool())

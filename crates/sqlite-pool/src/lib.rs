@@ -102,6 +102,17 @@ impl ReadPool {
         result
     }
 
+    /// Runs `f` on a read connection on the calling thread, for point lookups by key that take
+    /// microseconds once the pages are cached (the QR scan): a hand-off to the blocking pool and
+    /// back costs more than the lookup. Opening a connection (the first call, or after a burst)
+    /// also happens here.
+    pub fn read_now<R>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<R>,
+    ) -> Result<R, ReadError> {
+        self.with(f).map_err(ReadError::Sqlite)
+    }
+
     /// Runs `f` on a read connection, on the blocking pool.
     pub async fn read<R: Send + 'static>(
         &self,
