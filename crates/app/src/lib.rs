@@ -14,6 +14,6 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use ids::{certificate_number, new_certificate_id, new_family_id, new_member_id};
 pub use metadata::{Actor, EventMetadata, Role};
 pub use service::{
-    request_hash, AppError, CommandOutcome, CommandRequest, FamilyAt, LoadedFamily, Registry,
-    StoredEvent, Visibility, MAX_RETRIES,
+    request_hash, to_new_events, AppError, CommandOutcome, CommandRequest, FamilyAt, LoadedFamily,
+    Registry, StoredEvent, Visibility, MAX_RETRIES,
 };

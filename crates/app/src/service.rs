@@ -229,17 +229,7 @@ impl Registry {
                 idempotency_key: request.idempotency_key.clone(),
             })
             .map_err(|e| AppError::Corrupt(e.to_string()))?;
-            let new_events = events
-                .iter()
-                .map(|e| NewEvent {
-                    event_id: Uuid::now_v7(),
-                    event_type: e.event_type().to_string(),
-                    schema_version: FamilyEvent::SCHEMA_VERSION,
-                    data: e.to_json().to_string(),
-                    metadata: metadata.clone(),
-                    recorded_at: now,
-                })
-                .collect();
+            let new_events = to_new_events(&events, &metadata, now);
             let expected = match revision {
                 Some(r) => ExpectedRevision::Exact(r),
                 None => ExpectedRevision::NoStream,
@@ -405,4 +395,24 @@ fn decode(recorded: &RecordedEvent) -> Result<FamilyEvent, AppError> {
         &recorded.data,
     )
     .map_err(|e| AppError::Corrupt(format!("position {}: {e}", recorded.position)))
+}
+
+/// The domain's events as the store takes them: a fresh event id each (UUID v7), the current
+/// schema version, one envelope metadata and one recording time for all.
+pub fn to_new_events(
+    events: &[FamilyEvent],
+    metadata: &str,
+    recorded_at: DateTime<Utc>,
+) -> Vec<NewEvent> {
+    events
+        .iter()
+        .map(|e| NewEvent {
+            event_id: Uuid::now_v7(),
+            event_type: e.event_type().to_string(),
+            schema_version: FamilyEvent::SCHEMA_VERSION,
+            data: e.to_json().to_string(),
+            metadata: metadata.to_string(),
+            recorded_at,
+        })
+        .collect()
 }

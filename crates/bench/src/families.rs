@@ -9,7 +9,7 @@ use registry_app::{
     certificate_number, new_certificate_id, new_member_id, Actor, EventMetadata, Role,
 };
 use registry_domain::{
-    decide, evolve, Care, Command, DecideContext, Decision, Family, FamilyEvent, FamilyId, Member,
+    decide, evolve, Care, Command, DecideContext, Decision, Family, FamilyId, Member,
     MemberChanges, Policy, Relation, StudentConfirmation,
 };
 use registry_store::NewEvent;
@@ -271,19 +271,7 @@ pub fn decide_events(
     };
     let events = decide(state.as_ref(), command, &ctx)
         .with_context(|| format!("the domain refused a benchmark {}", command.name()))?;
-    let metadata = metadata();
-    let recorded_at = now();
-    let new_events = events
-        .iter()
-        .map(|e| NewEvent {
-            event_id: Uuid::now_v7(),
-            event_type: e.event_type().to_string(),
-            schema_version: FamilyEvent::SCHEMA_VERSION,
-            data: e.to_json().to_string(),
-            metadata: metadata.clone(),
-            recorded_at,
-        })
-        .collect();
+    let new_events = registry_app::to_new_events(&events, &metadata(), now());
     let state = events.iter().fold(state, evolve);
     Ok((new_events, state))
 }
