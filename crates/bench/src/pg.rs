@@ -7,6 +7,7 @@ use crate::report::{millis, quantile, thousands, Outcome};
 use anyhow::{bail, ensure, Context, Result};
 use registry_store::{EventStore, ExpectedRevision, NewEvent};
 use registry_store_postgres::PostgresEventStore;
+use registry_test_support::postgres::{as_postgres, is_root};
 use sqlx::{Connection, PgConnection};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -14,40 +15,11 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The newest installed PostgreSQL's server binaries (`/usr/lib/postgresql/N/bin`).
+/// The installed PostgreSQL's server binaries, found as the tests find them.
 fn bin_dir() -> Result<PathBuf> {
-    let mut dirs: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .context("no /usr/lib/postgresql: install PostgreSQL's server binaries")?
-        .filter_map(|e| {
-            let e = e.ok()?;
-            let version: u32 = e.file_name().to_str()?.parse().ok()?;
-            let bin = e.path().join("bin");
-            bin.join("initdb").is_file().then_some((version, bin))
-        })
-        .collect();
-    dirs.sort();
-    dirs.pop()
-        .map(|(_, d)| d)
-        .context("no initdb under /usr/lib/postgresql/*/bin")
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
-/// A PostgreSQL program, run as the `postgres` user when we are root (initdb refuses root).
-fn as_postgres(program: &Path) -> Command {
-    if is_root() {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(program);
-        c
-    } else {
-        Command::new(program)
-    }
+    registry_test_support::postgres::find_bin("initdb")
+        .and_then(|initdb| initdb.parent().map(Path::to_path_buf))
+        .context("no initdb: install PostgreSQL's server binaries")
 }
 
 fn run(mut c: Command, what: &str) -> Result<String> {

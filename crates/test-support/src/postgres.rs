@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 static SERVER: OnceLock<Option<String>> = OnceLock::new();
 
-fn find_bin(name: &str) -> Option<PathBuf> {
+/// A PostgreSQL program: on `PATH`, or the newest `/usr/lib/postgresql/N/bin/NAME`.
+pub fn find_bin(name: &str) -> Option<PathBuf> {
     let from_path = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|p| p.join(name))
@@ -35,7 +36,7 @@ fn find_bin(name: &str) -> Option<PathBuf> {
     })
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
@@ -44,7 +45,7 @@ fn is_root() -> bool {
 }
 
 /// Runs a PostgreSQL program, as the `postgres` user when we are root (initdb refuses root).
-fn as_postgres(program: &Path) -> Command {
+pub fn as_postgres(program: &Path) -> Command {
     if is_root() {
         let mut c = Command::new("runuser");
         c.args(["-u", "postgres", "--"]).arg(program);
