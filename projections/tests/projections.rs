@@ -363,6 +363,46 @@ async fn an_unknown_projection_name_is_refused(db: Db) {
     assert!(matches!(err, ProjectionError::UnknownProjection(_)));
 }
 
+/// Secondary indexes of the two views (primary keys not counted).
+async fn secondary_indexes(read: &ReadStore) -> i64 {
+    let sql = match read.backend() {
+        Backend::Sqlite => {
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL \
+             AND tbl_name IN ('certificate_view', 'family_history')"
+        }
+        Backend::Postgres => {
+            "SELECT COUNT(*) FROM pg_indexes WHERE indexname NOT LIKE '%pkey' \
+             AND tablename IN ('certificate_view', 'family_history')"
+        }
+    };
+    sqlx::query_scalar(sql)
+        .fetch_one(read.pool())
+        .await
+        .unwrap()
+}
+
+async fn restarts_and_rebuilds_keep_one_copy_of_each_index(db: Db) {
+    let Some(w) = world(db).await else {
+        return;
+    };
+    some_history(&w, 2).await;
+    w.runner.catch_up().await.unwrap();
+    assert_eq!(secondary_indexes(&w.read).await, 2);
+    for _ in 0..2 {
+        // What a restart of the server does.
+        ProjectionRunner::new(w.store.clone(), w.read.clone(), default_projections())
+            .prepare()
+            .await
+            .unwrap();
+    }
+    assert_eq!(secondary_indexes(&w.read).await, 2);
+    w.runner
+        .rebuild(&["certificate_view", "family_history"], |_| {})
+        .await
+        .unwrap();
+    assert_eq!(secondary_indexes(&w.read).await, 2);
+}
+
 on_both_backends!(
     after_a_revocation_returns_the_certificate_view_already_says_revoked,
     a_reissued_certificate_leaves_a_replaced_row_that_discloses_no_one,
@@ -370,5 +410,6 @@ on_both_backends!(
     a_redelivered_batch_changes_nothing,
     a_rebuild_in_place_keeps_the_live_view_readable_and_ends_equal,
     an_unknown_projection_name_is_refused,
+    restarts_and_rebuilds_keep_one_copy_of_each_index,
     as_of_before_the_grant_is_not_found_and_between_renewal_and_revocation_shows_the_renewed_dates,
 );
