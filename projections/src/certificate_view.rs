@@ -3,7 +3,9 @@
 
 use crate::read_store::{Backend, ReadStore};
 use crate::runner::{begin_immediate, Target};
-use crate::{placeholders, to_i64, to_u64, Projection, ProjectionError, Rebuilder};
+use crate::{
+    placeholders, to_i64, to_u64, Projection, ProjectionError, Rebuilder, SqliteRebuilder,
+};
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use registry_domain::{
@@ -20,6 +22,8 @@ const COLUMNS: &str = "token_id, family_id, is_current, certificate_number, seri
 const COLUMN_COUNT: usize = 11;
 /// Rows per multi-row upsert statement.
 const CHUNK: usize = 200;
+/// Families per query when a batch loads the rows it folds onto.
+const LOAD_CHUNK: usize = 500;
 
 /// The certificate view projection.
 #[derive(Clone, Copy, Debug)]
@@ -152,11 +156,22 @@ impl Projection for CertificateView {
     }
 
     fn rebuilder(&self) -> Option<Box<dyn Rebuilder>> {
-        Some(Box::new(Folder {
+        Some(Box::new(self.rebuild_folder()))
+    }
+
+    fn sqlite_rebuilder(&self) -> Option<Box<dyn SqliteRebuilder>> {
+        Some(Box::new(self.rebuild_folder()))
+    }
+}
+
+impl CertificateView {
+    /// A rebuild's folder: it starts with an empty shadow table, so it holds every family.
+    fn rebuild_folder(&self) -> Folder {
+        Folder {
             complete: true,
             limit: self.rebuild_families_in_memory,
             ..Folder::default()
-        }))
+        }
     }
 }
 
@@ -204,6 +219,48 @@ impl Folder {
         if self.complete {
             return Ok(());
         }
+        for chunk in self.missing(events).chunks(LOAD_CHUNK) {
+            let sql = load_sql(backend, t, chunk.len());
+            let mut q = sqlx::query(&sql);
+            for f in chunk {
+                q = q.bind(f.to_string());
+            }
+            for row in q.fetch_all(&mut *conn).await? {
+                self.hold(
+                    &row.try_get::<String, _>(0)?,
+                    &row.try_get::<String, _>(1)?,
+                    row.try_get(2)?,
+                    row.try_get(3)?,
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Folder::load`] through a direct SQLite connection.
+    fn load_sqlite(
+        &mut self,
+        conn: &rusqlite::Connection,
+        t: &str,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        if self.complete {
+            return Ok(());
+        }
+        for chunk in self.missing(events).chunks(LOAD_CHUNK) {
+            let mut q = conn.prepare_cached(&load_sql(Backend::Sqlite, t, chunk.len()))?;
+            let ids: Vec<String> = chunk.iter().map(ToString::to_string).collect();
+            let mut rows = q.query(rusqlite::params_from_iter(ids))?;
+            while let Some(row) = rows.next()? {
+                let (id, json): (String, String) = (row.get(0)?, row.get(1)?);
+                self.hold(&id, &json, row.get(2)?, row.get(3)?)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The families `events` touch that this folder does not hold, sorted.
+    fn missing(&self, events: &[RecordedEvent]) -> Vec<FamilyId> {
         let mut missing: Vec<FamilyId> = events
             .iter()
             .filter_map(|e| FamilyId::from_stream_name(&e.stream))
@@ -211,32 +268,27 @@ impl Folder {
             .collect();
         missing.sort_unstable();
         missing.dedup();
-        for chunk in missing.chunks(500) {
-            let sql = format!(
-                "SELECT family_id, family, revision, position FROM {t} \
-                 WHERE is_current = 1 AND family_id IN {}",
-                placeholders(backend, 1, chunk.len())
-            );
-            let mut q = sqlx::query(&sql);
-            for f in chunk {
-                q = q.bind(f.to_string());
-            }
-            for row in q.fetch_all(&mut *conn).await? {
-                let id: String = row.try_get(0)?;
-                let json: String = row.try_get(1)?;
-                let family: Family = serde_json::from_str(&json).map_err(|e| {
-                    ProjectionError::Store(format!("certificate_view row of {id}: {e}"))
-                })?;
-                self.families.insert(
-                    family.family_id,
-                    Folded {
-                        family: Some(family),
-                        revision: to_u64(row.try_get(2)?),
-                        position: to_u64(row.try_get(3)?),
-                    },
-                );
-            }
-        }
+        missing
+    }
+
+    /// Holds a family loaded from a stored current row.
+    fn hold(
+        &mut self,
+        id: &str,
+        json: &str,
+        revision: i64,
+        position: i64,
+    ) -> Result<(), ProjectionError> {
+        let family: Family = serde_json::from_str(json)
+            .map_err(|e| ProjectionError::Store(format!("certificate_view row of {id}: {e}")))?;
+        self.families.insert(
+            family.family_id,
+            Folded {
+                family: Some(family),
+                revision: to_u64(revision),
+                position: to_u64(position),
+            },
+        );
         Ok(())
     }
 
@@ -330,6 +382,67 @@ struct Out<'a> {
     position: u64,
 }
 
+/// A row's column values as stored, in [`COLUMNS`] order.
+struct Columns<'a> {
+    token_id: String,
+    family_id: String,
+    is_current: i64,
+    certificate_number: &'a str,
+    serial: i64,
+    status: &'static str,
+    valid_from: String,
+    valid_until: String,
+    family: String,
+    revision: i64,
+    position: i64,
+}
+
+impl<'a> Columns<'a> {
+    fn of(r: &Out<'a>) -> Result<Self, ProjectionError> {
+        let f = r.family;
+        Ok(Self {
+            token_id: f.certificate_id.to_string(),
+            family_id: f.family_id.to_string(),
+            is_current: i64::from(r.is_current),
+            certificate_number: &f.certificate_number,
+            serial: i64::from(f.certificate_serial),
+            status: if r.is_current {
+                status_str(f.status)
+            } else {
+                "replaced"
+            },
+            valid_from: f.valid_from.to_string(),
+            valid_until: f.valid_until.to_string(),
+            family: serde_json::to_string(f).map_err(|e| ProjectionError::Store(e.to_string()))?,
+            revision: to_i64(r.revision),
+            position: to_i64(r.position),
+        })
+    }
+}
+
+/// The upsert of `rows` rows: a row replaces the stored one only if it is newer.
+fn upsert_sql(backend: Backend, t: &str, rows: usize) -> String {
+    format!(
+        "INSERT INTO {t} ({COLUMNS}) VALUES {} ON CONFLICT (token_id) DO UPDATE SET \
+         family_id = excluded.family_id, is_current = excluded.is_current, \
+         certificate_number = excluded.certificate_number, serial = excluded.serial, \
+         status = excluded.status, valid_from = excluded.valid_from, \
+         valid_until = excluded.valid_until, family = excluded.family, \
+         revision = excluded.revision, position = excluded.position \
+         WHERE {t}.position < excluded.position",
+        placeholders(backend, rows, COLUMN_COUNT)
+    )
+}
+
+/// The query loading the current rows of `families` families.
+fn load_sql(backend: Backend, t: &str, families: usize) -> String {
+    format!(
+        "SELECT family_id, family, revision, position FROM {t} \
+         WHERE is_current = 1 AND family_id IN {}",
+        placeholders(backend, 1, families)
+    )
+}
+
 async fn write_rows(
     conn: &mut AnyConnection,
     backend: Backend,
@@ -337,43 +450,66 @@ async fn write_rows(
     rows: &[Out<'_>],
 ) -> Result<(), ProjectionError> {
     for chunk in rows.chunks(CHUNK) {
-        let sql = format!(
-            "INSERT INTO {t} ({COLUMNS}) VALUES {} ON CONFLICT (token_id) DO UPDATE SET \
-             family_id = excluded.family_id, is_current = excluded.is_current, \
-             certificate_number = excluded.certificate_number, serial = excluded.serial, \
-             status = excluded.status, valid_from = excluded.valid_from, \
-             valid_until = excluded.valid_until, family = excluded.family, \
-             revision = excluded.revision, position = excluded.position \
-             WHERE {t}.position < excluded.position",
-            placeholders(backend, chunk.len(), COLUMN_COUNT)
-        );
+        let sql = upsert_sql(backend, t, chunk.len());
         let mut q = sqlx::query(&sql);
         for r in chunk {
-            let f = r.family;
-            let json =
-                serde_json::to_string(f).map_err(|e| ProjectionError::Store(e.to_string()))?;
-            let status = if r.is_current {
-                status_str(f.status)
-            } else {
-                "replaced"
-            };
+            let c = Columns::of(r)?;
             q = q
-                .bind(f.certificate_id.to_string())
-                .bind(f.family_id.to_string())
-                .bind(i64::from(r.is_current))
-                .bind(f.certificate_number.clone())
-                .bind(i64::from(f.certificate_serial))
-                .bind(status)
-                .bind(f.valid_from.to_string())
-                .bind(f.valid_until.to_string())
-                .bind(json)
-                .bind(to_i64(r.revision))
-                .bind(to_i64(r.position));
+                .bind(c.token_id)
+                .bind(c.family_id)
+                .bind(c.is_current)
+                .bind(c.certificate_number.to_string())
+                .bind(c.serial)
+                .bind(c.status)
+                .bind(c.valid_from)
+                .bind(c.valid_until)
+                .bind(c.family)
+                .bind(c.revision)
+                .bind(c.position);
         }
         q.execute(&mut *conn).await?;
     }
     Ok(())
 }
+
+/// [`write_rows`] through a direct SQLite connection.
+fn write_rows_sqlite(
+    conn: &rusqlite::Connection,
+    t: &str,
+    rows: &[Out<'_>],
+) -> Result<(), ProjectionError> {
+    let columns: Vec<Columns<'_>> = rows.iter().map(Columns::of).collect::<Result<_, _>>()?;
+    insert_columns(conn, t, &columns)
+}
+
+/// Upserts rows' column values, a row per prepared statement execution.
+fn insert_columns(
+    conn: &rusqlite::Connection,
+    t: &str,
+    rows: &[Columns<'_>],
+) -> Result<(), ProjectionError> {
+    let mut upsert = conn.prepare_cached(&upsert_sql(Backend::Sqlite, t, 1))?;
+    for c in rows {
+        upsert.execute(rusqlite::params![
+            c.token_id,
+            c.family_id,
+            c.is_current,
+            c.certificate_number,
+            c.serial,
+            c.status,
+            c.valid_from,
+            c.valid_until,
+            c.family,
+            c.revision,
+            c.position,
+        ])?;
+    }
+    Ok(())
+}
+
+/// How many rows' column values a rebuild's write-out prepares ahead of its inserts (about
+/// 2.5 KiB each).
+const COLUMNS_AHEAD: usize = 40_000;
 
 /// Rows per transaction when a rebuild writes out what it folded (bounds the WAL's growth).
 const ROWS_PER_REBUILD_COMMIT: usize = 20_000;
@@ -441,6 +577,96 @@ impl Rebuilder for Folder {
         backend: Backend,
     ) -> Result<(), ProjectionError> {
         self.write_out(conn, backend).await?;
+        self.families.clear();
+        Ok(())
+    }
+
+    fn indexes_created(&self) -> bool {
+        self.indexed
+    }
+}
+
+impl Folder {
+    /// [`Folder::write_out`] through a direct SQLite connection. Turning rows into column
+    /// values (mostly the family's JSON) costs as much as inserting them, so a second thread
+    /// does it while this one inserts.
+    fn write_out_sqlite(&mut self, conn: &mut rusqlite::Connection) -> Result<(), ProjectionError> {
+        let dirty: Vec<FamilyId> = self.dirty.drain().collect();
+        let replaced = std::mem::take(&mut self.replaced);
+        let rows = self.changed(&dirty, &replaced);
+        std::thread::scope(|scope| {
+            // The second thread may run ahead while this one waits for the write lock.
+            let (send, columns) = std::sync::mpsc::sync_channel(COLUMNS_AHEAD / CHUNK);
+            scope.spawn(move || {
+                for part in rows.chunks(CHUNK) {
+                    let part: Result<Vec<Columns<'_>>, _> = part.iter().map(Columns::of).collect();
+                    let failed = part.is_err();
+                    if send.send(part).is_err() || failed {
+                        return;
+                    }
+                }
+            });
+            let mut tx =
+                conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let mut in_tx = 0;
+            for part in columns {
+                if in_tx >= ROWS_PER_REBUILD_COMMIT {
+                    tx.commit()?;
+                    tx =
+                        conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                    in_tx = 0;
+                }
+                let part = part?;
+                in_tx += part.len();
+                insert_columns(&tx, table(Target::Rebuild), &part)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+}
+
+/// The same steps as the [`Rebuilder`] above, through a direct SQLite connection.
+impl SqliteRebuilder for Folder {
+    fn feed(
+        &mut self,
+        conn: &mut rusqlite::Connection,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        if self.complete {
+            self.fold(events)?;
+            if self.families.len() > self.limit {
+                self.write_out_sqlite(conn)?;
+                self.families.clear();
+                self.complete = false;
+                let tx =
+                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                for sql in
+                    CertificateView::default().create_indexes(Backend::Sqlite, Target::Rebuild)
+                {
+                    tx.execute_batch(&sql)?;
+                }
+                tx.commit()?;
+                self.indexed = true;
+            }
+        } else {
+            let t = table(Target::Rebuild);
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            self.load_sqlite(&tx, t, events)?;
+            self.fold(events)?;
+            let dirty: Vec<FamilyId> = self.dirty.drain().collect();
+            let replaced = std::mem::take(&mut self.replaced);
+            write_rows_sqlite(&tx, t, &self.changed(&dirty, &replaced))?;
+            tx.commit()?;
+            if self.families.len() > self.limit {
+                self.families.clear();
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, conn: &mut rusqlite::Connection) -> Result<(), ProjectionError> {
+        self.write_out_sqlite(conn)?;
         self.families.clear();
         Ok(())
     }

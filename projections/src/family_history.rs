@@ -2,7 +2,7 @@
 
 use crate::read_store::{Backend, ReadStore};
 use crate::runner::Target;
-use crate::{placeholders, to_i64, to_u64, Projection, ProjectionError};
+use crate::{placeholders, to_i64, to_u64, Projection, ProjectionError, SqliteRebuilder};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use registry_app::EventMetadata;
@@ -132,33 +132,9 @@ impl Projection for FamilyHistory {
     ) -> Result<(), ProjectionError> {
         let mut rows = Vec::with_capacity(events.len());
         for e in events {
-            let Some(family_id) = FamilyId::from_stream_name(&e.stream) else {
-                continue;
-            };
-            let bad = |reason: String| ProjectionError::BadEvent {
-                position: e.position,
-                reason,
-            };
-            let (reason, decision) = why_stored(&e.event_type, e.schema_version, &e.data)
-                .map_err(|err| bad(err.to_string()))?;
-            let metadata: EventMetadata =
-                serde_json::from_str(&e.metadata).map_err(|err| bad(format!("metadata: {err}")))?;
-            rows.push(HistoryRow {
-                position: e.position,
-                family_id,
-                revision: e.revision,
-                event_id: e.event_id.to_string(),
-                event_type: e.event_type.clone(),
-                schema_version: e.schema_version,
-                recorded_at: e.recorded_at,
-                actor_id: metadata.actor.id,
-                actor_role: metadata.actor.role.as_str().to_string(),
-                correlation_id: Some(metadata.correlation_id.to_string()),
-                causation_id: metadata.causation_id.map(|c| c.to_string()),
-                reason,
-                decision,
-                data: e.data.clone(),
-            });
+            if let Some(row) = history_row(e)? {
+                rows.push(row);
+            }
         }
         let t = table(target);
         let mut rows = rows.into_iter().peekable();
@@ -177,10 +153,7 @@ impl Projection for FamilyHistory {
                     .bind(r.event_id)
                     .bind(r.event_type)
                     .bind(i64::from(r.schema_version))
-                    .bind(
-                        r.recorded_at
-                            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-                    )
+                    .bind(stored_time(&r.recorded_at))
                     .bind(r.actor_id)
                     .bind(r.actor_role)
                     .bind(r.correlation_id)
@@ -191,6 +164,94 @@ impl Projection for FamilyHistory {
             }
             q.execute(&mut *conn).await?;
         }
+        Ok(())
+    }
+
+    fn sqlite_rebuilder(&self) -> Option<Box<dyn SqliteRebuilder>> {
+        Some(Box::new(HistoryRebuilder))
+    }
+}
+
+/// The timeline row of a stored event (`None` for events outside family streams).
+fn history_row(e: &RecordedEvent) -> Result<Option<HistoryRow>, ProjectionError> {
+    let Some(family_id) = FamilyId::from_stream_name(&e.stream) else {
+        return Ok(None);
+    };
+    let bad = |reason: String| ProjectionError::BadEvent {
+        position: e.position,
+        reason,
+    };
+    let (reason, decision) =
+        why_stored(&e.event_type, e.schema_version, &e.data).map_err(|err| bad(err.to_string()))?;
+    let metadata: EventMetadata =
+        serde_json::from_str(&e.metadata).map_err(|err| bad(format!("metadata: {err}")))?;
+    Ok(Some(HistoryRow {
+        position: e.position,
+        family_id,
+        revision: e.revision,
+        event_id: e.event_id.to_string(),
+        event_type: e.event_type.clone(),
+        schema_version: e.schema_version,
+        recorded_at: e.recorded_at,
+        actor_id: metadata.actor.id,
+        actor_role: metadata.actor.role.as_str().to_string(),
+        correlation_id: Some(metadata.correlation_id.to_string()),
+        causation_id: metadata.causation_id.map(|c| c.to_string()),
+        reason,
+        decision,
+        data: e.data.clone(),
+    }))
+}
+
+/// A time as the history stores it.
+fn stored_time(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// The history's rebuild on SQLite: each page of the log in one transaction, a row per prepared
+/// statement execution.
+struct HistoryRebuilder;
+
+impl SqliteRebuilder for HistoryRebuilder {
+    fn feed(
+        &mut self,
+        conn: &mut rusqlite::Connection,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        {
+            let mut insert = tx.prepare_cached(&format!(
+                "INSERT INTO {} ({COLUMNS}) VALUES {} ON CONFLICT (position) DO NOTHING",
+                table(Target::Rebuild),
+                placeholders(Backend::Sqlite, 1, COLUMN_COUNT)
+            ))?;
+            for e in events {
+                let Some(r) = history_row(e)? else {
+                    continue;
+                };
+                insert.execute(rusqlite::params![
+                    to_i64(r.position),
+                    r.family_id.to_string(),
+                    to_i64(r.revision),
+                    r.event_id,
+                    r.event_type,
+                    i64::from(r.schema_version),
+                    stored_time(&r.recorded_at),
+                    r.actor_id,
+                    r.actor_role,
+                    r.correlation_id,
+                    r.causation_id,
+                    r.reason,
+                    r.decision,
+                    r.data,
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn finish(&mut self, _conn: &mut rusqlite::Connection) -> Result<(), ProjectionError> {
         Ok(())
     }
 }

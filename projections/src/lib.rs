@@ -43,6 +43,12 @@ pub enum ProjectionError {
     Injected(String),
 }
 
+impl From<rusqlite::Error> for ProjectionError {
+    fn from(e: rusqlite::Error) -> Self {
+        ProjectionError::Store(e.to_string())
+    }
+}
+
 impl From<registry_sqlite_pool::ReadError> for ProjectionError {
     fn from(e: registry_sqlite_pool::ReadError) -> Self {
         ProjectionError::Store(e.to_string())
@@ -72,6 +78,14 @@ pub trait Projection: Send + Sync + std::fmt::Debug + 'static {
     /// A rebuild's own way to take the whole log (for instance folding in memory and writing
     /// each row once). `None`: the rebuild calls [`Projection::apply`] page by page.
     fn rebuilder(&self) -> Option<Box<dyn Rebuilder>> {
+        None
+    }
+
+    /// On SQLite, the rebuild's writer over a direct connection (rusqlite), run on a thread of
+    /// its own. `None`: the rebuild goes through [`Projection::rebuilder`] or `apply` as on
+    /// PostgreSQL. (A row through sqlx's `Any` driver is converted twice and every statement
+    /// crosses to the driver's worker thread and back: that was most of a rebuild's time.)
+    fn sqlite_rebuilder(&self) -> Option<Box<dyn SqliteRebuilder>> {
         None
     }
 
@@ -106,6 +120,25 @@ pub trait Rebuilder: Send {
         conn: &mut AnyConnection,
         backend: Backend,
     ) -> Result<(), ProjectionError>;
+
+    /// It created the shadow tables' indexes itself (it needed them before the end).
+    fn indexes_created(&self) -> bool {
+        false
+    }
+}
+
+/// [`Rebuilder`] for the SQLite read store through a direct connection: blocking calls, made on
+/// a thread of the rebuild's own. It opens a transaction whenever it writes to the shadow tables.
+pub trait SqliteRebuilder: Send {
+    /// Takes the next events; may hold them and write later.
+    fn feed(
+        &mut self,
+        conn: &mut rusqlite::Connection,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError>;
+
+    /// Writes whatever it still holds.
+    fn finish(&mut self, conn: &mut rusqlite::Connection) -> Result<(), ProjectionError>;
 
     /// It created the shadow tables' indexes itself (it needed them before the end).
     fn indexes_created(&self) -> bool {

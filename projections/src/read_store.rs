@@ -79,9 +79,13 @@ impl ReadStore {
                     if backend == Backend::Sqlite {
                         // The read store can always be rebuilt from the log, and its checkpoint
                         // commits with its rows, so NORMAL (no fsync per commit) is safe here.
+                        // 16 KiB pages (set before WAL, so only a new file takes them): a
+                        // certificate row is about 2.5 KiB and a history row 1 KiB, and a
+                        // rebuild writes a quarter as many pages (it ran 1.4x faster; ADR 10).
                         conn.execute(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA busy_timeout = 30000; PRAGMA cache_size = -32768;",
+                            "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; \
+                             PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 30000; \
+                             PRAGMA cache_size = -32768;",
                         )
                         .await?;
                     }
