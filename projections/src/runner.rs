@@ -535,8 +535,13 @@ struct LogReader {
     page: usize,
     /// The log's head when it looked last.
     head: Arc<std::sync::atomic::AtomicU64>,
-    feeds: Vec<tokio::sync::mpsc::Sender<Arc<Vec<RecordedEvent>>>>,
+    feeds: Vec<tokio::sync::mpsc::Sender<Page>>,
 }
+
+/// A page of the log for a rebuild job; `None`: the log ends here. A job whose channel closes
+/// without it stops with an error (the reader failed, or the rebuild was stopped), so it never
+/// takes a partial log for the whole.
+type Page = Option<Arc<Vec<RecordedEvent>>>;
 
 impl LogReader {
     async fn run(self) -> Result<(), ProjectionError> {
@@ -545,11 +550,11 @@ impl LogReader {
         loop {
             let events = Arc::new(self.store.read_all(from, self.page).await?);
             let Some(last) = events.last().map(|e| e.position) else {
-                return Ok(());
+                break;
             };
             self.head.fetch_max(last, Ordering::Relaxed);
             for feed in &self.feeds {
-                if feed.send(events.clone()).await.is_err() {
+                if feed.send(Some(events.clone())).await.is_err() {
                     // That job failed; the rebuild reports its error.
                     return Ok(());
                 }
@@ -559,18 +564,29 @@ impl LogReader {
                 let head = self.store.head().await?;
                 self.head.fetch_max(head, Ordering::Relaxed);
                 if head <= last {
-                    return Ok(());
+                    break;
                 }
             }
         }
+        for feed in &self.feeds {
+            let _ = feed.send(None).await;
+        }
+        Ok(())
     }
+}
+
+/// What a job makes of a closed channel: the end of the log only if the reader said so.
+fn page_or_stop(
+    received: Option<Page>,
+) -> Result<Option<Arc<Vec<RecordedEvent>>>, ProjectionError> {
+    received.ok_or_else(|| ProjectionError::Store("the rebuild's log reader stopped".into()))
 }
 
 /// One projection's part of a rebuild: the pages of the log, into its shadow tables.
 struct RebuildJob {
     read: ReadStore,
     projection: Arc<dyn Projection>,
-    pages: tokio::sync::mpsc::Receiver<Arc<Vec<RecordedEvent>>>,
+    pages: tokio::sync::mpsc::Receiver<Page>,
     head: Arc<std::sync::atomic::AtomicU64>,
 }
 
@@ -594,7 +610,7 @@ impl RebuildJob {
         let mut conn = self.read.pool().acquire().await?;
         let mut rebuilder = self.projection.rebuilder();
         let mut at = RebuildProgress::default();
-        while let Some(events) = self.pages.recv().await {
+        while let Some(events) = page_or_stop(self.pages.recv().await)? {
             match rebuilder.as_mut() {
                 // A rebuilder opens its own transactions when it has something to write.
                 Some(r) => r.feed(&mut conn, backend, &events).await?,
@@ -638,7 +654,7 @@ impl RebuildJob {
         conn.execute_batch("PRAGMA wal_autocheckpoint = 16384;")?;
         let mut at = RebuildProgress::default();
         let started = std::time::Instant::now();
-        while let Some(events) = self.pages.blocking_recv() {
+        while let Some(events) = page_or_stop(self.pages.blocking_recv())? {
             rebuilder.feed(&mut conn, &events)?;
             progress(self.advance(&mut at, &events));
         }

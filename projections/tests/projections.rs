@@ -363,6 +363,58 @@ async fn an_unknown_projection_name_is_refused(db: Db) {
     assert!(matches!(err, ProjectionError::UnknownProjection(_)));
 }
 
+async fn a_rebuild_over_an_undecodable_event_fails_and_leaves_the_live_views_as_they_were(db: Db) {
+    let Some(w) = world_with(db, |r| r.with_batch(2)).await else {
+        return;
+    };
+    let families = some_history(&w, 4).await; // 12 events
+    w.runner.catch_up().await.unwrap();
+    let before = (
+        w.read.dump_certificate_view(Target::Live).await.unwrap(),
+        w.read.dump_family_history(Target::Live).await.unwrap(),
+        w.read.checkpoints().await.unwrap(),
+    );
+    // A family stream gets an event no code of this version can read (written past the
+    // command path, as a damaged or foreign log would hold it). Its metadata is sound, so the
+    // history could take it: the certificate view fails, and the history's job must stop too.
+    let stored = w
+        .store
+        .append(
+            &families[1].stream_name(),
+            registry_store::ExpectedRevision::Any,
+            vec![registry_store::NewEvent {
+                event_id: uuid::Uuid::now_v7(),
+                event_type: "StatusGranted".into(),
+                schema_version: 1,
+                data: "{\"family_id\": 7}".into(),
+                metadata: serde_json::json!({
+                    "actor": {"id": "token-officer-1", "role": "officer"},
+                    "correlation_id": uuid::Uuid::now_v7(),
+                })
+                .to_string(),
+                recorded_at: w.clock.now(),
+            }],
+            None,
+        )
+        .await
+        .unwrap();
+    let err = w
+        .runner
+        .rebuild(&["certificate_view", "family_history"], |_| {})
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ProjectionError::BadEvent { position, .. } if position == stored.position),
+        "{err}"
+    );
+    let after = (
+        w.read.dump_certificate_view(Target::Live).await.unwrap(),
+        w.read.dump_family_history(Target::Live).await.unwrap(),
+        w.read.checkpoints().await.unwrap(),
+    );
+    assert_eq!(before, after);
+}
+
 /// Secondary indexes of the two views (primary keys not counted).
 async fn secondary_indexes(read: &ReadStore) -> i64 {
     let sql = match read.backend() {
@@ -410,6 +462,7 @@ on_both_backends!(
     a_redelivered_batch_changes_nothing,
     a_rebuild_in_place_keeps_the_live_view_readable_and_ends_equal,
     an_unknown_projection_name_is_refused,
+    a_rebuild_over_an_undecodable_event_fails_and_leaves_the_live_views_as_they_were,
     restarts_and_rebuilds_keep_one_copy_of_each_index,
     as_of_before_the_grant_is_not_found_and_between_renewal_and_revocation_shows_the_renewed_dates,
 );
