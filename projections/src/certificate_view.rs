@@ -333,6 +333,15 @@ impl Folder {
         Ok(())
     }
 
+    /// Forgets what changed since the last write, returning it: the families whose current
+    /// row changed, and the replaced rows.
+    fn take_changed(&mut self) -> (Vec<FamilyId>, Vec<CertificateRow>) {
+        (
+            self.dirty.drain().collect(),
+            std::mem::take(&mut self.replaced),
+        )
+    }
+
     /// The rows that changed since the last write, in token order, borrowed from the folder.
     fn changed<'a>(&'a self, dirty: &[FamilyId], replaced: &'a [CertificateRow]) -> Vec<Out<'a>> {
         let mut out: Vec<Out<'a>> = replaced
@@ -368,8 +377,7 @@ impl Folder {
         backend: Backend,
         t: &str,
     ) -> Result<(), ProjectionError> {
-        let dirty: Vec<FamilyId> = self.dirty.drain().collect();
-        let replaced = std::mem::take(&mut self.replaced);
+        let (dirty, replaced) = self.take_changed();
         write_rows(conn, backend, t, &self.changed(&dirty, &replaced)).await
     }
 }
@@ -522,8 +530,7 @@ impl Folder {
         conn: &mut AnyConnection,
         backend: Backend,
     ) -> Result<(), ProjectionError> {
-        let dirty: Vec<FamilyId> = self.dirty.drain().collect();
-        let replaced = std::mem::take(&mut self.replaced);
+        let (dirty, replaced) = self.take_changed();
         let rows = self.changed(&dirty, &replaced);
         for part in rows.chunks(ROWS_PER_REBUILD_COMMIT) {
             let mut tx = begin_immediate(conn, backend).await?;
@@ -591,8 +598,7 @@ impl Folder {
     /// values (mostly the family's JSON) costs as much as inserting them, so a second thread
     /// does it while this one inserts.
     fn write_out_sqlite(&mut self, conn: &mut rusqlite::Connection) -> Result<(), ProjectionError> {
-        let dirty: Vec<FamilyId> = self.dirty.drain().collect();
-        let replaced = std::mem::take(&mut self.replaced);
+        let (dirty, replaced) = self.take_changed();
         let rows = self.changed(&dirty, &replaced);
         std::thread::scope(|scope| {
             // The second thread may run ahead while this one waits for the write lock.
@@ -606,14 +612,12 @@ impl Folder {
                     }
                 }
             });
-            let mut tx =
-                conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let mut tx = crate::begin_immediate_sqlite(conn)?;
             let mut in_tx = 0;
             for part in columns {
                 if in_tx >= ROWS_PER_REBUILD_COMMIT {
                     tx.commit()?;
-                    tx =
-                        conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                    tx = crate::begin_immediate_sqlite(conn)?;
                     in_tx = 0;
                 }
                 let part = part?;
@@ -639,23 +643,15 @@ impl SqliteRebuilder for Folder {
                 self.write_out_sqlite(conn)?;
                 self.families.clear();
                 self.complete = false;
-                let tx =
-                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                for sql in
-                    CertificateView::default().create_indexes(Backend::Sqlite, Target::Rebuild)
-                {
-                    tx.execute_batch(&sql)?;
-                }
-                tx.commit()?;
+                crate::create_indexes_sqlite(conn, &CertificateView::default())?;
                 self.indexed = true;
             }
         } else {
             let t = table(Target::Rebuild);
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let tx = crate::begin_immediate_sqlite(conn)?;
             self.load_sqlite(&tx, t, events)?;
             self.fold(events)?;
-            let dirty: Vec<FamilyId> = self.dirty.drain().collect();
-            let replaced = std::mem::take(&mut self.replaced);
+            let (dirty, replaced) = self.take_changed();
             write_rows_sqlite(&tx, t, &self.changed(&dirty, &replaced))?;
             tx.commit()?;
             if self.families.len() > self.limit {

@@ -140,10 +140,7 @@ impl Projection for FamilyHistory {
         let mut rows = rows.into_iter().peekable();
         while rows.peek().is_some() {
             let chunk: Vec<HistoryRow> = rows.by_ref().take(CHUNK).collect();
-            let sql = format!(
-                "INSERT INTO {t} ({COLUMNS}) VALUES {} ON CONFLICT (position) DO NOTHING",
-                placeholders(backend, chunk.len(), COLUMN_COUNT)
-            );
+            let sql = insert_sql(backend, t, chunk.len());
             let mut q = sqlx::query(&sql);
             for r in chunk {
                 q = q
@@ -170,6 +167,14 @@ impl Projection for FamilyHistory {
     fn sqlite_rebuilder(&self) -> Option<Box<dyn SqliteRebuilder>> {
         Some(Box::new(HistoryRebuilder))
     }
+}
+
+/// The insert of `rows` rows; a row already there (a re-delivered event) stays as it is.
+fn insert_sql(backend: Backend, t: &str, rows: usize) -> String {
+    format!(
+        "INSERT INTO {t} ({COLUMNS}) VALUES {} ON CONFLICT (position) DO NOTHING",
+        placeholders(backend, rows, COLUMN_COUNT)
+    )
 }
 
 /// The timeline row of a stored event (`None` for events outside family streams).
@@ -218,13 +223,10 @@ impl SqliteRebuilder for HistoryRebuilder {
         conn: &mut rusqlite::Connection,
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = crate::begin_immediate_sqlite(conn)?;
         {
-            let mut insert = tx.prepare_cached(&format!(
-                "INSERT INTO {} ({COLUMNS}) VALUES {} ON CONFLICT (position) DO NOTHING",
-                table(Target::Rebuild),
-                placeholders(Backend::Sqlite, 1, COLUMN_COUNT)
-            ))?;
+            let mut insert =
+                tx.prepare_cached(&insert_sql(Backend::Sqlite, table(Target::Rebuild), 1))?;
             for e in events {
                 let Some(r) = history_row(e)? else {
                     continue;

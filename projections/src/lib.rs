@@ -39,6 +39,8 @@ pub enum ProjectionError {
     UnknownProjection(String),
     #[error("timed out waiting for the projections")]
     Timeout,
+    #[error("the rebuild stopped: another part of it failed, or it was cancelled")]
+    Stopped,
     #[error("{0}")]
     Injected(String),
 }
@@ -144,6 +146,27 @@ pub trait SqliteRebuilder: Send {
     fn indexes_created(&self) -> bool {
         false
     }
+}
+
+/// Starts a write transaction on a direct SQLite connection, taking the write lock up front
+/// (as `runner::begin_immediate` does through sqlx).
+pub(crate) fn begin_immediate_sqlite(
+    conn: &mut rusqlite::Connection,
+) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+}
+
+/// Creates a projection's indexes on its shadow tables, in one transaction.
+pub(crate) fn create_indexes_sqlite(
+    conn: &mut rusqlite::Connection,
+    projection: &dyn Projection,
+) -> Result<(), ProjectionError> {
+    let tx = begin_immediate_sqlite(conn)?;
+    for sql in projection.create_indexes(Backend::Sqlite, runner::Target::Rebuild) {
+        tx.execute_batch(&sql)?;
+    }
+    tx.commit()?;
+    Ok(())
 }
 
 /// The default projections, in the order they are applied.

@@ -7,6 +7,7 @@ use registry_store::{EventStore, RecordedEvent};
 use sqlx::{AnyConnection, Connection};
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Mutex};
@@ -420,6 +421,9 @@ impl ProjectionRunner {
         let (report, mut reports) = tokio::sync::mpsc::unbounded_channel();
         let page = self.batch.saturating_mul(REBUILD_PAGES);
         let head = Arc::new(std::sync::atomic::AtomicU64::new(self.store.head().await?));
+        // Set when a part fails, or when this future is dropped: every part checks it between
+        // pages. Blocking threads cannot be aborted, so a failure waits for them to stop.
+        let stop = StopOnDrop(Arc::new(AtomicBool::new(false)));
         let mut tasks = tokio::task::JoinSet::new();
         let mut feeds = Vec::new();
         for (i, p) in chosen.iter().enumerate() {
@@ -430,6 +434,7 @@ impl ProjectionRunner {
                 projection: p.clone(),
                 pages,
                 head: head.clone(),
+                stop: stop.0.clone(),
             };
             let report = report.clone();
             tasks.spawn(async move {
@@ -447,6 +452,7 @@ impl ProjectionRunner {
             page,
             head,
             feeds,
+            stop: stop.0.clone(),
         };
         tasks.spawn(async move {
             let read = reader.run().await.map(|()| RebuildProgress::default());
@@ -465,22 +471,23 @@ impl ProjectionRunner {
                         events: at.iter().map(|a| a.events).min().unwrap_or(0),
                     });
                 }
-                joined = tasks.join_next() => match joined {
-                    None => break,
-                    Some(Ok((Some(i), Ok(done)))) => ended[i] = Some(done),
-                    Some(Ok((None, Ok(_)))) => {}
-                    Some(Ok((_, Err(e)))) => {
-                        failure.get_or_insert(e);
-                        tasks.abort_all();
+                joined = tasks.join_next() => {
+                    let e = match joined {
+                        None => break,
+                        Some(Ok((Some(i), Ok(done)))) => {
+                            ended[i] = Some(done);
+                            continue;
+                        }
+                        Some(Ok((None, Ok(_)))) => continue,
+                        Some(Ok((_, Err(e)))) => e,
+                        Some(Err(e)) => ProjectionError::Store(format!("rebuild task failed: {e}")),
+                    };
+                    stop.0.store(true, Ordering::SeqCst);
+                    // The first cause, not the other parts' "stopped".
+                    if matches!(failure, None | Some(ProjectionError::Stopped)) {
+                        failure = Some(e);
                     }
-                    Some(Err(e)) if e.is_cancelled() => {}
-                    Some(Err(e)) => {
-                        failure.get_or_insert(ProjectionError::Store(format!(
-                            "rebuild task failed: {e}"
-                        )));
-                        tasks.abort_all();
-                    }
-                },
+                }
             }
         }
         if let Some(e) = failure {
@@ -529,6 +536,24 @@ impl ProjectionRunner {
     }
 }
 
+/// Sets its flag when dropped.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// `Err(Stopped)` once the rebuild's stop flag is set.
+fn go_on(stop: &AtomicBool) -> Result<(), ProjectionError> {
+    if stop.load(Ordering::SeqCst) {
+        Err(ProjectionError::Stopped)
+    } else {
+        Ok(())
+    }
+}
+
 /// A rebuild's reader: the whole log, page by page, to every projection's job.
 struct LogReader {
     store: Arc<dyn EventStore>,
@@ -536,6 +561,7 @@ struct LogReader {
     /// The log's head when it looked last.
     head: Arc<std::sync::atomic::AtomicU64>,
     feeds: Vec<tokio::sync::mpsc::Sender<Page>>,
+    stop: Arc<AtomicBool>,
 }
 
 /// A page of the log for a rebuild job; `None`: the log ends here. A job whose channel closes
@@ -548,6 +574,7 @@ impl LogReader {
         use std::sync::atomic::Ordering;
         let mut from = 1;
         loop {
+            go_on(&self.stop)?;
             let events = Arc::new(self.store.read_all(from, self.page).await?);
             let Some(last) = events.last().map(|e| e.position) else {
                 break;
@@ -575,11 +602,14 @@ impl LogReader {
     }
 }
 
-/// What a job makes of a closed channel: the end of the log only if the reader said so.
+/// The next page for a job, `None` at the end of the log; `Err(Stopped)` when the rebuild
+/// stopped, or when the channel closed without the reader saying the log ended.
 fn page_or_stop(
     received: Option<Page>,
+    stop: &AtomicBool,
 ) -> Result<Option<Arc<Vec<RecordedEvent>>>, ProjectionError> {
-    received.ok_or_else(|| ProjectionError::Store("the rebuild's log reader stopped".into()))
+    go_on(stop)?;
+    received.ok_or(ProjectionError::Stopped)
 }
 
 /// One projection's part of a rebuild: the pages of the log, into its shadow tables.
@@ -588,6 +618,7 @@ struct RebuildJob {
     projection: Arc<dyn Projection>,
     pages: tokio::sync::mpsc::Receiver<Page>,
     head: Arc<std::sync::atomic::AtomicU64>,
+    stop: Arc<AtomicBool>,
 }
 
 impl RebuildJob {
@@ -610,7 +641,7 @@ impl RebuildJob {
         let mut conn = self.read.pool().acquire().await?;
         let mut rebuilder = self.projection.rebuilder();
         let mut at = RebuildProgress::default();
-        while let Some(events) = page_or_stop(self.pages.recv().await)? {
+        while let Some(events) = page_or_stop(self.pages.recv().await, &self.stop)? {
             match rebuilder.as_mut() {
                 // A rebuilder opens its own transactions when it has something to write.
                 Some(r) => r.feed(&mut conn, backend, &events).await?,
@@ -628,6 +659,7 @@ impl RebuildJob {
         if let Some(r) = rebuilder.as_mut() {
             r.finish(&mut conn, backend).await?;
         }
+        go_on(&self.stop)?;
         if !rebuilder.as_ref().is_some_and(|r| r.indexes_created()) {
             let mut tx = begin_immediate(&mut conn, backend).await?;
             for sql in self.projection.create_indexes(backend, Target::Rebuild) {
@@ -645,31 +677,34 @@ impl RebuildJob {
         mut rebuilder: Box<dyn crate::SqliteRebuilder>,
         progress: impl Fn(RebuildProgress),
     ) -> Result<RebuildProgress, ProjectionError> {
-        let mut conn = rusqlite::Connection::open(path)?;
+        // The file exists (the pool created the shadow tables in it): never create another.
+        let mut conn = rusqlite::Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+                | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | rusqlite::OpenFlags::SQLITE_OPEN_URI,
+        )?;
         // As the read store's pool (`ReadStore::connect`): the read store can be rebuilt.
         registry_sqlite_pool::configure(&conn, "NORMAL")?;
         // Each checkpoint ends with an fsync of the database file: with the default (every
         // 1,000 pages) a rebuild spent a fifth of its time in them. Up to 256 MiB of WAL with
-        // the read store's 16 KiB pages.
-        conn.execute_batch("PRAGMA wal_autocheckpoint = 16384;")?;
+        // the read store's 16 KiB pages (64 MiB with the 4 KiB pages of older read stores); the
+        // WAL file shrinks back to 64 MiB when it is next reset.
+        conn.execute_batch(
+            "PRAGMA wal_autocheckpoint = 16384; PRAGMA journal_size_limit = 67108864;",
+        )?;
         let mut at = RebuildProgress::default();
         let started = std::time::Instant::now();
-        while let Some(events) = page_or_stop(self.pages.blocking_recv())? {
+        while let Some(events) = page_or_stop(self.pages.blocking_recv(), &self.stop)? {
             rebuilder.feed(&mut conn, &events)?;
             progress(self.advance(&mut at, &events));
         }
         let fed = started.elapsed();
         rebuilder.finish(&mut conn)?;
         let finished = started.elapsed();
+        go_on(&self.stop)?;
         if !rebuilder.indexes_created() {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            for sql in self
-                .projection
-                .create_indexes(Backend::Sqlite, Target::Rebuild)
-            {
-                tx.execute_batch(&sql)?;
-            }
-            tx.commit()?;
+            crate::create_indexes_sqlite(&mut conn, self.projection.as_ref())?;
         }
         tracing::info!(
             projection = self.projection.name(),
