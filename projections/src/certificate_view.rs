@@ -2,7 +2,7 @@
 //! not stored: it is computed at read time from `valid_until` and today's date.
 
 use crate::read_store::{Backend, ReadStore};
-use crate::runner::{begin_immediate, Target};
+use crate::runner::{begin_immediate, create_rebuild_indexes, Target};
 use crate::{
     placeholders, to_i64, to_u64, Projection, ProjectionError, Rebuilder, SqliteRebuilder,
 };
@@ -14,6 +14,7 @@ use registry_domain::{
 use registry_store::RecordedEvent;
 use sqlx::{AnyConnection, Row};
 use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
 use uuid::Uuid;
 
 pub const NAME: &str = "certificate_view";
@@ -200,7 +201,7 @@ struct Folder {
     /// Families whose current row changed since the last write.
     dirty: HashSet<FamilyId>,
     /// Rows of replaced certificates, written with the next write.
-    replaced: Vec<CertificateRow>,
+    replaced: Vec<Replaced>,
     /// A rebuild that outgrew its memory created the shadow table's indexes early.
     indexed: bool,
     /// How many families a rebuild holds before it writes them out and forgets them.
@@ -320,8 +321,11 @@ impl Folder {
             if let (FamilyEvent::CertificateReissued(_), Some(before)) = (&event, &entry.family) {
                 let mut old = before.clone();
                 old.members.clear();
-                self.replaced
-                    .push(row_of(old, false, e.revision, e.position));
+                self.replaced.push(Replaced {
+                    family: old,
+                    revision: e.revision,
+                    position: e.position,
+                });
             }
             entry.family = evolve(entry.family.take(), &event);
             entry.revision = e.revision;
@@ -335,7 +339,7 @@ impl Folder {
 
     /// Forgets what changed since the last write, returning it: the families whose current
     /// row changed, and the replaced rows.
-    fn take_changed(&mut self) -> (Vec<FamilyId>, Vec<CertificateRow>) {
+    fn take_changed(&mut self) -> (Vec<FamilyId>, Vec<Replaced>) {
         (
             self.dirty.drain().collect(),
             std::mem::take(&mut self.replaced),
@@ -343,7 +347,7 @@ impl Folder {
     }
 
     /// The rows that changed since the last write, in token order, borrowed from the folder.
-    fn changed<'a>(&'a self, dirty: &[FamilyId], replaced: &'a [CertificateRow]) -> Vec<Out<'a>> {
+    fn changed<'a>(&'a self, dirty: &[FamilyId], replaced: &'a [Replaced]) -> Vec<Out<'a>> {
         let mut out: Vec<Out<'a>> = replaced
             .iter()
             .map(|r| Out {
@@ -380,6 +384,14 @@ impl Folder {
         let (dirty, replaced) = self.take_changed();
         write_rows(conn, backend, t, &self.changed(&dirty, &replaced)).await
     }
+}
+
+/// The row a reissue leaves for the replaced certificate: the family as it was, members emptied.
+#[derive(Debug)]
+struct Replaced {
+    family: Family,
+    revision: u64,
+    position: u64,
 }
 
 /// A row to write, borrowed from a folder.
@@ -557,11 +569,7 @@ impl Rebuilder for Folder {
                 self.write_out(conn, backend).await?;
                 self.families.clear();
                 self.complete = false;
-                let mut tx = begin_immediate(conn, backend).await?;
-                for sql in CertificateView::default().create_indexes(backend, Target::Rebuild) {
-                    sqlx::query(&sql).execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
+                create_rebuild_indexes(conn, backend, &CertificateView::default()).await?;
                 self.indexed = true;
             }
         } else {
@@ -672,26 +680,6 @@ impl SqliteRebuilder for Folder {
     }
 }
 
-fn row_of(family: Family, is_current: bool, revision: u64, position: u64) -> CertificateRow {
-    CertificateRow {
-        token_id: family.certificate_id,
-        family_id: family.family_id,
-        is_current,
-        certificate_number: family.certificate_number.clone(),
-        serial: family.certificate_serial,
-        status: if is_current {
-            status_str(family.status).to_string()
-        } else {
-            "replaced".to_string()
-        },
-        valid_from: family.valid_from,
-        valid_until: family.valid_until,
-        family,
-        revision,
-        position,
-    }
-}
-
 /// A row's columns as stored, before parsing; read the same way from sqlx and from rusqlite.
 struct RawRow {
     token_id: String,
@@ -768,11 +756,9 @@ impl ReadStore {
         &self,
         token: CertificateId,
     ) -> Result<Option<CertificateRow>, ProjectionError> {
-        self.one_row(
-            format!("SELECT {COLUMNS} FROM certificate_view WHERE token_id = $1"),
-            token.to_string(),
-        )
-        .await
+        static SQL: LazyLock<String> =
+            LazyLock::new(|| format!("SELECT {COLUMNS} FROM certificate_view WHERE token_id = $1"));
+        self.one_row(&SQL, token.to_string()).await
     }
 
     /// The current certificate of a family.
@@ -780,30 +766,29 @@ impl ReadStore {
         &self,
         family: FamilyId,
     ) -> Result<Option<CertificateRow>, ProjectionError> {
-        self.one_row(
+        static SQL: LazyLock<String> = LazyLock::new(|| {
             format!(
                 "SELECT {COLUMNS} FROM certificate_view WHERE family_id = $1 AND is_current = 1"
-            ),
-            family.to_string(),
-        )
-        .await
+            )
+        });
+        self.one_row(&SQL, family.to_string()).await
     }
 
     /// One row by one key, through the direct SQLite connections when there are some.
     async fn one_row(
         &self,
-        sql: String,
+        sql: &str,
         key: String,
     ) -> Result<Option<CertificateRow>, ProjectionError> {
         let raw = match self.fast() {
-            // A point lookup by primary key: on this thread (see `ReadPool::read_now`).
+            // A point lookup by an indexed key: on this thread (see `ReadPool::read_now`).
             Some(pool) => pool.read_now(|conn| {
                 use rusqlite::OptionalExtension;
-                conn.prepare_cached(&sql)?
+                conn.prepare_cached(sql)?
                     .query_row([key], RawRow::from_sqlite)
                     .optional()
             })?,
-            None => match sqlx::query(&sql)
+            None => match sqlx::query(sql)
                 .bind(key)
                 .fetch_optional(self.pool())
                 .await?

@@ -81,8 +81,8 @@ impl ReadStore {
                         // commits with its rows, so NORMAL (no fsync per commit) is safe here.
                         // 16 KiB pages (set before WAL, so only a new file takes them): a
                         // certificate row is about 2.5 KiB and a history row 1 KiB, and a
-                        // rebuild writes a quarter as many pages (it ran 1.27x faster; ADR 11). The WAL
-                        // shrinks back to 64 MiB when reset after a rebuild made it large.
+                        // rebuild writes a quarter as many pages (1.27x faster; ADR 11). The
+                        // WAL shrinks back to 64 MiB when reset after a rebuild made it large.
                         conn.execute(
                             "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; \
                              PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 30000; \

@@ -115,6 +115,20 @@ impl ProjectionHandle {
     }
 }
 
+/// Creates a projection's indexes on its shadow tables, in one transaction.
+pub(crate) async fn create_rebuild_indexes(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    projection: &dyn Projection,
+) -> Result<(), ProjectionError> {
+    let mut tx = begin_immediate(conn, backend).await?;
+    for sql in projection.create_indexes(backend, Target::Rebuild) {
+        sqlx::query(&sql).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 pub(crate) async fn begin_immediate(
     conn: &mut AnyConnection,
     backend: Backend,
@@ -661,11 +675,7 @@ impl RebuildJob {
         }
         go_on(&self.stop)?;
         if !rebuilder.as_ref().is_some_and(|r| r.indexes_created()) {
-            let mut tx = begin_immediate(&mut conn, backend).await?;
-            for sql in self.projection.create_indexes(backend, Target::Rebuild) {
-                sqlx::query(&sql).execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
+            create_rebuild_indexes(&mut conn, backend, self.projection.as_ref()).await?;
         }
         Ok(self.advance(&mut at, &[]))
     }
