@@ -376,7 +376,8 @@ async fn a_rebuild_over_an_undecodable_event_fails_and_leaves_the_live_views_as_
     );
     // A family stream gets an event no code of this version can read (written past the
     // command path, as a damaged or foreign log would hold it). Its metadata is sound, so the
-    // history could take it: the certificate view fails, and the history's job must stop too.
+    // history could take it: only the certificate view fails, and the rebuild must report that
+    // cause, not the history's being stopped.
     let stored = w
         .store
         .append(

@@ -242,13 +242,18 @@ pub fn follow_up(i: usize, round: usize, family: &Family) -> Command {
     }
 }
 
+/// The officer every benchmark command is made by.
+pub fn officer() -> Actor {
+    Actor {
+        id: "token-officer-bench".into(),
+        role: Role::Officer,
+    }
+}
+
 /// The metadata the command path writes for a benchmark officer's command.
 pub fn metadata() -> String {
     serde_json::to_string(&EventMetadata {
-        actor: Actor {
-            id: "token-officer-bench".into(),
-            role: Role::Officer,
-        },
+        actor: officer(),
         correlation_id: Uuid::now_v7(),
         causation_id: None,
         idempotency_key: None,

@@ -4,8 +4,9 @@
 
 use crate::payload::grant_append;
 use crate::report::{millis, quantile, thousands, Outcome};
+use crate::workloads;
 use anyhow::{bail, ensure, Context, Result};
-use registry_store::{EventStore, ExpectedRevision, NewEvent};
+use registry_store::{EventStore, NewEvent};
 use registry_store_postgres::PostgresEventStore;
 use registry_test_support::postgres::{as_postgres, is_root};
 use sqlx::{Connection, PgConnection};
@@ -209,44 +210,8 @@ pub async fn timed_appends(
     count: usize,
     warmup: usize,
 ) -> Result<(Vec<Duration>, Duration)> {
-    for i in 0..warmup {
-        let (stream, event) = grant_append(i);
-        store
-            .append(&stream, ExpectedRevision::NoStream, vec![event], None)
-            .await?;
-    }
-    let mut work: Vec<Vec<(String, NewEvent)>> = (0..writers)
-        .map(|_| Vec::with_capacity(count / writers + 1))
-        .collect();
-    for i in 0..count {
-        work[i % writers].push(grant_append(warmup + i));
-    }
-    let barrier = Arc::new(tokio::sync::Barrier::new(writers + 1));
-    let mut tasks = Vec::with_capacity(writers);
-    for items in work {
-        let (store, barrier) = (store.clone(), barrier.clone());
-        tasks.push(tokio::spawn(async move {
-            barrier.wait().await;
-            let mut latencies = Vec::with_capacity(items.len());
-            for (stream, event) in items {
-                let t = Instant::now();
-                store
-                    .append(&stream, ExpectedRevision::NoStream, vec![event], None)
-                    .await?;
-                latencies.push(t.elapsed());
-            }
-            anyhow::Ok(latencies)
-        }));
-    }
-    barrier.wait().await;
-    let start = Instant::now();
-    let mut latencies = Vec::with_capacity(count);
-    for task in tasks {
-        latencies.extend(task.await.context("writer task panicked")??);
-    }
-    let elapsed = start.elapsed();
-    latencies.sort_unstable();
-    Ok((latencies, elapsed))
+    workloads::warm_up(store.as_ref(), warmup).await?;
+    workloads::timed_appends(store, workloads::append_work(writers, count, warmup)).await
 }
 
 /// Sequential scans of `events` and the rows they read, so far (PostgreSQL's statistics).

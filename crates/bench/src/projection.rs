@@ -8,7 +8,7 @@ use crate::pg;
 use crate::report::{millis, proc_status_kib, quantile, thousands, Outcome};
 use crate::workloads::{db_size, scratch_dir};
 use anyhow::{ensure, Context, Result};
-use registry_app::{new_family_id, Actor, CommandRequest, ManualClock, Registry, Role};
+use registry_app::{new_family_id, CommandRequest, ManualClock, Registry};
 use registry_domain::{Command, Family, FamilyId, MemberChanges, MemberId, Policy};
 use registry_projections::{default_projections, ProjectionRunner, ReadStore};
 use registry_store::{EventStore, ExpectedRevision};
@@ -351,10 +351,7 @@ fn request(family_id: FamilyId, command: Command) -> CommandRequest {
     CommandRequest {
         family_id,
         command,
-        actor: Actor {
-            id: "token-officer-bench".into(),
-            role: Role::Officer,
-        },
+        actor: families::officer(),
         correlation_id: Uuid::now_v7(),
         causation_id: None,
         idempotency_key: None,

@@ -59,40 +59,39 @@ pub fn db_size(db: &Path) -> u64 {
         .sum()
 }
 
-/// Durable one-event appends, each to a new stream, from `writers` concurrent tasks.
-pub async fn append(writers: usize, count: usize, warmup: usize, probe: bool) -> Result<Outcome> {
-    ensure!(
-        writers > 0 && count > 0,
-        "writers and count must be positive"
-    );
-    let dir = scratch_dir()?;
-    let db = dir.path().join("append.db");
-    let store = SqliteEventStore::open(path_str(&db)?).await?;
+/// `warmup` appends to new streams, before any clock starts.
+pub async fn warm_up(store: &dyn EventStore, warmup: usize) -> Result<()> {
     for i in 0..warmup {
         let (stream, event) = grant_append(i);
         store
             .append(&stream, ExpectedRevision::NoStream, vec![event], None)
             .await?;
     }
+    Ok(())
+}
 
-    // Build every event before the clock starts: only the store is measured.
-    let mut work: Vec<Vec<(String, NewEvent)>> = (0..writers)
+/// `count` one-event appends to new streams (numbered from `first`), dealt to `writers`: every
+/// event is built before the clock starts, so only the store is measured.
+pub fn append_work(writers: usize, count: usize, first: usize) -> Vec<Vec<(String, NewEvent)>> {
+    let mut work: Vec<Vec<_>> = (0..writers)
         .map(|_| Vec::with_capacity(count / writers + 1))
         .collect();
     for i in 0..count {
-        work[i % writers].push(grant_append(warmup + i));
+        work[i % writers].push(grant_append(first + i));
     }
-    let payload_bytes = work[0][0].1.data.len();
-    let metadata_bytes = work[0][0].1.metadata.len();
+    work
+}
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let monitor = probe.then(|| tokio::spawn(count_head_advances(store.clone(), stop.clone())));
-
-    let barrier = Arc::new(tokio::sync::Barrier::new(writers + 1));
-    let mut tasks = Vec::with_capacity(writers);
+/// Runs each writer's appends in a task of its own, all released together: the latencies
+/// (sorted) and the time from the release to the last append.
+pub async fn timed_appends(
+    store: Arc<dyn EventStore>,
+    work: Vec<Vec<(String, NewEvent)>>,
+) -> Result<(Vec<Duration>, Duration)> {
+    let barrier = Arc::new(tokio::sync::Barrier::new(work.len() + 1));
+    let mut tasks = Vec::with_capacity(work.len());
     for items in work {
-        let store = store.clone();
-        let barrier = barrier.clone();
+        let (store, barrier) = (store.clone(), barrier.clone());
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
             let mut latencies = Vec::with_capacity(items.len());
@@ -108,11 +107,32 @@ pub async fn append(writers: usize, count: usize, warmup: usize, probe: bool) ->
     }
     barrier.wait().await;
     let start = Instant::now();
-    let mut latencies = Vec::with_capacity(count);
+    let mut latencies = Vec::new();
     for task in tasks {
         latencies.extend(task.await.context("writer task panicked")??);
     }
     let elapsed = start.elapsed();
+    latencies.sort_unstable();
+    Ok((latencies, elapsed))
+}
+
+/// Durable one-event appends, each to a new stream, from `writers` concurrent tasks.
+pub async fn append(writers: usize, count: usize, warmup: usize, probe: bool) -> Result<Outcome> {
+    ensure!(
+        writers > 0 && count > 0,
+        "writers and count must be positive"
+    );
+    let dir = scratch_dir()?;
+    let db = dir.path().join("append.db");
+    let store = SqliteEventStore::open(path_str(&db)?).await?;
+    warm_up(&store, warmup).await?;
+    let work = append_work(writers, count, warmup);
+    let payload_bytes = work[0][0].1.data.len();
+    let metadata_bytes = work[0][0].1.metadata.len();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let monitor = probe.then(|| tokio::spawn(count_head_advances(store.clone(), stop.clone())));
+    let (latencies, elapsed) = timed_appends(Arc::new(store.clone()), work).await?;
     stop.store(true, Ordering::Relaxed);
     let advances = match monitor {
         Some(m) => Some(m.await.context("monitor task panicked")??),
@@ -128,7 +148,6 @@ pub async fn append(writers: usize, count: usize, warmup: usize, probe: bool) ->
         warmup + count
     );
 
-    latencies.sort_unstable();
     let rate = count as f64 / elapsed.as_secs_f64();
     let mut out = Outcome::default();
     let label = if writers == 1 {
