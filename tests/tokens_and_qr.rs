@@ -161,7 +161,7 @@ async fn published_keys_prove_a_qr_offline_and_rotation_keeps_old_qrs_working(db
 
     // Rotate on disk (what `registry keys rotate` does) and load it (what the server's reload
     // task does when it sees the change).
-    let keys_dir = app.dir.path().join("keys");
+    let keys_dir = app.data_dir.join("keys");
     KeyRing::rotate(&keys_dir).unwrap();
     app.running
         .state

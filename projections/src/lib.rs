@@ -19,7 +19,7 @@ pub use access_tokens::{token_hash, AccessToken, TOKEN_PREFIX};
 pub use certificate_view::{CertificateRow, CertificateView};
 pub use family_history::{reason_and_decision, FamilyHistory, HistoryRow};
 pub use read_store::{Backend, ReadStore};
-pub use runner::{ProjectionHandle, ProjectionRunner, RebuildProgress, Target};
+pub use runner::{ProjectionHandle, ProjectionRunner, RebuildProgress, SwapHook, Target};
 
 use async_trait::async_trait;
 use registry_store::RecordedEvent;

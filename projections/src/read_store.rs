@@ -9,7 +9,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+/// Versions 1001 and up, beside the event store's in one `_sqlx_migrations` table when both live
+/// in one database; each side ignores the other's versions.
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = {
+    let mut migrator = sqlx::migrate!("./migrations/postgres");
+    migrator.ignore_missing = true;
+    migrator
+};
 
 /// Which database holds the read models.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,6 +72,17 @@ impl ReadStore {
             }
         }
         let options = AnyConnectOptions::from_str(&url)?;
+        if backend == Backend::Postgres {
+            // A pool retries a refused connection until its acquire timeout and then says only
+            // "pool timed out"; one plain connection first says why, within seconds.
+            use sqlx::ConnectOptions;
+            let probe = tokio::time::timeout(Duration::from_secs(10), options.connect())
+                .await
+                .map_err(|_| {
+                    ProjectionError::Store("no answer from PostgreSQL within 10 s".into())
+                })??;
+            let _ = sqlx::Connection::close(probe).await;
+        }
         let max = match backend {
             Backend::Sqlite => 8,
             Backend::Postgres => 16,

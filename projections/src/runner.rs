@@ -33,7 +33,6 @@ pub struct RebuildProgress {
 }
 
 /// Applies a set of projections, in one transaction per batch, from their checkpoints on.
-#[derive(Debug)]
 pub struct ProjectionRunner {
     store: Arc<dyn EventStore>,
     read: ReadStore,
@@ -44,7 +43,17 @@ pub struct ProjectionRunner {
     batch: usize,
     /// On PostgreSQL: the connection holding the projection lease, and when it was last checked.
     lease: Mutex<Option<(AnyConnection, std::time::Instant)>>,
+    /// Runs when a rebuild's shadow tables are complete, just before it swaps them in (tests
+    /// force interleavings with it).
+    before_swap: Option<SwapHook>,
 }
+
+/// See [`ProjectionRunner::before_swap`].
+pub type SwapHook =
+    Arc<dyn Fn() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// A wrapper so the runner stays `Debug`.
+struct HookDebug<'a>(&'a Option<SwapHook>);
 
 /// The key of the projection lease (`pg_try_advisory_lock`): "regproj" in ASCII.
 pub const LEASE_KEY: i64 = 0x0072_6567_7072_6f6a;
@@ -156,7 +165,16 @@ impl ProjectionRunner {
             next: Mutex::new(None),
             batch: BATCH,
             lease: Mutex::new(None),
+            before_swap: None,
         }
+    }
+
+    /// Runs `hook` in every rebuild after the shadow tables are complete and before the swap
+    /// (for tests that make the live runner apply events in that gap).
+    #[doc(hidden)]
+    pub fn before_swap(mut self, hook: SwapHook) -> Self {
+        self.before_swap = Some(hook);
+        self
     }
 
     /// Events per transaction (tests use small batches).
@@ -512,9 +530,16 @@ impl ProjectionRunner {
         let mut count = ended.iter().map(|a| a.events).min().unwrap_or(0);
         let head = ended.iter().map(|a| a.head).max().unwrap_or(0);
         // The swap: the events each rebuild has not seen yet, then the shadow tables replace the
-        // live ones.
-        let tail = self.store.read_all(position + 1, usize::MAX >> 1).await?;
+        // live ones. The tail is read only once the swap holds the live runners off (SQLite's
+        // write lock; on PostgreSQL the checkpoint rows, which every runner's batch locks
+        // first): an event a live runner applied before that is in the tail, and one it applies
+        // after waits and then finds the checkpoints moved.
+        if let Some(hook) = &self.before_swap {
+            hook().await;
+        }
         let mut tx = begin_immediate(&mut conn, backend).await?;
+        read_checkpoints(&mut tx, backend, &self.projections).await?;
+        let tail = self.store.read_all(position + 1, usize::MAX >> 1).await?;
         for (p, done) in chosen.iter().zip(&ended) {
             let start = tail.partition_point(|e| e.position <= done.position);
             if start < tail.len() {
@@ -547,6 +572,24 @@ impl ProjectionRunner {
         // This process's runner must restart from the new checkpoints.
         *self.next.lock().await = None;
         Ok(count)
+    }
+}
+
+impl std::fmt::Debug for ProjectionRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProjectionRunner")
+            .field("store", &self.store)
+            .field("read", &self.read)
+            .field("projections", &self.projections)
+            .field("batch", &self.batch)
+            .field("before_swap", &HookDebug(&self.before_swap))
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for HookDebug<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Some(..)" } else { "None" })
     }
 }
 

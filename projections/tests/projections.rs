@@ -466,4 +466,69 @@ on_both_backends!(
     a_rebuild_over_an_undecodable_event_fails_and_leaves_the_live_views_as_they_were,
     restarts_and_rebuilds_keep_one_copy_of_each_index,
     as_of_before_the_grant_is_not_found_and_between_renewal_and_revocation_shows_the_renewed_dates,
+    an_event_applied_live_just_before_the_swap_is_in_the_swapped_views,
 );
+
+/// A rebuild (here from another process, as `registry projections rebuild` beside a server)
+/// that the live runner overtakes between the end of the shadow tables and the swap: the event
+/// the live runner applied in that gap must be in the swapped-in views at once, not only after
+/// the next event arrives.
+async fn an_event_applied_live_just_before_the_swap_is_in_the_swapped_views(db: Db) {
+    let Some(w) = world(db).await else {
+        return;
+    };
+    let families = some_history(&w, 3).await;
+    w.runner.catch_up().await.unwrap();
+    let target = families[0];
+    let hook: SwapHook = {
+        let registry = w.registry.clone();
+        let live = w.runner.clone();
+        Arc::new(move || {
+            let registry = registry.clone();
+            let live = live.clone();
+            Box::pin(async move {
+                registry
+                    .execute(CommandRequest {
+                        family_id: target,
+                        command: Command::Revoke {
+                            reason: "недостоверные сведения".into(),
+                            decision: None,
+                        },
+                        actor: Actor {
+                            id: "officer-token-1".into(),
+                            role: Role::Officer,
+                        },
+                        correlation_id: uuid::Uuid::now_v7(),
+                        causation_id: None,
+                        idempotency_key: None,
+                        request_hash: String::new(),
+                        expected_revision: None,
+                    })
+                    .await
+                    .unwrap();
+                live.catch_up().await.unwrap();
+                let row = live
+                    .handle()
+                    .read_store()
+                    .certificate_of_family(target)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(row.status, "revoked", "the live runner applied it");
+            })
+        })
+    };
+    let rebuilder = ProjectionRunner::new(w.store.clone(), w.read.clone(), default_projections())
+        .before_swap(hook);
+    rebuilder
+        .rebuild(&["certificate_view", "family_history"], |_| {})
+        .await
+        .unwrap();
+    // No new event since: the views must already show the revocation.
+    let row = w.read.certificate_of_family(target).await.unwrap().unwrap();
+    assert_eq!(row.status, "revoked", "the swap lost an applied event");
+    let history = w.read.history(target).await.unwrap();
+    assert_eq!(history.last().unwrap().event_type, "StatusRevoked");
+    let head = w.store.head().await.unwrap();
+    assert_eq!(w.read.checkpoint("certificate_view").await.unwrap(), head);
+}

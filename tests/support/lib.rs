@@ -20,7 +20,9 @@ pub struct TestApp {
     pub auditor: String,
     pub clock: Arc<ManualClock>,
     pub running: Running,
-    pub dir: tempfile::TempDir,
+    /// The data directory, when the test registry owns it.
+    pub dir: Option<tempfile::TempDir>,
+    pub data_dir: std::path::PathBuf,
 }
 
 /// An answer: status, headers and the body as JSON (or `Value::Null`).
@@ -123,6 +125,17 @@ pub async fn spawn_app_with(db: Db, config: Config) -> Option<TestApp> {
         event_store,
         read_store,
     };
+    let mut app = spawn_on_with(&stores, config).await;
+    app.dir = Some(dir);
+    Some(app)
+}
+
+/// A registry on the given stores (the caller keeps the data directory), default configuration.
+pub async fn spawn_on(stores: &Stores) -> TestApp {
+    spawn_on_with(stores, Config::default()).await
+}
+
+pub async fn spawn_on_with(stores: &Stores, config: Config) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let clock = Arc::new(ManualClock::new(
@@ -140,7 +153,7 @@ pub async fn spawn_app_with(db: Db, config: Config) -> Option<TestApp> {
         policy: Policy::federal_2024(),
         demo: false,
     };
-    let running = start(&stores, options, clock.clone(), listener)
+    let running = start(stores, options, clock.clone(), listener)
         .await
         .unwrap();
     let read = running.state.read().clone();
@@ -153,7 +166,7 @@ pub async fn spawn_app_with(db: Db, config: Config) -> Option<TestApp> {
         .create_access_token("auditor", Role::Auditor, None, now)
         .await
         .unwrap();
-    Some(TestApp {
+    TestApp {
         base,
         client: reqwest::Client::builder()
             .pool_max_idle_per_host(64)
@@ -163,8 +176,9 @@ pub async fn spawn_app_with(db: Db, config: Config) -> Option<TestApp> {
         auditor,
         clock,
         running,
-        dir,
-    })
+        dir: None,
+        data_dir: stores.data_dir.clone(),
+    }
 }
 
 impl TestApp {

@@ -201,7 +201,12 @@ pub async fn start(
     };
 
     let router = registry_http::router(state.clone());
-    let server = tokio::spawn(registry_http::serve(listener, router, signal(rx)));
+    let server = tokio::spawn(registry_http::serve_with_limits(
+        listener,
+        router,
+        options.http.connections,
+        signal(rx),
+    ));
     tracing::info!(%addr, event_store = store.backend_name(), "registry listening");
     Ok(Running {
         addr,

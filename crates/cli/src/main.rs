@@ -7,11 +7,13 @@ use registry_app::{Role, SystemClock};
 use registry_cli::{offline, start, ServeOptions, Stores};
 use registry_credential::KeyRing;
 use registry_domain::{FamilyId, Policy};
+use registry_http::server::ConnectionLimits;
 use registry_http::{Disclosure, HttpConfig};
 use registry_projections::{default_projections, ProjectionRunner};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// mimalloc instead of the system allocator: projections and the JSON API allocate many small
 /// strings, and glibc's malloc spent a fifth of a rebuild's time on them (docs/adr/0010).
@@ -127,6 +129,15 @@ struct ServeArgs {
     /// Lifetime of the app's rotating QR, in seconds.
     #[arg(long, env = "REGISTRY_LIVE_QR_SECONDS", default_value_t = 60)]
     live_qr_seconds: i64,
+    /// Most open HTTP connections (default: 4096, or fewer to stay under the open-file limit).
+    #[arg(long, env = "REGISTRY_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Seconds a client has to send a request's headers.
+    #[arg(long, env = "REGISTRY_HEADER_READ_TIMEOUT", default_value_t = 10)]
+    header_read_timeout: u64,
+    /// Seconds a connection may stay open with no request before it is closed.
+    #[arg(long, env = "REGISTRY_IDLE_TIMEOUT", default_value_t = 5)]
+    idle_timeout: u64,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "REGISTRY_LOG_JSON")]
     log_json: bool,
@@ -235,6 +246,14 @@ async fn serve(stores: Stores, args: ServeArgs) -> anyhow::Result<()> {
             verify_burst: args.verify_burst,
             body_limit: args.body_limit,
             live_qr_seconds: args.live_qr_seconds,
+            connections: ConnectionLimits {
+                max_connections: args
+                    .max_connections
+                    .unwrap_or_else(registry_http::server::default_max_connections)
+                    .max(1),
+                header_read_timeout: Duration::from_secs(args.header_read_timeout.max(1)),
+                idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
+            },
             ..HttpConfig::default()
         },
         policy,

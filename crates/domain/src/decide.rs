@@ -187,8 +187,11 @@ fn grant(
     let certificate_number = text(&mut errors, "certificate_number", certificate_number);
     finish(errors)?;
 
-    let valid_until = eligible_until(ctx, &members, decision.term_until)?;
     let valid_from = valid_from.unwrap_or(decision.date);
+    let mut errors = Vec::new();
+    check_range(&mut errors, "valid_from", valid_from);
+    finish(errors)?;
+    let valid_until = eligible_until(ctx, &members, decision.term_until)?;
     if valid_from > valid_until {
         return Err(DomainError::field(
             "valid_from",
@@ -239,6 +242,10 @@ fn renew(
             Some(m) if c.student_until < m.birth_date => errors.push(FieldError::new(
                 format!("{field}.student_until"),
                 "must not be before the birth date",
+            )),
+            Some(_) if c.student_until > latest_date() => errors.push(FieldError::new(
+                format!("{field}.student_until"),
+                "is too far in the future",
             )),
             Some(m) => m.student_until = Some(c.student_until),
         }
@@ -466,6 +473,20 @@ fn earliest_date() -> NaiveDate {
     NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN)
 }
 
+fn latest_date() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2199, 12, 31).unwrap_or(NaiveDate::MAX)
+}
+
+/// Every date the registry keeps lies in 1900-01-01..=2199-12-31 (the HTTP layer refuses the
+/// rest before it gets here; this holds for every other caller).
+fn check_range(errors: &mut Vec<FieldError>, field: &str, date: NaiveDate) {
+    if date < earliest_date() {
+        errors.push(FieldError::new(field, "is too far in the past"));
+    } else if date > latest_date() {
+        errors.push(FieldError::new(field, "is too far in the future"));
+    }
+}
+
 fn check_decision(
     errors: &mut Vec<FieldError>,
     prefix: &str,
@@ -495,6 +516,8 @@ fn check_decision(
                 join(prefix, "term_until"),
                 "must not be in the past",
             ));
+        } else {
+            check_range(errors, &join(prefix, "term_until"), term);
         }
     }
     Decision {
@@ -550,6 +573,8 @@ fn check_member(
                 join(prefix, "student_until"),
                 "must not be before the birth date",
             ));
+        } else {
+            check_range(errors, &join(prefix, "student_until"), until);
         }
     }
     if member.relation == Relation::Parent && member.care != Care::Family {

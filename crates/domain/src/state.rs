@@ -24,6 +24,8 @@ pub enum CertificateState {
     Revoked,
     /// The QR of a certificate that was reissued.
     Replaced,
+    /// An active status whose first day (`valid_from`) is still to come.
+    NotYetValid,
 }
 
 impl CertificateState {
@@ -34,6 +36,7 @@ impl CertificateState {
             CertificateState::Terminated => "terminated",
             CertificateState::Revoked => "revoked",
             CertificateState::Replaced => "replaced",
+            CertificateState::NotYetValid => "not_yet_valid",
         }
     }
 
@@ -76,6 +79,7 @@ impl Family {
             Status::Revoked => CertificateState::Revoked,
             Status::Terminated => CertificateState::Terminated,
             Status::Active if today > self.valid_until => CertificateState::Expired,
+            Status::Active if today < self.valid_from => CertificateState::NotYetValid,
             Status::Active => CertificateState::Active,
         }
     }

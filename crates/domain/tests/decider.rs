@@ -2,6 +2,7 @@
 
 mod support;
 
+use chrono::NaiveDate;
 use registry_domain::*;
 use support::*;
 
@@ -536,4 +537,53 @@ fn an_expired_certificate_is_valid_through_the_end_of_its_last_day() {
         family.state_on(date("2028-05-01")),
         CertificateState::Expired
     );
+}
+
+#[test]
+fn a_certificate_before_its_first_day_is_not_yet_valid_and_valid_from_that_day_on() {
+    let mut granted = granted(three_children());
+    if let FamilyEvent::StatusGranted(g) = &mut granted {
+        g.valid_from = date("2026-12-10");
+    }
+    let family = fold(&[granted]).expect("family");
+    assert_eq!(
+        family.state_on(date("2026-12-09")),
+        CertificateState::NotYetValid
+    );
+    assert!(!CertificateState::NotYetValid.is_valid());
+    assert_eq!(
+        family.state_on(date("2026-12-10")),
+        CertificateState::Active
+    );
+}
+
+#[test]
+fn dates_outside_1900_to_2199_are_invalid_whoever_sends_them() {
+    let far_past = NaiveDate::from_ymd_opt(-1, 1, 1).expect("date");
+    let far_future = NaiveDate::from_ymd_opt(10000, 1, 1).expect("date");
+    let mut members = three_children();
+    members[1].student_until = Some(far_future);
+    let fields = given(vec![])
+        .when(Command::Grant {
+            decision: Decision {
+                term_until: Some(far_future),
+                ..decision("Р-1", "2026-11-20")
+            },
+            members,
+            valid_from: Some(far_past),
+            certificate_number: "77-TEST-0001".into(),
+            certificate_id: cert(1),
+        })
+        .then_invalid_fields();
+    assert_eq!(fields, ["decision.term_until", "members[1].student_until"]);
+    let fields = given(vec![])
+        .when(Command::Grant {
+            decision: decision("Р-1", "2026-11-20"),
+            members: three_children(),
+            valid_from: Some(far_past),
+            certificate_number: "77-TEST-0001".into(),
+            certificate_id: cert(1),
+        })
+        .then_invalid_fields();
+    assert_eq!(fields, ["valid_from"]);
 }

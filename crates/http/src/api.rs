@@ -2,10 +2,10 @@
 
 use crate::dto::*;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{family_id, parse_id, Caller, OfficerCommand};
+use crate::extract::{family_id, parse_id, Caller, OfficerCommand, Segments};
 use crate::state::AppState;
 use crate::verify::verify_result;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -88,7 +88,7 @@ pub async fn grant(
     security(("bearer" = [])))]
 pub async fn renew(
     State(state): State<AppState>,
-    Path(family): Path<String>,
+    Segments(family): Segments<String>,
     cmd: OfficerCommand<RenewRequest>,
 ) -> ApiResult<Response> {
     let family_id = family_id(&family)?;
@@ -115,7 +115,7 @@ pub async fn renew(
     security(("bearer" = [])))]
 pub async fn add_member(
     State(state): State<AppState>,
-    Path(family): Path<String>,
+    Segments(family): Segments<String>,
     cmd: OfficerCommand<AddMemberRequest>,
 ) -> ApiResult<Response> {
     let family_id = family_id(&family)?;
@@ -134,7 +134,7 @@ pub async fn add_member(
     security(("bearer" = [])))]
 pub async fn remove_member(
     State(state): State<AppState>,
-    Path((family, member)): Path<(String, String)>,
+    Segments((family, member)): Segments<(String, String)>,
     cmd: OfficerCommand<RemoveMemberRequest>,
 ) -> ApiResult<Response> {
     let family_id = family_id(&family)?;
@@ -153,7 +153,7 @@ pub async fn remove_member(
     security(("bearer" = [])))]
 pub async fn correct_member(
     State(state): State<AppState>,
-    Path((family, member)): Path<(String, String)>,
+    Segments((family, member)): Segments<(String, String)>,
     cmd: OfficerCommand<CorrectMemberRequest>,
 ) -> ApiResult<Response> {
     let family_id = family_id(&family)?;
@@ -172,7 +172,7 @@ pub async fn correct_member(
     security(("bearer" = [])))]
 pub async fn revoke(
     State(state): State<AppState>,
-    Path(family): Path<String>,
+    Segments(family): Segments<String>,
     cmd: OfficerCommand<RevokeRequest>,
 ) -> ApiResult<Response> {
     let family_id = family_id(&family)?;
@@ -191,7 +191,7 @@ pub async fn revoke(
     security(("bearer" = [])))]
 pub async fn reissue(
     State(state): State<AppState>,
-    Path(family): Path<String>,
+    Segments(family): Segments<String>,
     cmd: OfficerCommand<ReissueRequest>,
 ) -> ApiResult<Response> {
     let family_id = family_id(&family)?;
@@ -261,7 +261,7 @@ fn family_view(
 pub async fn get_family(
     State(state): State<AppState>,
     caller: Caller,
-    Path(family): Path<String>,
+    Segments(family): Segments<String>,
     query: Result<Query<FamilyQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Response> {
     caller.require(READERS)?;
@@ -319,7 +319,7 @@ pub async fn get_family(
 pub async fn history(
     State(state): State<AppState>,
     caller: Caller,
-    Path(family): Path<String>,
+    Segments(family): Segments<String>,
 ) -> ApiResult<Json<History>> {
     caller.require(&[Role::Auditor, Role::Officer])?;
     let family_id = family_id(&family)?;
@@ -383,11 +383,22 @@ pub async fn my_certificate(
     }))
 }
 
+/// The holder's family when its certificate may be shown as proof (see
+/// [`crate::document::require_showable`]).
+async fn showable_holder_row(
+    state: &AppState,
+    caller: &Caller,
+) -> ApiResult<registry_projections::CertificateRow> {
+    let row = holder_row(state, caller).await?;
+    crate::document::require_showable(row.state_on(state.registry().today()))?;
+    Ok(row)
+}
+
 #[utoipa::path(get, path = "/api/v1/me/certificate/qr.svg", tag = "holder",
     responses((status = 200, content_type = "image/svg+xml", body = String)),
     security(("bearer" = [])))]
 pub async fn my_qr_svg(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
-    let row = holder_row(&state, &caller).await?;
+    let row = showable_holder_row(&state, &caller).await?;
     let svg = registry_credential::qr_svg(&state.verify_url(row.token_id));
     Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
 }
@@ -396,7 +407,7 @@ pub async fn my_qr_svg(State(state): State<AppState>, caller: Caller) -> ApiResu
     responses((status = 200, content_type = "image/png", body = Vec<u8>)),
     security(("bearer" = [])))]
 pub async fn my_qr_png(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
-    let row = holder_row(&state, &caller).await?;
+    let row = showable_holder_row(&state, &caller).await?;
     let png = registry_credential::qr_png(&state.verify_url(row.token_id), 8);
     Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
 }
@@ -405,7 +416,7 @@ pub async fn my_qr_png(State(state): State<AppState>, caller: Caller) -> ApiResu
     responses((status = 200, body = LiveQr)),
     security(("bearer" = [])))]
 pub async fn my_live_qr(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<LiveQr>> {
-    let row = holder_row(&state, &caller).await?;
+    let row = showable_holder_row(&state, &caller).await?;
     let now = state.registry().now();
     let expires_at = now + chrono::Duration::seconds(state.config().live_qr_seconds);
     let token =

@@ -1,14 +1,14 @@
 //! The certificate PDF for holders and officers (the CLI prints the same document).
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{family_id, Caller};
+use crate::extract::{family_id, Caller, Segments};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use registry_app::Role;
 use registry_credential::{certificate_pdf, CertificatePdf, PdfMember};
-use registry_domain::{Family, Relation};
+use registry_domain::{CertificateState, Family, Relation};
 
 /// What the PDF of a family's current certificate shows.
 pub fn certificate_document(family: &Family, verify_url: String) -> CertificatePdf {
@@ -42,7 +42,21 @@ pub fn certificate_document(family: &Family, verify_url: String) -> CertificateP
     }
 }
 
+/// A document or a code that a family shows as proof exists only while the certificate can be
+/// valid (active, or not yet valid): never a valid-looking PDF or QR for a revoked, terminated,
+/// expired or replaced one.
+pub fn require_showable(state: CertificateState) -> ApiResult<()> {
+    match state {
+        CertificateState::Active | CertificateState::NotYetValid => Ok(()),
+        other => Err(ApiError::Conflict(format!(
+            "the certificate is {}: there is no valid document or code to show",
+            other.as_str()
+        ))),
+    }
+}
+
 fn pdf_response(state: &AppState, family: &Family) -> ApiResult<Response> {
+    require_showable(family.state_on(state.registry().today()))?;
     let document = certificate_document(family, state.verify_url(family.certificate_id));
     let bytes = certificate_pdf(&document)
         .ok_or_else(|| ApiError::internal("the PDF fonts could not be read"))?;
@@ -76,6 +90,7 @@ pub async fn my_pdf(State(state): State<AppState>, caller: Caller) -> ApiResult<
         .certificate_of_family(family)
         .await?
         .ok_or(ApiError::NotFound("the family has no certificate"))?;
+    require_showable(row.state_on(state.registry().today()))?;
     pdf_response(&state, &row.family)
 }
 
@@ -86,7 +101,7 @@ pub async fn my_pdf(State(state): State<AppState>, caller: Caller) -> ApiResult<
 pub async fn family_pdf(
     State(state): State<AppState>,
     caller: Caller,
-    Path(family): Path<String>,
+    Segments(family): Segments<String>,
 ) -> ApiResult<Response> {
     caller.require(&[Role::Officer])?;
     let family_id = family_id(&family)?;

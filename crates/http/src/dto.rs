@@ -93,10 +93,11 @@ pub struct MemberInput {
     pub first_name: String,
     #[serde(default)]
     pub middle_name: Option<String>,
+    #[serde(deserialize_with = "crate::wire::date")]
     pub birth_date: NaiveDate,
     pub relation: Relation,
     /// Last day of confirmed full-time study (children only).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::wire::optional_date")]
     pub student_until: Option<NaiveDate>,
     #[serde(default)]
     pub care: Option<Care>,
@@ -122,11 +123,16 @@ impl MemberInput {
 #[serde(deny_unknown_fields)]
 pub struct DecisionInput {
     pub number: String,
+    #[serde(deserialize_with = "crate::wire::date")]
     pub date: NaiveDate,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub office: Option<String>,
     /// The status never runs past this day, if set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::wire::optional_date"
+    )]
     pub term_until: Option<NaiveDate>,
 }
 
@@ -158,7 +164,8 @@ impl From<domain::Decision> for DecisionInput {
 pub struct GrantRequest {
     pub decision: DecisionInput,
     pub members: Vec<MemberInput>,
-    #[serde(default)]
+    /// The first day of validity (default: the decision's date).
+    #[serde(default, deserialize_with = "crate::wire::optional_date")]
     pub valid_from: Option<NaiveDate>,
 }
 
@@ -166,6 +173,7 @@ pub struct GrantRequest {
 #[serde(deny_unknown_fields)]
 pub struct StudentConfirmationInput {
     pub member_id: Uuid,
+    #[serde(deserialize_with = "crate::wire::date")]
     pub student_until: NaiveDate,
 }
 
@@ -206,11 +214,11 @@ pub struct CorrectMemberRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub middle_name: Option<Option<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::wire::optional_date")]
     pub birth_date: Option<NaiveDate>,
     #[serde(default)]
     pub relation: Option<Relation>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::wire::present_date")]
     #[schema(value_type = Option<NaiveDate>)]
     pub student_until: Option<Option<NaiveDate>>,
     #[serde(default)]
@@ -267,7 +275,7 @@ pub struct CommandResult {
     pub revision: u64,
     /// Global log position of the command's last event.
     pub position: u64,
-    /// `active`, `expired`, `terminated` or `revoked`.
+    /// `active`, `not_yet_valid`, `expired`, `terminated` or `revoked`.
     pub state: String,
     pub valid_until: NaiveDate,
     pub verify_url: String,
@@ -330,9 +338,11 @@ pub struct VerifyMember {
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct VerifyResult {
     pub valid: bool,
-    /// `active`, `expired`, `terminated`, `revoked` or `replaced`.
+    /// `active`, `expired`, `terminated`, `revoked`, `replaced` or `not_yet_valid` (before
+    /// `valid_from`).
     pub state: String,
-    /// Why it is not valid: `expired`, `terminated`, `revoked`, `replaced`.
+    /// Why it is not valid: `expired`, `terminated`, `revoked`, `replaced`, `not_yet_valid`,
+    /// or `live_code_expired` (an app code past its lifetime).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub certificate_number: String,

@@ -49,6 +49,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             let field = e.path().to_string();
             let inner = e.into_inner();
             let message = clean_message(&inner);
+            if let Some(why) = message.strip_prefix(crate::wire::MARKER) {
+                // A string that is not a date in range: the field is invalid, not the body.
+                return ApiError::Validation(vec![ProblemField {
+                    field,
+                    message: why.to_string(),
+                }]);
+            }
             let detail = if inner.is_syntax() || inner.is_eof() {
                 "the body is not valid JSON".to_string()
             } else {
@@ -85,6 +92,22 @@ fn clean_message(e: &serde_json::Error) -> String {
         text.chars().take(200).collect::<String>() + "…"
     } else {
         text
+    }
+}
+
+/// Path parameters. A segment that does not percent-decode to UTF-8 names nothing, so it is the
+/// same 404 as an unknown id (axum alone answers `400 text/plain`).
+#[derive(Debug)]
+pub struct Segments<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Segments<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| Self(value))
+            .map_err(|_| ApiError::NotFound("no such resource"))
     }
 }
 
@@ -240,11 +263,58 @@ impl<T: DeserializeOwned> FromRequest<AppState> for OfficerCommand<T> {
             JsonBody::from_request(Request::from_parts(parts, body), state).await?;
         Ok(Self {
             body: value,
-            request_hash: registry_app::request_hash(method.as_str(), &path, &raw),
+            request_hash: meaning_hash(method.as_str(), &path, &raw),
             caller,
             headers,
         })
     }
+}
+
+/// What an idempotency key binds: the request's meaning, not its bytes. The body as canonical
+/// JSON (keys sorted, no whitespace) and the path in lower case (its only variable parts are
+/// UUIDs, which do not care about case), so a client that re-sends a request pretty-printed, with
+/// its keys in another order or with an upper-case id gets the original answer.
+fn meaning_hash(method: &str, path: &str, raw: &[u8]) -> String {
+    let body = serde_json::from_slice::<serde_json::Value>(raw)
+        .map(|v| canonical_json(&v))
+        .unwrap_or_else(|_| String::from_utf8_lossy(raw).into_owned());
+    registry_app::request_hash(method, &path.to_ascii_lowercase(), body.as_bytes())
+}
+
+/// JSON with object keys in sorted order and no insignificant whitespace.
+fn canonical_json(value: &serde_json::Value) -> String {
+    fn write(out: &mut String, value: &serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                out.push('{');
+                for (i, key) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&serde_json::Value::String(key.clone()).to_string());
+                    out.push(':');
+                    write(out, &map[key]);
+                }
+                out.push('}');
+            }
+            serde_json::Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(out, item);
+                }
+                out.push(']');
+            }
+            scalar => out.push_str(&scalar.to_string()),
+        }
+    }
+    let mut out = String::new();
+    write(&mut out, value);
+    out
 }
 
 impl<T> OfficerCommand<T> {

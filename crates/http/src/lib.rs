@@ -12,8 +12,10 @@ mod extract;
 pub mod openapi;
 mod ops;
 mod ratelimit;
+pub mod server;
 mod state;
 mod verify;
+pub mod wire;
 
 pub use error::{ApiError, Problem};
 pub use ops::metrics_handle;
@@ -26,7 +28,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::Router;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::time::Instant;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -117,17 +118,33 @@ async fn index() -> Response {
         .into_response()
 }
 
-/// Request counts and latencies by route template and status.
+/// A metric label for a method: the standard ones by name, anything else `other` (a label per
+/// made-up method let anyone grow `/metrics` without bound).
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// Request counts and latencies by route template (`unmatched` for none) and status.
 async fn track(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let method = request.method().to_string();
+    let method = method_label(request.method());
     let response = next.run(request).await;
     let status = response.status();
-    metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status.as_u16().to_string()).increment(1);
+    metrics::counter!("http_requests_total", "method" => method, "route" => route.clone(), "status" => status.as_u16().to_string()).increment(1);
     metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
         .record(started.elapsed().as_secs_f64());
     if status == StatusCode::INTERNAL_SERVER_ERROR {
@@ -136,17 +153,29 @@ async fn track(request: Request, next: Next) -> Response {
     response
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then drains open requests.
+/// Serves `router` on `listener` until `shutdown` resolves, then drains open requests, with the
+/// default [`server::ConnectionLimits`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    metrics_handle();
-    axum::serve(
+    serve_with_limits(
         listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
+        router,
+        server::ConnectionLimits::default(),
+        shutdown,
     )
-    .with_graceful_shutdown(shutdown)
     .await
+}
+
+/// [`serve`] with the given header-read and idle timeouts and connection cap.
+pub async fn serve_with_limits(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    limits: server::ConnectionLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    metrics_handle();
+    server::serve_with_limits(listener, router, limits, shutdown).await
 }

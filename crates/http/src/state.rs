@@ -47,6 +47,8 @@ pub struct HttpConfig {
     pub ready_max_lag: u64,
     /// Lifetime of the app's rotating QR tokens, in seconds.
     pub live_qr_seconds: i64,
+    /// Header-read and idle timeouts, and the cap on open connections.
+    pub connections: crate::server::ConnectionLimits,
 }
 
 impl Default for HttpConfig {
@@ -59,6 +61,7 @@ impl Default for HttpConfig {
             body_limit: 64 * 1024,
             ready_max_lag: 1000,
             live_qr_seconds: 60,
+            connections: crate::server::ConnectionLimits::default(),
         }
     }
 }

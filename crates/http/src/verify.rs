@@ -4,8 +4,10 @@
 
 use crate::dto::{Relation, VerifyMember, VerifyResult};
 use crate::error::{ApiError, ApiResult};
+use crate::extract::Segments;
 use crate::state::{AppState, Disclosure};
 use askama::Template;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -140,7 +142,7 @@ fn rate_limit(state: &AppState, client: SocketAddr) -> ApiResult<()> {
 pub async fn verify_json(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
-    Path(token): Path<String>,
+    Segments(token): Segments<String>,
 ) -> ApiResult<Json<VerifyResult>> {
     rate_limit(&state, client)?;
     match lookup(&state, &token).await? {
@@ -169,7 +171,9 @@ fn wants_json(headers: &HeaderMap) -> bool {
 struct VerifyPage<'a> {
     result: &'a VerifyResult,
     badge: &'static str,
-    reason: &'static str,
+    /// `valid`, `invalid` or `pending` (not yet valid): the badge's colour.
+    badge_class: &'static str,
+    reason: String,
     checked_at: String,
     valid_from: String,
     valid_until: String,
@@ -185,16 +189,17 @@ fn ru_date(d: chrono::NaiveDate) -> String {
     d.format("%d.%m.%Y").to_string()
 }
 
-fn reason_ru(result: &VerifyResult) -> &'static str {
+fn reason_ru(result: &VerifyResult) -> String {
     match (result.reason.as_deref(), result.state.as_str()) {
         (Some("live_code_expired"), _) => {
-            "динамический код устарел — попросите обновить код в приложении"
+            "динамический код устарел — попросите обновить код в приложении".into()
         }
-        (_, "expired") => "истёк срок действия",
-        (_, "revoked") => "отозвано",
-        (_, "terminated") => "прекращено",
-        (_, "replaced") => "заменено — выдано новое удостоверение",
-        _ => "",
+        (_, "expired") => "истёк срок действия".into(),
+        (_, "revoked") => "отозвано".into(),
+        (_, "terminated") => "прекращено".into(),
+        (_, "replaced") => "заменено — выдано новое удостоверение".into(),
+        (_, "not_yet_valid") => format!("ещё не действует — с {}", ru_date(result.valid_from)),
+        _ => String::new(),
     }
 }
 
@@ -217,10 +222,15 @@ fn render_page(result: &VerifyResult) -> Response {
         .collect();
     let page = VerifyPage {
         result,
-        badge: if result.valid {
-            "ДЕЙСТВИТЕЛЬНО"
-        } else {
-            "НЕДЕЙСТВИТЕЛЬНО"
+        badge: match (result.valid, result.state.as_str()) {
+            (true, _) => "ДЕЙСТВИТЕЛЬНО",
+            (false, "not_yet_valid") => "ЕЩЁ НЕ ДЕЙСТВУЕТ",
+            (false, _) => "НЕДЕЙСТВИТЕЛЬНО",
+        },
+        badge_class: match (result.valid, result.state.as_str()) {
+            (true, _) => "valid",
+            (false, "not_yet_valid") => "pending",
+            (false, _) => "invalid",
         },
         reason: reason_ru(result),
         checked_at: registry_domain::time::moscow_display(result.checked_at),
@@ -251,8 +261,10 @@ pub async fn verify_page(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Path(token): Path<String>,
+    token: Result<Path<String>, PathRejection>,
 ) -> Response {
+    // A garbled path is a garbled token: the same not-found page as an unknown one.
+    let token = token.map(|Path(t)| t).unwrap_or_default();
     let json = wants_json(&headers);
     if let Err(e) = rate_limit(&state, client) {
         return e.into_response();

@@ -23,7 +23,13 @@ use std::time::Duration;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// Versions 1 to 999. The read store's migrations (1001 and up) may share the database and its
+/// `_sqlx_migrations` table: each side ignores the other's versions.
+static MIGRATOR: sqlx::migrate::Migrator = {
+    let mut migrator = sqlx::migrate!("./migrations");
+    migrator.ignore_missing = true;
+    migrator
+};
 
 /// The key of the append lock (`pg_advisory_xact_lock`): "registry" in ASCII.
 pub const APPEND_LOCK: i64 = 0x7265_6769_7374_7279;
@@ -60,6 +66,13 @@ async fn current_head(pool: &PgPool) -> StoreResult<u64> {
 impl PostgresEventStore {
     /// Connects to a `postgres://` URL and runs the migrations.
     pub async fn open(url: &str) -> StoreResult<Self> {
+        // One plain connection first: a pool retries a refused connection until its acquire
+        // timeout and then says only "pool timed out"; this says why, within seconds.
+        let probe = tokio::time::timeout(Duration::from_secs(10), PgConnection::connect(url))
+            .await
+            .map_err(|_| StoreError::Backend("no answer from PostgreSQL within 10 s".into()))?
+            .map_err(backend)?;
+        let _ = probe.close().await;
         let readers = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(30))
