@@ -71,9 +71,21 @@ async fn dates_outside_the_sane_range_are_422_and_other_shapes_400_naming_the_fi
         ("valid_from", "/valid_from", "-0001-01-01"),
         ("valid_from", "/valid_from", "0000-01-01"),
         ("valid_from", "/valid_from", "1899-12-31"),
-        ("members[2].student_until", "/members/2/student_until", "+10000-01-01"),
-        ("decision.term_until", "/decision/term_until", "+10000-01-01"),
-        ("members[0].birth_date", "/members/0/birth_date", "1850-01-01"),
+        (
+            "members[2].student_until",
+            "/members/2/student_until",
+            "+10000-01-01",
+        ),
+        (
+            "decision.term_until",
+            "/decision/term_until",
+            "+10000-01-01",
+        ),
+        (
+            "members[0].birth_date",
+            "/members/0/birth_date",
+            "1850-01-01",
+        ),
     ];
     for (field, at, value) in cases {
         let mut body = family_body();

@@ -51,6 +51,53 @@ impl Stores {
         self.data_dir.join("keys")
     }
 
+    /// One line naming the data directory and both stores (passwords redacted), for commands
+    /// to print before they use them.
+    pub fn describe(&self) -> String {
+        format!(
+            "data directory {}; event store {}; read store {}",
+            self.data_dir.display(),
+            redact(&self.event_store_url()),
+            redact(&self.read_store_url())
+        )
+    }
+
+    /// The SQLite file of the event store, when the event store is one.
+    fn sqlite_event_store_file(&self) -> Option<PathBuf> {
+        let url = self.event_store_url();
+        if url.contains("://") && !url.starts_with("sqlite:") {
+            return None;
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(&url);
+        Some(PathBuf::from(path.split('?').next().unwrap_or(path)))
+    }
+
+    /// Refuses to go on where a command would create a new, empty registry although the user
+    /// surely meant an existing one: the SQLite event store is missing and so are the keys
+    /// (a wrong `--data-dir`, or a command run before the first `registry serve`).
+    pub fn require_existing(&self) -> anyhow::Result<()> {
+        let Some(file) = self.sqlite_event_store_file() else {
+            return Ok(());
+        };
+        if !file.exists() && !self.keys_dir().exists() {
+            bail!(
+                "{} holds no registry (no {} and no keys/): pass the --data-dir of an existing \
+                 registry, or create one here with `registry init --data-dir {}` (or `registry \
+                 serve`)",
+                self.data_dir.display(),
+                file.file_name().map_or_else(
+                    || file.display().to_string(),
+                    |n| n.to_string_lossy().into()
+                ),
+                self.data_dir.display()
+            );
+        }
+        Ok(())
+    }
+
     /// Opens the event store the URL names.
     pub async fn open_event_store(&self) -> anyhow::Result<Arc<dyn EventStore>> {
         let url = self.event_store_url();

@@ -64,8 +64,10 @@ impl StoreArgs {
 
 #[derive(Subcommand, Debug)]
 enum Commands {
-    /// Run the HTTP server.
+    /// Run the HTTP server (creates the stores and keys on first start).
     Serve(ServeArgs),
+    /// Create the stores and the signing keys in the data directory, without serving.
+    Init,
     /// Manage API access tokens.
     #[command(subcommand)]
     Tokens(TokenCommand),
@@ -112,10 +114,12 @@ struct ServeArgs {
     #[arg(long, env = "REGISTRY_DEMO")]
     demo: bool,
     /// Eligibility policy preset.
-    #[arg(long, env = "REGISTRY_POLICY", default_value = "federal-2024")]
+    #[arg(long, env = "REGISTRY_POLICY", default_value = "federal-2024",
+        value_parser = clap::builder::PossibleValuesParser::new(Policy::PRESET_NAMES))]
     policy: String,
-    /// How much a verifier sees: standard, full or minimal.
-    #[arg(long, env = "REGISTRY_DISCLOSURE", default_value = "standard")]
+    /// How much a verifier sees.
+    #[arg(long, env = "REGISTRY_DISCLOSURE", default_value = "standard",
+        value_parser = clap::builder::PossibleValuesParser::new(["standard", "full", "minimal"]))]
     disclosure: String,
     /// Verifier requests per second per client address (0: no limit).
     #[arg(long, env = "REGISTRY_VERIFY_RATE_LIMIT", default_value_t = 20)]
@@ -186,7 +190,10 @@ enum ProjectionCommand {
     /// Each projection's checkpoint, the log head and the lag.
     Status,
     /// Rebuild projections from the log aside, then swap (all when no name is given).
-    Rebuild { name: Option<String> },
+    Rebuild {
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(PROJECTION_NAMES))]
+        name: Option<String>,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -200,6 +207,10 @@ struct VerifyArgs {
     #[arg(long)]
     keys: PathBuf,
 }
+
+/// The projections' names, as `projections rebuild NAME` takes them (a test keeps this list equal
+/// to `default_projections()`).
+const PROJECTION_NAMES: [&str; 2] = ["certificate_view", "family_history"];
 
 fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("REGISTRY_LOG")
@@ -217,11 +228,33 @@ fn init_logging(json: bool) {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        // One line with every cause, never a backtrace (whatever RUST_BACKTRACE says): these
+        // are a user's errors (a wrong path, a store that does not answer), not a program's.
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let stores = cli.stores.stores();
+    if !matches!(cli.command, Commands::Verify(_)) {
+        eprintln!("registry: {}", stores.describe());
+    }
+    if !matches!(
+        cli.command,
+        Commands::Serve(_) | Commands::Init | Commands::Verify(_)
+    ) {
+        stores.require_existing()?;
+    }
     match cli.command {
         Commands::Serve(args) => serve(stores, args).await,
+        Commands::Init => init(&stores).await,
         Commands::Tokens(command) => tokens(stores, command).await,
         Commands::Keys(command) => keys(stores, command),
         Commands::Projections(command) => projections(stores, command).await,
@@ -230,10 +263,27 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+async fn init(stores: &Stores) -> anyhow::Result<()> {
+    let existed = stores.require_existing().is_ok();
+    stores.open_event_store().await?;
+    stores.open_read_store().await?;
+    KeyRing::load_or_create(&stores.keys_dir()).context("creating the signing keys")?;
+    if existed {
+        println!(
+            "{} already holds a registry; nothing changed",
+            stores.data_dir.display()
+        );
+    } else {
+        println!("created a registry in {}", stores.data_dir.display());
+    }
+    Ok(())
+}
+
 async fn serve(stores: Stores, args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_json);
     let policy = Policy::by_name(&args.policy)?;
     let disclosure: Disclosure = args.disclosure.parse().map_err(anyhow::Error::msg)?;
+    tracing::info!(stores = %stores.describe(), "opening the stores");
     let public_base_url = args
         .public_base_url
         .clone()
@@ -426,7 +476,12 @@ async fn projections(stores: Stores, command: ProjectionCommand) -> anyhow::Resu
                     .iter()
                     .find(|p| p.name() == n)
                     .map(|p| p.name())
-                    .with_context(|| format!("no projection named {n:?}"))?],
+                    .with_context(|| {
+                        format!(
+                            "no projection named {n:?}; known: {}",
+                            PROJECTION_NAMES.join(", ")
+                        )
+                    })?],
                 None => runner.projections().iter().map(|p| p.name()).collect(),
             };
             let head = store.head().await?;
@@ -500,5 +555,17 @@ fn verify(args: VerifyArgs) -> anyhow::Result<()> {
             eprintln!("{e:#}");
             std::process::exit(1);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_listed_projection_names_are_the_projections() {
+        let names: Vec<&str> = registry_projections::default_projections()
+            .iter()
+            .map(|p| p.name())
+            .collect();
+        assert_eq!(names, super::PROJECTION_NAMES);
     }
 }

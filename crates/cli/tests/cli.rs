@@ -26,9 +26,17 @@ fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
 }
 
+/// A data directory holding a new, empty registry.
+fn initialized() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let out = registry(dir.path(), &["init"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    dir
+}
+
 #[test]
 fn tokens_create_prints_the_token_alone_on_the_last_line_and_stores_only_its_hash() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = initialized();
     let out = registry(
         dir.path(),
         &[
@@ -76,7 +84,7 @@ fn tokens_create_prints_the_token_alone_on_the_last_line_and_stores_only_its_has
 
 #[test]
 fn a_holder_token_needs_an_existing_family() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = initialized();
     let out = registry(
         dir.path(),
         &["tokens", "create", "--role", "holder", "--name", "x"],
@@ -188,7 +196,7 @@ fn serve_demo_prints_tokens_and_a_verify_url_that_opens_and_checks_offline() {
     assert!(stderr(&bad).contains("NOT issued"), "{}", stderr(&bad));
 
     // Another registry's keys: refused.
-    let other = tempfile::tempdir().unwrap();
+    let other = initialized();
     let export = registry(other.path(), &["keys", "export"]);
     let other_keys = other.path().join("keys.json");
     std::fs::write(&other_keys, export.stdout).unwrap();
@@ -241,4 +249,131 @@ fn serve_demo_prints_tokens_and_a_verify_url_that_opens_and_checks_offline() {
         "{}",
         stdout(&rebuild)
     );
+}
+
+#[test]
+fn a_command_on_a_directory_without_a_registry_says_so_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for args in [
+        &["tokens", "create", "--role", "officer", "--name", "x"][..],
+        &["tokens", "list"][..],
+        &["projections", "status"][..],
+        &["keys", "rotate"][..],
+    ] {
+        let out = registry(&data, args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            stderr(&out).contains("holds no registry") && stderr(&out).contains("registry init"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert!(!data.exists(), "{args:?} created {}", data.display());
+    }
+    let init = registry(&data, &["init"]);
+    assert!(init.status.success(), "{}", stderr(&init));
+    assert!(stdout(&init).contains("created a registry"));
+    assert!(data.join("registry.db").exists() && data.join("keys").exists());
+    let again = registry(&data, &["init"]);
+    assert!(stdout(&again).contains("already holds a registry"));
+
+    // Every command that opens stores says which.
+    let out = registry(
+        &data,
+        &["tokens", "create", "--role", "officer", "--name", "x"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = stderr(&out);
+    assert!(
+        said.contains(&format!("data directory {}", data.display()))
+            && said.contains(&format!(
+                "event store sqlite://{}",
+                data.join("registry.db").display()
+            ))
+            && said.contains(&format!(
+                "read store sqlite://{}",
+                data.join("views.db").display()
+            )),
+        "{said}"
+    );
+}
+
+#[test]
+fn a_user_error_is_one_line_without_a_backtrace() {
+    let dir = initialized();
+    let out = Command::new(env!("CARGO_BIN_EXE_registry"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["tokens", "create", "--role", "holder", "--name", "x"])
+        .env("RUST_BACKTRACE", "full")
+        .env_remove("REGISTRY_EVENT_STORE")
+        .env_remove("REGISTRY_READ_STORE")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = stderr(&out);
+    let errors: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with("registry: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "{text}");
+    assert!(
+        errors[0].starts_with("error: ") && errors[0].contains("--family"),
+        "{text}"
+    );
+    assert!(!text.to_lowercase().contains("backtrace"), "{text}");
+}
+
+#[test]
+fn an_unreachable_postgres_says_connection_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("postgres://postgres@127.0.0.1:{}/registry", free_port());
+    let out = registry(
+        dir.path(),
+        &[
+            "--event-store",
+            &url,
+            "--read-store",
+            &url,
+            "projections",
+            "status",
+        ],
+    );
+    assert!(!out.status.success());
+    let text = stderr(&out).to_lowercase();
+    assert!(text.contains("connection refused"), "{text}");
+    assert!(!text.contains("timed out"), "{text}");
+}
+
+#[test]
+fn unknown_values_are_refused_with_the_known_ones_listed() {
+    let dir = initialized();
+    for (args, known) in [
+        (
+            &["serve", "--policy", "bogus"][..],
+            &["federal-2024", "moscow-2005"][..],
+        ),
+        (
+            &["serve", "--disclosure", "bogus"][..],
+            &["standard", "full", "minimal"][..],
+        ),
+        (
+            &["projections", "rebuild", "bogus"][..],
+            &["certificate_view", "family_history"][..],
+        ),
+        (
+            &["tokens", "create", "--role", "bogus", "--name", "x"][..],
+            &["officer", "auditor", "holder"][..],
+        ),
+    ] {
+        let out = registry(dir.path(), args);
+        assert!(!out.status.success(), "{args:?}");
+        let text = stderr(&out);
+        for value in known {
+            assert!(
+                text.contains(value),
+                "{args:?} does not list {value}: {text}"
+            );
+        }
+    }
 }

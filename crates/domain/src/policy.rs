@@ -28,6 +28,9 @@ impl Default for Policy {
 }
 
 impl Policy {
+    /// The presets' names, in the order of [`Policy::presets`].
+    pub const PRESET_NAMES: [&'static str; 2] = ["federal-2024", "moscow-2005"];
+
     /// Presidential Decree No. 63 of 23.01.2024: children count until 18, full-time students until
     /// 23. A student confirmation covers the gap between school and university in the same year,
     /// because it counts the child continuously from the age limit through `student_until`.
@@ -123,4 +126,15 @@ pub fn add_years(date: NaiveDate, years: u32) -> NaiveDate {
 
 fn day_before(date: NaiveDate) -> NaiveDate {
     date.checked_sub_days(Days::new(1)).unwrap_or(date)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Policy;
+
+    #[test]
+    fn the_listed_preset_names_are_the_presets() {
+        let names: Vec<String> = Policy::presets().into_iter().map(|p| p.name).collect();
+        assert_eq!(names, Policy::PRESET_NAMES);
+    }
 }

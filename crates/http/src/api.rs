@@ -53,6 +53,9 @@ fn with_etag(mut response: Response, revision: u64) -> Response {
     response
 }
 
+/// Grant the status to a new family.
+///
+/// Decides eligibility under the configured policy, records `StatusGranted` and answers once the certificate view shows it. With `Idempotency-Key` a repeat of the same request answers the same result and appends nothing.
 #[utoipa::path(post, path = "/api/v1/families", tag = "officer",
     request_body = GrantRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Same key and body: same answer, no new event")),
@@ -80,6 +83,9 @@ pub async fn grant(
     run(&state, cmd.request(family_id, command), StatusCode::CREATED).await
 }
 
+/// Renew (продлить) a family's status.
+///
+/// A new decision, with optional student confirmations; records `StatusRenewed` with the new `valid_until`.
 #[utoipa::path(post, path = "/api/v1/families/{family_id}/renewals", tag = "officer",
     request_body = RenewRequest,
     params(("family_id" = Uuid, Path), ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
@@ -108,6 +114,9 @@ pub async fn renew(
     run(&state, cmd.request(family_id, command), StatusCode::OK).await
 }
 
+/// Add a member (a child born or adopted, a new guardian).
+///
+/// Records `MemberAdded` with the resulting validity; the answer carries the new `member_id`.
 #[utoipa::path(post, path = "/api/v1/families/{family_id}/members", tag = "officer",
     request_body = AddMemberRequest,
     params(("family_id" = Uuid, Path), ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
@@ -127,6 +136,9 @@ pub async fn add_member(
     run(&state, cmd.request(family_id, command), StatusCode::CREATED).await
 }
 
+/// Remove a member, with a reason.
+///
+/// Records `MemberRemoved`, and `StatusTerminated` in the same append when fewer children than the policy's minimum still count.
 #[utoipa::path(post, path = "/api/v1/families/{family_id}/members/{member_id}/removal", tag = "officer",
     request_body = RemoveMemberRequest,
     params(("family_id" = Uuid, Path), ("member_id" = Uuid, Path), ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
@@ -146,6 +158,9 @@ pub async fn remove_member(
     run(&state, cmd.request(family_id, command), StatusCode::OK).await
 }
 
+/// Correct a member's details.
+///
+/// Only the fields sent change; `middle_name: null` and `student_until: null` clear them. Records `MemberDetailsCorrected`.
 #[utoipa::path(patch, path = "/api/v1/families/{family_id}/members/{member_id}", tag = "officer",
     request_body = CorrectMemberRequest,
     params(("family_id" = Uuid, Path), ("member_id" = Uuid, Path), ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
@@ -165,6 +180,9 @@ pub async fn correct_member(
     run(&state, cmd.request(family_id, command), StatusCode::OK).await
 }
 
+/// Revoke a family's status.
+///
+/// Records `StatusRevoked`; from the answer on, every QR of the family scans as revoked.
 #[utoipa::path(post, path = "/api/v1/families/{family_id}/revocation", tag = "officer",
     request_body = RevokeRequest,
     params(("family_id" = Uuid, Path), ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
@@ -184,6 +202,9 @@ pub async fn revoke(
     run(&state, cmd.request(family_id, command), StatusCode::OK).await
 }
 
+/// Reissue the certificate (a lost phone, a leaked PDF).
+///
+/// Records `CertificateReissued` with a new QR token and the next serial; the old QR then scans as replaced.
 #[utoipa::path(post, path = "/api/v1/families/{family_id}/certificate/reissue", tag = "officer",
     request_body = ReissueRequest,
     params(("family_id" = Uuid, Path), ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
@@ -254,6 +275,9 @@ fn family_view(
     }
 }
 
+/// A family's current view, or its view at an instant (`as_of`).
+///
+/// For officers and auditors. `as_of` replays the family's stream up to that instant.
 #[utoipa::path(get, path = "/api/v1/families/{family_id}", tag = "officer",
     params(("family_id" = Uuid, Path), FamilyQuery),
     responses((status = 200, body = FamilyView), (status = 404, body = crate::error::Problem)),
@@ -312,6 +336,9 @@ pub async fn get_family(
     Ok(with_etag(Json(view).into_response(), loaded.revision))
 }
 
+/// A family's whole history, event by event.
+///
+/// Who (actor), when, what and why, in stream order.
 #[utoipa::path(get, path = "/api/v1/families/{family_id}/history", tag = "auditor",
     params(("family_id" = Uuid, Path)),
     responses((status = 200, body = History), (status = 404, body = crate::error::Problem)),
@@ -368,6 +395,9 @@ async fn holder_row(
         .ok_or(ApiError::NotFound("the family has no certificate"))
 }
 
+/// The holder's certificate card.
+///
+/// The same fields as a verifier's scan, with every name in full, and the verify URL of the QR.
 #[utoipa::path(get, path = "/api/v1/me/certificate", tag = "holder",
     responses((status = 200, body = HolderCard), (status = 403, body = crate::error::Problem)),
     security(("bearer" = [])))]
@@ -394,6 +424,9 @@ async fn showable_holder_row(
     Ok(row)
 }
 
+/// The QR of the holder's certificate as SVG.
+///
+/// Refused (409) once the certificate is revoked, terminated or expired.
 #[utoipa::path(get, path = "/api/v1/me/certificate/qr.svg", tag = "holder",
     responses((status = 200, content_type = "image/svg+xml", body = String)),
     security(("bearer" = [])))]
@@ -403,6 +436,9 @@ pub async fn my_qr_svg(State(state): State<AppState>, caller: Caller) -> ApiResu
     Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
 }
 
+/// The QR of the holder's certificate as PNG.
+///
+/// Refused (409) once the certificate is revoked, terminated or expired.
 #[utoipa::path(get, path = "/api/v1/me/certificate/qr.png", tag = "holder",
     responses((status = 200, content_type = "image/png", body = Vec<u8>)),
     security(("bearer" = [])))]
@@ -412,6 +448,9 @@ pub async fn my_qr_png(State(state): State<AppState>, caller: Caller) -> ApiResu
     Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
 }
 
+/// A short-lived signed verify URL for the app's rotating code.
+///
+/// Refused (409) once the certificate is revoked, terminated or expired.
 #[utoipa::path(get, path = "/api/v1/me/certificate/live-qr", tag = "holder",
     responses((status = 200, body = LiveQr)),
     security(("bearer" = [])))]

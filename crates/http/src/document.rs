@@ -77,6 +77,9 @@ fn pdf_response(state: &AppState, family: &Family) -> ApiResult<Response> {
         .into_response())
 }
 
+/// The holder's certificate as a PDF (A4, Russian, with the QR).
+///
+/// Refused (409) once the certificate is revoked, terminated or expired: never a valid-looking document for an invalid certificate.
 #[utoipa::path(get, path = "/api/v1/me/certificate.pdf", tag = "holder",
     responses((status = 200, content_type = "application/pdf", body = Vec<u8>)),
     security(("bearer" = [])))]
@@ -94,6 +97,9 @@ pub async fn my_pdf(State(state): State<AppState>, caller: Caller) -> ApiResult<
     pdf_response(&state, &row.family)
 }
 
+/// A family's certificate as a PDF, for officers.
+///
+/// Refused (409) once the certificate is revoked, terminated or expired.
 #[utoipa::path(get, path = "/api/v1/families/{family_id}/certificate.pdf", tag = "officer",
     params(("family_id" = uuid::Uuid, Path)),
     responses((status = 200, content_type = "application/pdf", body = Vec<u8>), (status = 404, body = crate::error::Problem)),

@@ -89,9 +89,12 @@ impl From<RemovalReason> for domain::RemovalReason {
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemberInput {
+    #[schema(min_length = 1, max_length = 100)]
     pub last_name: String,
+    #[schema(min_length = 1, max_length = 100)]
     pub first_name: String,
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 100)]
     pub middle_name: Option<String>,
     #[serde(deserialize_with = "crate::wire::date")]
     pub birth_date: NaiveDate,
@@ -122,10 +125,12 @@ impl MemberInput {
 #[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionInput {
+    #[schema(min_length = 1, max_length = 64)]
     pub number: String,
     #[serde(deserialize_with = "crate::wire::date")]
     pub date: NaiveDate,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 500)]
     pub office: Option<String>,
     /// The status never runs past this day, if set.
     #[serde(
@@ -163,6 +168,7 @@ impl From<domain::Decision> for DecisionInput {
 #[serde(deny_unknown_fields)]
 pub struct GrantRequest {
     pub decision: DecisionInput,
+    #[schema(min_items = 1, max_items = 64)]
     pub members: Vec<MemberInput>,
     /// The first day of validity (default: the decision's date).
     #[serde(default, deserialize_with = "crate::wire::optional_date")]
@@ -208,8 +214,10 @@ pub struct RemoveMemberRequest {
 #[serde(deny_unknown_fields)]
 pub struct CorrectMemberRequest {
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 100)]
     pub last_name: Option<String>,
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 100)]
     pub first_name: Option<String>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
@@ -252,6 +260,7 @@ impl From<CorrectMemberRequest> for domain::MemberChanges {
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RevokeRequest {
+    #[schema(min_length = 1, max_length = 500)]
     pub reason: String,
     #[serde(default)]
     pub decision: Option<DecisionInput>,
@@ -261,6 +270,7 @@ pub struct RevokeRequest {
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReissueRequest {
+    #[schema(min_length = 1, max_length = 500)]
     pub reason: String,
 }
 

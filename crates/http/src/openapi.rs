@@ -1,8 +1,15 @@
 //! The OpenAPI document, generated from the handlers and types. A copy is checked in as
 //! `schemas/openapi.json`; a test fails when it is stale.
+//!
+//! Every operation lists every problem it can answer ([`PROBLEMS`], as
+//! `application/problem+json`), and the command headers their formats; schemathesis in CI holds
+//! the server to this document.
 
 use crate::{api, document, dto, error, ops, verify};
+use utoipa::openapi::path::{Operation, PathItem};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
@@ -17,7 +24,7 @@ use utoipa::{Modify, OpenApi};
         api::revoke, api::reissue, api::get_family, api::history,
         api::my_certificate, api::my_qr_svg, api::my_qr_png, api::my_live_qr,
         document::my_pdf, document::family_pdf,
-        verify::verify_json, verify::keys,
+        verify::verify_json, verify::verify_page, verify::keys,
         ops::healthz, ops::readyz, ops::metrics, ops::openapi,
     ),
     components(schemas(
@@ -26,7 +33,7 @@ use utoipa::{Modify, OpenApi};
         dto::FamilyView, dto::MemberView, dto::VerifyResult, dto::VerifyMember, dto::HolderCard,
         dto::History, dto::HistoryEvent, dto::LiveQr, error::Problem, error::ProblemField,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ProblemResponses, &CommandHeaderFormats),
     tags(
         (name = "officer", description = "Social-services officers (role `officer`)"),
         (name = "auditor", description = "Auditors (role `auditor`)"),
@@ -47,6 +54,152 @@ impl Modify for BearerAuth {
                 "bearer",
                 SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
             );
+        }
+    }
+}
+
+/// The problem statuses each operation can answer, by method and path.
+pub const PROBLEMS: &[(&str, &str, &[u16])] = &[
+    ("post", "/api/v1/families", COMMAND_NEW),
+    ("post", "/api/v1/families/{family_id}/renewals", COMMAND),
+    ("post", "/api/v1/families/{family_id}/members", COMMAND),
+    (
+        "post",
+        "/api/v1/families/{family_id}/members/{member_id}/removal",
+        COMMAND,
+    ),
+    (
+        "patch",
+        "/api/v1/families/{family_id}/members/{member_id}",
+        COMMAND,
+    ),
+    ("post", "/api/v1/families/{family_id}/revocation", COMMAND),
+    (
+        "post",
+        "/api/v1/families/{family_id}/certificate/reissue",
+        COMMAND,
+    ),
+    ("get", "/api/v1/families/{family_id}", &[400, 401, 403, 404]),
+    (
+        "get",
+        "/api/v1/families/{family_id}/history",
+        &[401, 403, 404],
+    ),
+    ("get", "/api/v1/families/{family_id}/certificate.pdf", SHOWN),
+    ("get", "/api/v1/me/certificate", &[401, 403, 404]),
+    ("get", "/api/v1/me/certificate/qr.svg", SHOWN),
+    ("get", "/api/v1/me/certificate/qr.png", SHOWN),
+    ("get", "/api/v1/me/certificate/live-qr", SHOWN),
+    ("get", "/api/v1/me/certificate.pdf", SHOWN),
+    ("get", "/api/v1/verify/{token}", &[404, 429]),
+    ("get", "/v/{token}", &[404, 429]),
+    ("get", "/.well-known/registry-keys.json", &[]),
+    ("get", "/healthz", &[]),
+    ("get", "/readyz", &[]),
+    ("get", "/metrics", &[]),
+    ("get", "/openapi.json", &[]),
+];
+
+/// A command on a new family (no path id; `If-Match` can still fail).
+const COMMAND_NEW: &[u16] = &[400, 401, 403, 409, 412, 413, 422, 503];
+/// A command on an existing family.
+const COMMAND: &[u16] = &[400, 401, 403, 404, 409, 412, 413, 422, 503];
+/// A document or code shown as proof: refused (409) for an invalid certificate.
+const SHOWN: &[u16] = &[401, 403, 404, 409];
+
+fn problem_description(status: u16) -> &'static str {
+    match status {
+        400 => "`malformed_request`: the body is not JSON of the expected shape, or a header or query is malformed",
+        401 => "`unauthenticated`: no token, or an unknown one",
+        403 => "`forbidden`: the token's role or family does not allow it",
+        404 => "`not_found`: no such family or member; an unknown, forged or garbled QR token",
+        409 => "`conflict`: the family's state forbids it, or it kept changing concurrently",
+        412 => "`precondition_failed`: the `If-Match` revision is not the current one",
+        413 => "`payload_too_large`: the body is over the limit",
+        422 => "`validation_failed` (see `errors`) or `not_eligible`",
+        429 => "`rate_limited`: too many requests from this address; see `Retry-After`",
+        503 => "`unavailable`: recorded, but the views lag; retry with the same `Idempotency-Key`",
+        _ => "a problem",
+    }
+}
+
+fn operation_mut<'a>(item: &'a mut PathItem, method: &str) -> Option<&'a mut Operation> {
+    match method {
+        "get" => item.get.as_mut(),
+        "post" => item.post.as_mut(),
+        "patch" => item.patch.as_mut(),
+        "put" => item.put.as_mut(),
+        "delete" => item.delete.as_mut(),
+        _ => None,
+    }
+}
+
+/// Adds the problems of [`PROBLEMS`] to each operation, as `application/problem+json`.
+struct ProblemResponses;
+
+impl Modify for ProblemResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (method, path, statuses) in PROBLEMS {
+            let Some(operation) = openapi
+                .paths
+                .paths
+                .get_mut(*path)
+                .and_then(|item| operation_mut(item, method))
+            else {
+                continue;
+            };
+            for status in *statuses {
+                let mut response = ResponseBuilder::new()
+                    .description(problem_description(*status))
+                    .content(
+                        "application/problem+json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("Problem")))
+                            .build(),
+                    );
+                if *path == "/v/{token}" && *status == 404 {
+                    // A person's browser gets the not-found page instead.
+                    response = response.content("text/html", ContentBuilder::new().build());
+                }
+                let response = response.build();
+                operation
+                    .responses
+                    .responses
+                    .insert(status.to_string(), RefOr::T(response));
+            }
+        }
+    }
+}
+
+/// `If-Match` and `Idempotency-Key` with the formats the server accepts (else 400).
+struct CommandHeaderFormats;
+
+impl Modify for CommandHeaderFormats {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            for method in ["get", "post", "patch", "put", "delete"] {
+                let Some(operation) = operation_mut(item, method) else {
+                    continue;
+                };
+                for parameter in operation.parameters.iter_mut().flatten() {
+                    let schema = match parameter.name.as_str() {
+                        "If-Match" => ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .pattern(Some(r#"^(W/)?"[0-9]{1,19}"$"#))
+                            .description(Some(
+                                r#"The revision the change was decided on, quoted: "3""#,
+                            )),
+                        "Idempotency-Key" => ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .pattern(Some("^[!-~]{1,255}$"))
+                            .min_length(Some(1))
+                            .max_length(Some(255))
+                            .description(Some("1 to 255 visible ASCII characters")),
+                        _ => continue,
+                    };
+                    parameter.schema = Some(RefOr::T(schema.build().into()));
+                }
+            }
         }
     }
 }

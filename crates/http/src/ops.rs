@@ -28,15 +28,17 @@ pub fn metrics_handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
+/// Liveness: the process is up.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
-    responses((status = 200, description = "The process is up")))]
+    responses((status = 200, description = "The process is up", content_type = "application/json", body = Object)))]
 pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
+/// Readiness: the stores answer and the projections are caught up within a bound.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
-    responses((status = 200, description = "Stores reachable, projections caught up"),
-        (status = 503, description = "Not ready")))]
+    responses((status = 200, description = "Stores reachable, projections caught up", content_type = "application/json", body = Object),
+        (status = 503, description = "Not ready: a store does not answer, or the projections lag", content_type = "application/json", body = Object)))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let head = state.registry().store().head().await;
     let read = state.read().ping().await;
@@ -70,6 +72,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
+/// Prometheus metrics (text format).
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, content_type = "text/plain", description = "Prometheus text format")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
@@ -95,8 +98,9 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
+/// This document.
 #[utoipa::path(get, path = "/openapi.json", tag = "operations",
-    responses((status = 200, description = "This document")))]
+    responses((status = 200, description = "This document", content_type = "application/json", body = Object)))]
 pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(crate::openapi::ApiDoc::openapi())
 }

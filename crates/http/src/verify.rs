@@ -135,6 +135,9 @@ fn rate_limit(state: &AppState, client: SocketAddr) -> ApiResult<()> {
     }
 }
 
+/// What a QR scan shows, as JSON.
+///
+/// Public. The token's signature is checked before any lookup; an unknown, forged or garbled token is the same 404. A known certificate answers 200 whatever its state.
 #[utoipa::path(get, path = "/api/v1/verify/{token}", tag = "verifier",
     params(("token" = String, Path, description = "The token of a QR")),
     responses((status = 200, body = VerifyResult), (status = 404, body = crate::error::Problem),
@@ -256,7 +259,15 @@ fn not_found_page() -> Response {
     }
 }
 
-/// `GET /v/{token}`: the page a phone opens from the QR, or JSON on `Accept: application/json`.
+/// The page a phone opens from the QR.
+///
+/// Public. Russian HTML by default; the JSON of `/api/v1/verify/{token}` with
+/// `Accept: application/json`. An unknown, forged or garbled token gets the same not-found page
+/// (or problem).
+#[utoipa::path(get, path = "/v/{token}", tag = "verifier",
+    params(("token" = String, Path, description = "The token of a QR")),
+    responses((status = 200, description = "The verifier's page, or the verify JSON",
+        content((String = "text/html"), (VerifyResult = "application/json")))))]
 pub async fn verify_page(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
@@ -278,8 +289,11 @@ pub async fn verify_page(
     }
 }
 
+/// The registry's public keys (a JWK set).
+///
+/// For offline checks that a QR was issued by the registry.
 #[utoipa::path(get, path = "/.well-known/registry-keys.json", tag = "verifier",
-    responses((status = 200, description = "The registry's public keys (JWK set)")))]
+    responses((status = 200, description = "The registry's public keys (JWK set)", content_type = "application/json", body = Object)))]
 pub async fn keys(State(state): State<AppState>) -> Response {
     let body = state.keys().public().to_jwks();
     ([(header::CACHE_CONTROL, "public, max-age=300")], Json(body)).into_response()
