@@ -144,7 +144,13 @@ async fn idle_and_half_sent_sockets_do_not_lock_out_real_clients_under_512_files
     assert!(flood.len() > 512, "only {} sockets opened", flood.len());
 
     // A real client gets through while they are open, for a read and for a command.
-    let health = client.get(format!("{base}/healthz")).send().await.unwrap();
+    let health = match client.get(format!("{base}/healthz")).send().await {
+        Ok(r) => r,
+        Err(e) => panic!(
+            "/healthz failed under the flood: {e}\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        ),
+    };
     assert_eq!(health.status(), 200);
     let grant = client
         .post(format!("{base}/api/v1/families"))
