@@ -47,8 +47,10 @@ impl Default for ConnectionLimits {
     }
 }
 
-/// Files the process keeps for itself beyond connections: databases, WAL files, keys, logs.
-const RESERVED_FILES: usize = 64;
+/// Files the process keeps for itself beyond connections: the databases with their WAL and
+/// shared-memory files for every pooled connection (24 at rest, more under a burst of reads),
+/// keys, logs.
+const RESERVED_FILES: usize = 128;
 
 /// 4,096 connections, or fewer when the process may open fewer files (its soft
 /// `RLIMIT_NOFILE`, read from `/proc/self/limits`), leaving [`RESERVED_FILES`] for the rest.
@@ -102,6 +104,8 @@ impl Tracked {
 struct Connections {
     open: Mutex<HashMap<u64, Arc<Tracked>>>,
     next_id: AtomicU64,
+    /// Woken whenever a connection closes.
+    closed: Notify,
 }
 
 impl Connections {
@@ -126,6 +130,20 @@ impl Connections {
 
     fn remove(&self, id: u64) {
         self.lock().remove(&id);
+        self.closed.notify_waiters();
+    }
+
+    /// Returns once fewer than `max` connections are open.
+    async fn wait_below(&self, max: usize) {
+        loop {
+            let closed = self.closed.notified();
+            tokio::pin!(closed);
+            closed.as_mut().enable();
+            if self.count() < max {
+                return;
+            }
+            closed.await;
+        }
     }
 
     fn count(&self) -> usize {
@@ -237,6 +255,13 @@ pub async fn serve_with_limits(
         };
         if connections.count() >= limits.max_connections {
             if connections.evict_longest_idle() {
+                // Serve this one once the evicted one has closed (at most 1 s), so open sockets
+                // never exceed the cap by more than the one in hand.
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(1),
+                    connections.wait_below(limits.max_connections),
+                )
+                .await;
                 metrics::counter!("http_connections_evicted_total").increment(1);
                 if let Some(n) = capped.due() {
                     tracing::warn!(
