@@ -6,7 +6,7 @@
 use chrono::{TimeZone, Utc};
 use registry_app::{Clock, ManualClock, Role};
 use registry_cli::{start, Running, ServeOptions, Stores};
-use registry_domain::{FamilyId, Policy};
+use registry_domain::{FamilyId, Policy, PolicyBook};
 use registry_http::{Disclosure, HttpConfig};
 use reqwest::{header::HeaderMap, Method, StatusCode};
 use serde_json::{json, Value};
@@ -57,6 +57,9 @@ impl Answer {
 #[derive(Debug)]
 pub struct Config {
     pub disclosure: Disclosure,
+    /// The eligibility rules (the tests' default: `federal-2024`, the preset of the earlier
+    /// acceptance scenarios; `registry serve` defaults to Moscow's).
+    pub policy: PolicyBook,
     pub verify_rate: u32,
     pub verify_burst: u32,
     pub body_limit: usize,
@@ -66,6 +69,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             disclosure: Disclosure::Standard,
+            policy: Policy::federal_2024().into(),
             verify_rate: 0,
             verify_burst: 0,
             body_limit: 64 * 1024,
@@ -150,7 +154,7 @@ pub async fn spawn_on_with(stores: &Stores, config: Config) -> TestApp {
             body_limit: config.body_limit,
             ..HttpConfig::default()
         },
-        policy: Policy::federal_2024(),
+        policy: config.policy,
         demo: false,
     };
     let running = start(stores, options, clock.clone(), listener)

@@ -2,8 +2,8 @@ use crate::clock::Clock;
 use crate::metadata::{Actor, EventMetadata};
 use chrono::{DateTime, Utc};
 use registry_domain::{
-    decide, evolve, time::moscow_date, Command, DecideContext, DomainError, Family, FamilyEvent,
-    FamilyId, Policy,
+    decide, evolve, policy_for, time::moscow_date, Command, DecideContext, DomainError, Family,
+    FamilyEvent, FamilyId, Policy, PolicyBook,
 };
 use registry_store::{
     EventStore, ExpectedRevision, IdempotencyKey, NewEvent, RecordedEvent, StoreError,
@@ -133,16 +133,21 @@ pub trait Visibility: Send + Sync + std::fmt::Debug + 'static {
 pub struct Registry {
     store: Arc<dyn EventStore>,
     clock: Arc<dyn Clock>,
-    policy: Arc<Policy>,
+    policies: Arc<PolicyBook>,
     visibility: Option<Arc<dyn Visibility>>,
 }
 
 impl Registry {
-    pub fn new(store: Arc<dyn EventStore>, clock: Arc<dyn Clock>, policy: Policy) -> Self {
+    /// A registry deciding by `policies` (a book of presets over time, or one preset).
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        clock: Arc<dyn Clock>,
+        policies: impl Into<PolicyBook>,
+    ) -> Self {
         Self {
             store,
             clock,
-            policy: Arc::new(policy),
+            policies: Arc::new(policies.into()),
             visibility: None,
         }
     }
@@ -161,8 +166,19 @@ impl Registry {
         &self.clock
     }
 
-    pub fn policy(&self) -> &Policy {
-        &self.policy
+    pub fn policies(&self) -> &PolicyBook {
+        &self.policies
+    }
+
+    /// The preset a family's dates were derived with (recorded in its events), or, for a name
+    /// this build does not know, the preset in force today.
+    pub fn policy_of(&self, family: &Family) -> Policy {
+        Policy::by_name(&family.policy).unwrap_or_else(|_| {
+            self.policies
+                .in_force_on(self.today())
+                .cloned()
+                .unwrap_or_default()
+        })
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -216,9 +232,11 @@ impl Registry {
                 }
             }
             let now = self.clock.now();
+            let today = moscow_date(now);
+            let policy = policy_for(&self.policies, &request.command, today)?;
             let ctx = DecideContext {
-                today: moscow_date(now),
-                policy: &self.policy,
+                today,
+                policy,
                 family_id: request.family_id,
             };
             let events = decide(state.as_ref(), &request.command, &ctx)?;

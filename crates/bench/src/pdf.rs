@@ -23,7 +23,11 @@ pub fn document() -> Result<CertificatePdf> {
         "{PUBLIC_BASE_URL}/v/{}",
         issue_token(&ring, family.certificate_id)
     );
-    Ok(registry_http::document::certificate_document(&family, url))
+    Ok(registry_http::document::certificate_document(
+        &family,
+        &Policy::federal_2024(),
+        url,
+    ))
 }
 
 /// Renders the certificate on `threads` threads for `seconds` (after a warm-up render).

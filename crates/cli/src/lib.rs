@@ -9,7 +9,7 @@ pub mod offline;
 use anyhow::{bail, Context};
 use registry_app::{Clock, Registry};
 use registry_credential::KeyRing;
-use registry_domain::Policy;
+use registry_domain::PolicyBook;
 use registry_http::{AppState, HttpConfig};
 use registry_projections::{default_projections, ProjectionRunner, ReadStore};
 use registry_store::EventStore;
@@ -149,7 +149,8 @@ pub fn redact(url: &str) -> String {
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
     pub http: HttpConfig,
-    pub policy: Policy,
+    /// The eligibility rules (a book of presets over time, or one preset).
+    pub policy: PolicyBook,
     pub demo: bool,
 }
 

@@ -6,7 +6,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use registry_app::{Role, SystemClock};
 use registry_cli::{offline, start, ServeOptions, Stores};
 use registry_credential::KeyRing;
-use registry_domain::{FamilyId, Policy};
+use registry_domain::{FamilyId, Policy, PolicyBook};
 use registry_http::server::ConnectionLimits;
 use registry_http::{Disclosure, HttpConfig};
 use registry_projections::{default_projections, ProjectionRunner};
@@ -113,8 +113,9 @@ struct ServeArgs {
     /// On an empty registry, create a sample family; always print new demo tokens.
     #[arg(long, env = "REGISTRY_DEMO")]
     demo: bool,
-    /// Eligibility policy preset.
-    #[arg(long, env = "REGISTRY_POLICY", default_value = "federal-2024",
+    /// Eligibility rules: `moscow` (Moscow's presets by decision date; today law No. 60 in its
+    /// 2008 wording), `federal` (Decree No. 63), or one preset for every date.
+    #[arg(long, env = "REGISTRY_POLICY", default_value = "moscow",
         value_parser = clap::builder::PossibleValuesParser::new(Policy::PRESET_NAMES))]
     policy: String,
     /// How much a verifier sees.
@@ -281,7 +282,7 @@ async fn init(stores: &Stores) -> anyhow::Result<()> {
 
 async fn serve(stores: Stores, args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_json);
-    let policy = Policy::by_name(&args.policy)?;
+    let policy = PolicyBook::by_name(&args.policy)?;
     let disclosure: Disclosure = args.disclosure.parse().map_err(anyhow::Error::msg)?;
     tracing::info!(stores = %stores.describe(), "opening the stores");
     let public_base_url = args
@@ -528,7 +529,8 @@ async fn certificate(stores: Stores, command: CertificateCommand) -> anyhow::Res
     let keys = KeyRing::load_or_create(&stores.keys_dir())?;
     let token = registry_credential::issue_token(&keys, family.certificate_id);
     let url = format!("{}/v/{token}", public_base_url.trim_end_matches('/'));
-    let document = registry_http::document::certificate_document(&family, url);
+    let policy = Policy::by_name(&family.policy).unwrap_or_default();
+    let document = registry_http::document::certificate_document(&family, &policy, url);
     let pdf = registry_credential::certificate_pdf(&document).context("rendering the PDF")?;
     std::fs::write(&output, pdf).with_context(|| format!("writing {}", output.display()))?;
     println!("wrote {}", output.display());

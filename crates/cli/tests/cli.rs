@@ -160,6 +160,36 @@ fn serve_demo_prints_tokens_and_a_verify_url_that_opens_and_checks_offline() {
         .await
         .unwrap()
     });
+    // The default rule is Moscow's (law No. 60, youngest child): the view says so and why.
+    let officer = printed
+        .iter()
+        .find_map(|l| l.strip_prefix("Officer token:  "))
+        .unwrap()
+        .to_string();
+    let family_id = printed
+        .iter()
+        .find_map(|l| l.strip_prefix("Demo family created: "))
+        .unwrap()
+        .to_string();
+    let view: serde_json::Value = runtime.block_on(async {
+        reqwest::Client::new()
+            .get(format!(
+                "http://127.0.0.1:{port}/api/v1/families/{family_id}"
+            ))
+            .bearer_auth(&officer)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    assert_eq!(view["policy"], "moscow-2008", "{view}");
+    let reason = view["valid_until_reason"].as_str().unwrap();
+    assert!(
+        reason.contains("младший ребёнок, Олег, достигает возраста 16 лет"),
+        "{reason}"
+    );
     let _ = child.kill();
     let _ = child.wait();
 
@@ -351,7 +381,7 @@ fn unknown_values_are_refused_with_the_known_ones_listed() {
     for (args, known) in [
         (
             &["serve", "--policy", "bogus"][..],
-            &["federal-2024", "moscow-2005"][..],
+            &["moscow", "federal", "moscow-2008", "federal-2024"][..],
         ),
         (
             &["serve", "--disclosure", "bogus"][..],

@@ -34,6 +34,9 @@ pub struct CertificatePdf {
     pub members: Vec<PdfMember>,
     pub valid_from: NaiveDate,
     pub valid_until: NaiveDate,
+    /// Why the certificate ends on `valid_until` («до 30.04.2032 — в этот день младший ребёнок,
+    /// Олег, достигает возраста 16 лет»).
+    pub valid_until_reason: Option<String>,
     pub issued_on: NaiveDate,
     pub verify_url: String,
 }
@@ -120,6 +123,22 @@ fn draw_qr(ops: &mut Vec<Op>, url: &str, x: f32, y: f32, side: f32) {
     }
 }
 
+/// Breaks `s` into lines of at most `n` characters at spaces (a longer word gets a line of its
+/// own).
+fn wrap(s: &str, n: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in s.split(' ') {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + word.chars().count() <= n => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_string()),
+        }
+    }
+    lines
+}
+
 /// Splits `s` into lines of at most `n` characters.
 fn chunks(s: &str, n: usize) -> Vec<String> {
     let chars: Vec<char> = s.chars().collect();
@@ -185,17 +204,24 @@ pub fn certificate_pdf(c: &CertificatePdf) -> Option<Vec<u8>> {
             ru(c.valid_until)
         ),
     );
+    let mut y = 238.0;
+    if let Some(reason) = &c.valid_until_reason {
+        for line in wrap(&format!("Основание срока: {reason}"), 85) {
+            text(&mut ops, &regular, 10.0, 20.0, y, &line);
+            y -= 5.0;
+        }
+    }
     text(
         &mut ops,
         &regular,
         12.0,
         20.0,
-        236.0,
+        y - 2.0,
         &format!("Дата выдачи: {}", ru(c.issued_on)),
     );
 
-    text(&mut ops, &bold, 13.0, 20.0, 222.0, "Члены семьи");
-    let mut y = 214.0;
+    text(&mut ops, &bold, 13.0, 20.0, y - 16.0, "Члены семьи");
+    let mut y = y - 24.0;
     for m in &c.members {
         text(&mut ops, &regular, 11.5, 20.0, y, &m.full_name);
         text(

@@ -23,6 +23,7 @@ fn sample() -> CertificatePdf {
         ],
         valid_from: date("2026-11-20"),
         valid_until: date("2028-04-30"),
+        valid_until_reason: Some("до 01.05.2028 — в этот день старший из трёх младших детей, Пётр, достигает возраста 18 лет".into()),
         issued_on: date("2026-11-20"),
         verify_url: "https://registry.example.mos/v/AaT3yAAOTsb1FtFP5q-B2cvapQ0BbfkxIP-F961zPOAK2l85R44e9acJ_5a0ihG758eorEGbV013lIuRL9p-jICHUA69oZisr2Ux72MKlVS8V6I4DA".into(),
     }
@@ -49,6 +50,12 @@ fn the_qr_on_the_rendered_pdf_reads_back_as_the_verify_url_and_the_text_is_searc
         );
     }
     assert!(text.contains("30.04.2028"));
+    // The reason of the date, wrapped onto as many lines as it needs.
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains("Основание срока: до 01.05.2028 — в этот день старший из трёх младших детей, Пётр, достигает возраста 18 лет"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -135,6 +135,20 @@ pub enum Command {
 }
 
 impl Command {
+    /// The date of the decision the command carries, if it carries one: the date whose rules
+    /// decide it (a command without a decision is decided by today's).
+    pub fn decision_date(&self) -> Option<NaiveDate> {
+        match self {
+            Command::Grant { decision, .. } | Command::Renew { decision, .. } => {
+                Some(decision.date)
+            }
+            Command::AddMember { decision, .. } | Command::Revoke { decision, .. } => {
+                decision.as_ref().map(|d| d.date)
+            }
+            _ => None,
+        }
+    }
+
     /// A short, non-personal name for logs and metrics.
     pub fn name(&self) -> &'static str {
         match self {

@@ -6,7 +6,7 @@ use crate::event::{
 };
 use crate::ids::{CertificateId, FamilyId, MemberId};
 use crate::member::{Care, Decision, Member, Relation};
-use crate::policy::Policy;
+use crate::policy::{Policy, PolicyBook};
 use crate::state::{Family, Status};
 use chrono::NaiveDate;
 use std::collections::HashSet;
@@ -25,6 +25,26 @@ pub struct DecideContext<'a> {
     pub policy: &'a Policy,
     /// The family the command is addressed to (its stream).
     pub family_id: FamilyId,
+}
+
+/// The preset of `book` that decides `command`: the one in force on the command's decision date,
+/// or on `today` for a command without a decision. A decision dated before every preset of the
+/// book is an invalid `decision.date`.
+pub fn policy_for<'a>(
+    book: &'a PolicyBook,
+    command: &Command,
+    today: NaiveDate,
+) -> Result<&'a Policy, DomainError> {
+    book.in_force_on(command.decision_date().unwrap_or(today))
+        .map_err(|e| {
+            DomainError::field(
+                "decision.date",
+                format!(
+                    "no eligibility rule is in force on this date (the first takes effect on {})",
+                    e.first
+                ),
+            )
+        })
 }
 
 /// Decides which events a command produces, or why it is refused. Pure: the same state, command
@@ -367,13 +387,16 @@ fn correct_member(
 }
 
 /// After a change of members: the resulting `valid_until` to record, and a `StatusTerminated` when
-/// the change takes an eligible active family below the minimum.
+/// the change takes an eligible active family below the minimum. `None` for an ended status.
 fn recompute(
     family: &Family,
     members: &[Member],
     ctx: &DecideContext<'_>,
 ) -> (Option<NaiveDate>, Option<FamilyEvent>) {
-    if family.status != Status::Active {
+    // Only a status that runs today has its validity derived again by a member change. An ended
+    // one (terminated, or past its last day) needs a new decision, a renewal: a child born after
+    // the status ended does not revive it silently.
+    if family.status != Status::Active || family.valid_until < ctx.today {
         return (None, None);
     }
     let policy = ctx.policy;

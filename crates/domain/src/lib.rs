@@ -14,9 +14,10 @@ mod member;
 mod policy;
 mod state;
 pub mod time;
+mod validity;
 
 pub use command::{Command, MemberChanges, StudentConfirmation};
-pub use decide::{decide, DecideContext};
+pub use decide::{decide, policy_for, DecideContext};
 pub use error::{DomainError, FieldError};
 pub use event::{
     CertificateReissued, DecodeError, FamilyEvent, MemberAdded, MemberDetailsCorrected,
@@ -25,5 +26,6 @@ pub use event::{
 };
 pub use ids::{CertificateId, FamilyId, MemberId};
 pub use member::{Care, Decision, Member, Relation, RemovalReason};
-pub use policy::{add_years, Policy, UnknownPolicy};
+pub use policy::{add_years, EndsWith, NoPolicyInForce, Policy, PolicyBook, Study, UnknownPolicy};
 pub use state::{evolve, fold, CertificateState, Family, Status};
+pub use validity::{validity_basis, DecidingRole, ValidityBasis};

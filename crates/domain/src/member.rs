@@ -12,7 +12,8 @@ pub enum Relation {
 }
 
 /// Whether a child lives in the family's care. Children in full state care and children whose
-/// parents lost parental rights stay on record but are not counted by the policy.
+/// parents lost (or, under Moscow's law, are restricted in) parental rights stay on record; the
+/// policy's `not_counted` says which of these it never counts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Care {
@@ -20,6 +21,7 @@ pub enum Care {
     Family,
     StateCare,
     ParentalRightsLost,
+    ParentalRightsRestricted,
 }
 
 impl Care {

@@ -218,3 +218,140 @@ proptest! {
         }
     }
 }
+
+/// The law's wording evaluated day by day, independently of `Policy`'s formulas: has the child
+/// reached `age` on `day` (the birthday of that age: same day and month, 29 February → 28 February
+/// in a common year)?
+fn reached(birth: NaiveDate, age: u32, day: NaiveDate) -> bool {
+    use chrono::Datelike;
+    let year = birth.year() + i32::try_from(age).unwrap_or(0);
+    let birthday = NaiveDate::from_ymd_opt(year, birth.month(), birth.day())
+        .or_else(|| NaiveDate::from_ymd_opt(year, 2, 28))
+        .expect("a birthday");
+    day >= birthday
+}
+
+/// Does `member` count on `day`: a child, not excluded, born, under the age limit or studying and
+/// under the students' limit?
+fn counts_on(policy: &Policy, member: &Member, day: NaiveDate) -> bool {
+    let child = member.relation == Relation::Child && !policy.not_counted.contains(&member.care);
+    let young = !reached(member.birth_date, policy.age_limit, day);
+    let studying = policy.study.as_ref().is_some_and(|s| {
+        member.student_until.is_some_and(|until| day <= until)
+            && !reached(member.birth_date, s.age_limit, day)
+    });
+    child && member.birth_date <= day && (young || studying)
+}
+
+/// Is the family large on `day` by the preset's wording?
+fn qualifies(policy: &Policy, members: &[Member], day: NaiveDate) -> bool {
+    let children: Vec<&Member> = members
+        .iter()
+        .filter(|m| m.relation == Relation::Child && !policy.not_counted.contains(&m.care))
+        .collect();
+    let k = policy.min_children as usize;
+    if children.len() < k {
+        return false;
+    }
+    let deciding = |born: NaiveDate| {
+        children
+            .iter()
+            .filter(|c| c.birth_date == born)
+            .any(|c| counts_on(policy, c, day))
+    };
+    match policy.ends_with {
+        EndsWith::KthYoungest => {
+            children
+                .iter()
+                .filter(|c| counts_on(policy, c, day))
+                .count()
+                >= k
+        }
+        EndsWith::Youngest => deciding(
+            children
+                .iter()
+                .map(|c| c.birth_date)
+                .max()
+                .expect("children"),
+        ),
+        EndsWith::Eldest => deciding(
+            children
+                .iter()
+                .map(|c| c.birth_date)
+                .min()
+                .expect("children"),
+        ),
+    }
+}
+
+/// The last day of the run of days from `today` on which the family is large, or `None`.
+fn brute_valid_until(policy: &Policy, members: &[Member], today: NaiveDate) -> Option<NaiveDate> {
+    if !qualifies(policy, members, today) {
+        return None;
+    }
+    let mut day = today;
+    while let Some(next) = day.checked_add_days(Days::new(1)) {
+        if !qualifies(policy, members, next) {
+            return Some(day);
+        }
+        day = next;
+    }
+    Some(day)
+}
+
+fn eldest_rule() -> Policy {
+    Policy {
+        name: "eldest-test".into(),
+        ends_with: EndsWith::Eldest,
+        ..Policy::federal_2024()
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(600))]
+
+    /// For every rule shape, the computed `valid_until` is the last day of the run of days, from
+    /// today, on which the family qualifies by the law's wording, day by day.
+    #[test]
+    fn every_rule_shape_gives_the_last_day_the_wording_holds_day_by_day(
+        children in prop::collection::vec(
+            (0u64..(26 * 365), prop::option::weighted(0.4, -3000i64..4000), prop_oneof![
+                10 => Just(Care::Family), 1 => Just(Care::StateCare),
+                1 => Just(Care::ParentalRightsLost), 1 => Just(Care::ParentalRightsRestricted)]),
+            0..7),
+        today_offset in 0u64..3000,
+        shape in 0usize..4,
+    ) {
+        let policy = match shape {
+            0 => Policy::moscow_2008(),
+            1 => Policy::federal_2024(),
+            2 => Policy::moscow_2005(),
+            _ => eldest_rule(),
+        };
+        let today = date("2024-01-01").checked_add_days(Days::new(today_offset)).expect("day");
+        let mut members = vec![Member {
+            member_id: MemberId(Uuid::from_u128(1)),
+            last_name: "Смирнова".into(),
+            first_name: "Ольга".into(),
+            middle_name: None,
+            birth_date: date("1985-01-01"),
+            relation: Relation::Parent,
+            student_until: None,
+            care: Care::Family,
+        }];
+        for (i, (born_days_ago, study, care)) in children.iter().enumerate() {
+            members.push(Member {
+                member_id: MemberId(Uuid::from_u128(2 + i as u128)),
+                last_name: "Смирнов".into(),
+                first_name: "Ребёнок".into(),
+                middle_name: None,
+                birth_date: today.checked_sub_days(Days::new(*born_days_ago)).expect("day"),
+                relation: Relation::Child,
+                student_until: study.map(|d| shift(today, d)),
+                care: *care,
+            });
+        }
+        let computed = policy.valid_until(&members, None).filter(|until| *until >= today);
+        prop_assert_eq!(computed, brute_valid_until(&policy, &members, today));
+    }
+}

@@ -241,7 +241,8 @@ fn family_view(
         Some(at) => registry_domain::time::moscow_date(at),
         None => state.registry().today(),
     };
-    let policy = state.registry().policy();
+    let policy = state.registry().policy_of(family);
+    let basis = registry_domain::validity_basis(&policy, family);
     FamilyView {
         family_id: family.family_id.0,
         certificate_id: family.certificate_id.0,
@@ -250,7 +251,10 @@ fn family_view(
         state: family.state_on(today).as_str().to_string(),
         valid_from: family.valid_from,
         valid_until: family.valid_until,
+        valid_until_reason: basis.russian(family.valid_until),
+        valid_until_basis: serde_json::to_value(&basis).unwrap_or_default(),
         policy: family.policy.clone(),
+        policy_source: policy.source.clone(),
         decision: family.decision.clone().into(),
         members: family
             .members

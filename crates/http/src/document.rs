@@ -8,10 +8,15 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use registry_app::Role;
 use registry_credential::{certificate_pdf, CertificatePdf, PdfMember};
-use registry_domain::{CertificateState, Family, Relation};
+use registry_domain::{validity_basis, CertificateState, Family, Policy, Relation};
 
-/// What the PDF of a family's current certificate shows.
-pub fn certificate_document(family: &Family, verify_url: String) -> CertificatePdf {
+/// What the PDF of a family's current certificate shows; `policy` is the preset its dates were
+/// derived with (for the reason of `valid_until`).
+pub fn certificate_document(
+    family: &Family,
+    policy: &Policy,
+    verify_url: String,
+) -> CertificatePdf {
     CertificatePdf {
         certificate_number: family.certificate_number.clone(),
         serial: family.certificate_serial,
@@ -37,6 +42,7 @@ pub fn certificate_document(family: &Family, verify_url: String) -> CertificateP
             .collect(),
         valid_from: family.valid_from,
         valid_until: family.valid_until,
+        valid_until_reason: Some(validity_basis(policy, family).russian(family.valid_until)),
         issued_on: family.issued_on,
         verify_url,
     }
@@ -57,7 +63,8 @@ pub fn require_showable(state: CertificateState) -> ApiResult<()> {
 
 fn pdf_response(state: &AppState, family: &Family) -> ApiResult<Response> {
     require_showable(family.state_on(state.registry().today()))?;
-    let document = certificate_document(family, state.verify_url(family.certificate_id));
+    let policy = state.registry().policy_of(family);
+    let document = certificate_document(family, &policy, state.verify_url(family.certificate_id));
     let bytes = certificate_pdf(&document)
         .ok_or_else(|| ApiError::internal("the PDF fonts could not be read"))?;
     metrics::counter!("certificate_pdfs_total").increment(1);

@@ -15,7 +15,7 @@ pub enum Relation {
 }
 
 /// Whether a child lives in the family's care; children in state care or whose parents lost
-/// parental rights are listed but not counted.
+/// (under Moscow's law also: are restricted in) parental rights are listed but not counted.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, ToSchema, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Care {
@@ -23,6 +23,7 @@ pub enum Care {
     Family,
     StateCare,
     ParentalRightsLost,
+    ParentalRightsRestricted,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, ToSchema)]
@@ -59,6 +60,7 @@ impl From<Care> for domain::Care {
             Care::Family => domain::Care::Family,
             Care::StateCare => domain::Care::StateCare,
             Care::ParentalRightsLost => domain::Care::ParentalRightsLost,
+            Care::ParentalRightsRestricted => domain::Care::ParentalRightsRestricted,
         }
     }
 }
@@ -69,6 +71,7 @@ impl From<domain::Care> for Care {
             domain::Care::Family => Care::Family,
             domain::Care::StateCare => Care::StateCare,
             domain::Care::ParentalRightsLost => Care::ParentalRightsLost,
+            domain::Care::ParentalRightsRestricted => Care::ParentalRightsRestricted,
         }
     }
 }
@@ -321,7 +324,16 @@ pub struct FamilyView {
     pub state: String,
     pub valid_from: NaiveDate,
     pub valid_until: NaiveDate,
+    /// Why the status ends on `valid_until`, in Russian («до 30.04.2032 — в этот день младший
+    /// ребёнок, Олег, достигает возраста 16 лет»).
+    pub valid_until_reason: String,
+    /// The same as data: `kind` (`age_limit`, `study_ends`, `study_age_limit`, `term`,
+    /// `recorded`), the deciding child's `role` and `member_id`, the age and dates.
+    #[schema(value_type = Object)]
+    pub valid_until_basis: serde_json::Value,
+    /// The preset the dates were derived with, and the act it implements.
     pub policy: String,
+    pub policy_source: String,
     pub decision: DecisionInput,
     pub members: Vec<MemberView>,
     pub revision: u64,

@@ -90,14 +90,14 @@ pub fn granted(members: Vec<Member>) -> FamilyEvent {
 pub struct Spec {
     history: Vec<FamilyEvent>,
     today: NaiveDate,
-    policy: Policy,
+    policies: PolicyBook,
 }
 
 pub fn given(history: Vec<FamilyEvent>) -> Spec {
     Spec {
         history,
         today: date(TODAY),
-        policy: Policy::federal_2024(),
+        policies: Policy::federal_2024().into(),
     }
 }
 
@@ -107,19 +107,28 @@ impl Spec {
         self
     }
 
+    /// One preset for every decision.
     pub fn policy(mut self, policy: Policy) -> Self {
-        self.policy = policy;
+        self.policies = policy.into();
+        self
+    }
+
+    /// Presets over time: each decision by the one in force on its date.
+    pub fn book(mut self, book: PolicyBook) -> Self {
+        self.policies = book;
         self
     }
 
     pub fn when(self, command: Command) -> Then {
         let state = fold(&self.history);
-        let ctx = DecideContext {
-            today: self.today,
-            policy: &self.policy,
-            family_id: family_id(),
-        };
-        let result = decide(state.as_ref(), &command, &ctx);
+        let result = policy_for(&self.policies, &command, self.today).and_then(|policy| {
+            let ctx = DecideContext {
+                today: self.today,
+                policy,
+                family_id: family_id(),
+            };
+            decide(state.as_ref(), &command, &ctx)
+        });
         Then { state, result }
     }
 }
