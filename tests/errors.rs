@@ -410,15 +410,15 @@ async fn roles_are_enforced_with_401_and_403_as_the_contract_says(db: Db) {
     .await
     .assert_problem(403, "forbidden");
     // A revoked token is unknown.
-    let read = app.running.state.read();
+    let read = app.running.state.tokens();
     let token = read
-        .list_access_tokens()
+        .list_tokens()
         .await
         .unwrap()
         .into_iter()
         .find(|t| t.name == "auditor")
         .unwrap();
-    read.revoke_access_token(token.id, app.now()).await.unwrap();
+    read.revoke_token(token.id, app.now()).await.unwrap();
     app.get(&history, Some(&app.auditor))
         .await
         .assert_problem(401, "unauthenticated");

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
 use chrono::{TimeZone, Utc};
+use registry_access::TokenStoreExt;
 use registry_app::{Clock, ManualClock, Role};
 use registry_cli::{start, Running, ServeOptions, Stores};
 use registry_domain::{FamilyId, Policy, PolicyBook};
@@ -160,7 +161,7 @@ pub async fn spawn_on_with(stores: &Stores, config: Config) -> TestApp {
     let running = start(stores, options, clock.clone(), listener)
         .await
         .unwrap();
-    let read = running.state.read().clone();
+    let read = running.state.tokens().clone();
     let now = clock.now();
     let (officer, _) = read
         .create_access_token("officer", Role::Officer, None, now)
@@ -231,7 +232,7 @@ impl TestApp {
     }
 
     pub async fn holder_token(&self, family: FamilyId) -> String {
-        let read = self.running.state.read();
+        let read = self.running.state.tokens();
         read.create_access_token("holder", Role::Holder, Some(family), self.clock.now())
             .await
             .unwrap()

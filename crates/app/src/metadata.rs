@@ -1,27 +1,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// The role a caller acts in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Officer,
-    Auditor,
-    Holder,
-    /// The registry itself (the demo data at first start, migrations).
-    System,
-}
-
-impl Role {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Role::Officer => "officer",
-            Role::Auditor => "auditor",
-            Role::Holder => "holder",
-            Role::System => "system",
-        }
-    }
-}
+pub use registry_access::Role;
 
 /// Who did it: the id of the access token (never the token itself) and its role.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,7 +10,8 @@ use crate::workloads::{db_size, scratch_dir};
 use anyhow::{ensure, Context, Result};
 use registry_app::{new_family_id, CommandRequest, ManualClock, Registry};
 use registry_domain::{Command, Family, FamilyId, MemberChanges, MemberId, Policy};
-use registry_projections::{default_projections, ProjectionRunner, ReadStore};
+use registry_projections::{default_projections, ProjectionRunner};
+use registry_read_store::ReadStore;
 use registry_store::{EventStore, ExpectedRevision};
 use registry_store_postgres::PostgresEventStore;
 use registry_store_sqlite::SqliteEventStore;
@@ -253,9 +254,7 @@ pub async fn rebuild(
             .context("temporary path is not UTF-8")?
             .to_string(),
     };
-    let read = ReadStore::connect(&read_url)
-        .await
-        .context("opening the read store")?;
+    let read = open_read_store(&read_url).await?;
     // No `prepare()`: on a fresh SQLite read store it would build the views itself (the same
     // rebuild); the rebuild below starts from an empty read store either way.
     let runner = ProjectionRunner::new(store.clone(), read.clone(), default_projections());
@@ -272,20 +271,20 @@ pub async fn rebuild(
     let hwm = proc_status_kib("VmHWM").unwrap_or(0);
     let mut rows = Vec::new();
     for name in &names {
-        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {name}"))
-            .fetch_one(read.pool())
-            .await?;
+        let n = count_rows(&read_url, name).await?;
         rows.push(format!("{} rows in `{name}`", thousands(n as f64)));
     }
     let read_size = if fresh.is_some() {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&read_url).await?;
         let bytes: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())")
-            .fetch_one(read.pool())
+            .fetch_one(&mut conn)
             .await?;
         bytes as u64
     } else {
         db_size(&dir.path().join("views.db"))
     };
-    read.pool().close().await;
+    drop(read);
     if let (Some(server), Some(url)) = (read_server, &fresh) {
         pg::drop_database(server, url).await?;
     }
@@ -410,7 +409,7 @@ pub async fn lag(rate_per_s: u64, seconds: u64, seed: usize) -> Result<Outcome> 
     let store: Arc<dyn EventStore> = Arc::new(
         SqliteEventStore::open(events.to_str().context("temporary path is not UTF-8")?).await?,
     );
-    let read = ReadStore::connect(
+    let read = open_read_store(
         dir.path()
             .join("views.db")
             .to_str()
@@ -624,4 +623,26 @@ pub async fn lag(rate_per_s: u64, seconds: u64, seed: usize) -> Result<Outcome> 
         thousands(seed as f64)
     ));
     Ok(out)
+}
+
+/// The read store at a `postgres://` URL or a SQLite path.
+async fn open_read_store(url: &str) -> Result<Arc<dyn ReadStore>> {
+    Ok(if is_postgres(url) {
+        Arc::new(registry_read_store_postgres::PostgresReadStore::open(url).await?)
+    } else {
+        Arc::new(registry_read_store_sqlite::SqliteReadStore::open(url).await?)
+    })
+}
+
+/// Rows of a table of the read store at `url`.
+async fn count_rows(url: &str, table: &str) -> Result<i64> {
+    let sql = format!("SELECT COUNT(*) FROM {table}");
+    if is_postgres(url) {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(url).await?;
+        Ok(sqlx::query_scalar(&sql).fetch_one(&mut conn).await?)
+    } else {
+        let conn = rusqlite::Connection::open(url)?;
+        Ok(conn.query_row(&sql, [], |r| r.get(0))?)
+    }
 }

@@ -2,6 +2,7 @@
 //! something to open in a browser.
 
 use anyhow::Context;
+use registry_access::TokenStoreExt;
 use registry_app::{
     certificate_number, new_certificate_id, new_family_id, new_member_id, Actor, CommandRequest,
     Role,
@@ -45,14 +46,15 @@ fn member(
 pub async fn seed_demo(state: &AppState) -> anyhow::Result<DemoData> {
     let registry = state.registry();
     let read = state.read();
+    let tokens = state.tokens();
     let now = registry.now();
     let today = registry.today();
     let years_ago = |y: i32, m: u32, d: u32| {
         chrono::NaiveDate::from_ymd_opt(chrono::Datelike::year(&today) - y, m, d)
             .context("demo date")
     };
-    let existing = read
-        .list_access_tokens()
+    let existing = tokens
+        .list_tokens()
         .await?
         .into_iter()
         .find(|t| t.name == "demo holder" && t.family_id.is_some())
@@ -127,13 +129,13 @@ pub async fn seed_demo(state: &AppState) -> anyhow::Result<DemoData> {
             (family_id, false)
         }
     };
-    let (officer_token, _) = read
+    let (officer_token, _) = tokens
         .create_access_token("demo officer", Role::Officer, None, now)
         .await?;
-    let (auditor_token, _) = read
+    let (auditor_token, _) = tokens
         .create_access_token("demo auditor", Role::Auditor, None, now)
         .await?;
-    let (holder_token, _) = read
+    let (holder_token, _) = tokens
         .create_access_token("demo holder", Role::Holder, Some(family_id), now)
         .await?;
     let certificate = read

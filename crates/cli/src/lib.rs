@@ -7,11 +7,15 @@ mod demo;
 pub mod offline;
 
 use anyhow::{bail, Context};
+use registry_access::TokenStore;
 use registry_app::{Clock, Registry};
 use registry_credential::KeyRing;
 use registry_domain::PolicyBook;
 use registry_http::{AppState, HttpConfig};
-use registry_projections::{default_projections, ProjectionRunner, ReadStore};
+use registry_projections::{default_projections, ProjectionRunner};
+use registry_read_store::ReadStore;
+use registry_read_store_postgres::PostgresReadStore;
+use registry_read_store_sqlite::SqliteReadStore;
 use registry_store::EventStore;
 use registry_store_kurrentdb::KurrentEventStore;
 use registry_store_postgres::PostgresEventStore;
@@ -123,12 +127,37 @@ impl Stores {
         )
     }
 
-    pub async fn open_read_store(&self) -> anyhow::Result<ReadStore> {
+    /// Opens the read store the URL names, as the projections' store and as the tokens' store
+    /// (one database).
+    pub async fn open_read_store(&self) -> anyhow::Result<ReadStores> {
         let url = self.read_store_url();
-        ReadStore::connect(&url)
-            .await
-            .with_context(|| format!("opening the read store {}", redact(&url)))
+        let context = || format!("opening the read store {}", redact(&url));
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let store = PostgresReadStore::open(&url).await.with_context(context)?;
+            return Ok(ReadStores {
+                read: Arc::new(store.clone()),
+                tokens: Arc::new(store),
+            });
+        }
+        if url.starts_with("sqlite:") || !url.contains("://") {
+            let store = SqliteReadStore::open(&url).await.with_context(context)?;
+            return Ok(ReadStores {
+                read: Arc::new(store.clone()),
+                tokens: Arc::new(store),
+            });
+        }
+        bail!(
+            "unsupported read store URL {}: use sqlite:PATH or postgres://...",
+            redact(&url)
+        )
     }
+}
+
+/// The read store, seen as the projections' store and as the access tokens' store.
+#[derive(Clone, Debug)]
+pub struct ReadStores {
+    pub read: Arc<dyn ReadStore>,
+    pub tokens: Arc<dyn TokenStore>,
 }
 
 /// A URL with its password, if any, replaced by `***`, for messages and logs.
@@ -214,7 +243,7 @@ pub async fn start(
 ) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     let store = stores.open_event_store().await?;
-    let read = stores.open_read_store().await?;
+    let ReadStores { read, tokens } = stores.open_read_store().await?;
     let keys = KeyRing::load_or_create(&stores.keys_dir()).context("loading the signing keys")?;
 
     let runner = Arc::new(ProjectionRunner::new(
@@ -232,7 +261,14 @@ pub async fn start(
         .context("catching the projections up")?;
     let registry = Registry::new(store.clone(), clock, options.policy.clone())
         .with_visibility(Arc::new(runner.handle()));
-    let state = AppState::new(registry, read, runner.handle(), keys, options.http.clone());
+    let state = AppState::new(
+        registry,
+        read,
+        tokens,
+        runner.handle(),
+        keys,
+        options.http.clone(),
+    );
 
     let (shutdown, rx) = watch::channel(false);
     let mut background = vec![tokio::spawn(runner.clone().run(signal(rx.clone())))];
@@ -255,7 +291,12 @@ pub async fn start(
         options.http.connections,
         signal(rx),
     ));
-    tracing::info!(%addr, event_store = store.backend_name(), "registry listening");
+    tracing::info!(
+        %addr,
+        event_store = store.backend_name(),
+        read_store = state.read().backend_name(),
+        "registry listening"
+    );
     Ok(Running {
         addr,
         state,

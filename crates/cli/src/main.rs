@@ -3,6 +3,7 @@
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use registry_access::TokenStoreExt;
 use registry_app::{Role, SystemClock};
 use registry_cli::{offline, start, ServeOptions, Stores};
 use registry_credential::KeyRing;
@@ -361,7 +362,7 @@ async fn wait_for_signal() {
 }
 
 async fn tokens(stores: Stores, command: TokenCommand) -> anyhow::Result<()> {
-    let read = stores.open_read_store().await?;
+    let tokens_store = stores.open_read_store().await?.tokens;
     let now = chrono::Utc::now();
     match command {
         TokenCommand::Create { role, name, family } => {
@@ -389,7 +390,9 @@ async fn tokens(stores: Stores, command: TokenCommand) -> anyhow::Result<()> {
                     bail!("no family {family} in the registry");
                 }
             }
-            let (token, record) = read.create_access_token(&name, role, family, now).await?;
+            let (token, record) = tokens_store
+                .create_access_token(&name, role, family, now)
+                .await?;
             eprintln!(
                 "Created {} token {} ({}). It is shown only once:",
                 role.as_str(),
@@ -403,7 +406,7 @@ async fn tokens(stores: Stores, command: TokenCommand) -> anyhow::Result<()> {
                 "{:<36}  {:<8}  {:<36}  {:<25}  name",
                 "id", "role", "family", "revoked"
             );
-            for t in read.list_access_tokens().await? {
+            for t in tokens_store.list_tokens().await? {
                 println!(
                     "{:<36}  {:<8}  {:<36}  {:<25}  {}",
                     t.id,
@@ -419,7 +422,7 @@ async fn tokens(stores: Stores, command: TokenCommand) -> anyhow::Result<()> {
             }
         }
         TokenCommand::Revoke { id } => {
-            if read.revoke_access_token(id, now).await? {
+            if tokens_store.revoke_token(id, now).await? {
                 println!("revoked {id}");
             } else {
                 bail!("no live token {id}");
@@ -452,7 +455,7 @@ fn keys(stores: Stores, command: KeyCommand) -> anyhow::Result<()> {
 
 async fn projections(stores: Stores, command: ProjectionCommand) -> anyhow::Result<()> {
     let store = stores.open_event_store().await?;
-    let read = stores.open_read_store().await?;
+    let read = stores.open_read_store().await?.read;
     let runner = ProjectionRunner::new(store.clone(), read.clone(), default_projections());
     runner.prepare().await?;
     match command {
@@ -463,10 +466,13 @@ async fn projections(stores: Stores, command: ProjectionCommand) -> anyhow::Resu
                 "{:<20}  {:>12}  {:>10}  {:>7}",
                 "projection", "checkpoint", "lag", "version"
             );
-            for (name, position, version) in read.checkpoints().await? {
+            for c in read.checkpoints().await? {
                 println!(
-                    "{name:<20}  {position:>12}  {:>10}  {version:>7}",
-                    head.saturating_sub(position)
+                    "{:<20}  {:>12}  {:>10}  {:>7}",
+                    c.name,
+                    c.position,
+                    head.saturating_sub(c.position),
+                    c.version
                 );
             }
         }

@@ -70,6 +70,10 @@ pub struct Family {
     pub ended_on: Option<NaiveDate>,
     #[serde(default)]
     pub end_reason: Option<String>,
+    /// The numbers of every decision recorded for the family, oldest first (officers search by
+    /// them).
+    #[serde(default)]
+    pub decision_numbers: Vec<String>,
 }
 
 impl Family {
@@ -110,6 +114,7 @@ pub fn evolve(state: Option<Family>, event: &FamilyEvent) -> Option<Family> {
                 issued_on: e.decision.date,
                 ended_on: None,
                 end_reason: None,
+                decision_numbers: vec![e.decision.number.clone()],
             }),
             _ => None,
         };
@@ -129,6 +134,7 @@ pub fn evolve(state: Option<Family>, event: &FamilyEvent) -> Option<Family> {
             family.status = Status::Active;
             family.valid_until = e.valid_until;
             family.term_until = e.decision.term_until;
+            family.decision_numbers.push(e.decision.number.clone());
             family.decision = e.decision.clone();
             family.policy.clone_from(&e.policy);
             family.ended_on = None;
@@ -136,6 +142,9 @@ pub fn evolve(state: Option<Family>, event: &FamilyEvent) -> Option<Family> {
         }
         FamilyEvent::MemberAdded(e) => {
             family.members.push(e.member.clone());
+            if let Some(d) = &e.decision {
+                family.decision_numbers.push(d.number.clone());
+            }
             set_valid_until(&mut family, e.valid_until, &e.policy);
         }
         FamilyEvent::MemberRemoved(e) => {
@@ -163,6 +172,9 @@ pub fn evolve(state: Option<Family>, event: &FamilyEvent) -> Option<Family> {
             family.end_reason = Some("not_enough_children".into());
         }
         FamilyEvent::StatusRevoked(e) => {
+            if let Some(d) = &e.decision {
+                family.decision_numbers.push(d.number.clone());
+            }
             family.status = Status::Revoked;
             family.ended_on = Some(e.effective_date);
             family.end_reason = Some(e.reason.clone());

@@ -387,7 +387,7 @@ pub async fn history(
 async fn holder_row(
     state: &AppState,
     caller: &Caller,
-) -> ApiResult<registry_projections::CertificateRow> {
+) -> ApiResult<registry_read_store::CertificateRow> {
     caller.require(&[Role::Holder])?;
     let family = caller
         .family_id
@@ -422,7 +422,7 @@ pub async fn my_certificate(
 async fn showable_holder_row(
     state: &AppState,
     caller: &Caller,
-) -> ApiResult<registry_projections::CertificateRow> {
+) -> ApiResult<registry_read_store::CertificateRow> {
     let row = holder_row(state, caller).await?;
     crate::document::require_showable(row.state_on(state.registry().today()))?;
     Ok(row)

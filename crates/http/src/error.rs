@@ -220,4 +220,16 @@ impl From<registry_projections::ProjectionError> for ApiError {
     }
 }
 
+impl From<registry_read_store::ReadStoreError> for ApiError {
+    fn from(e: registry_read_store::ReadStoreError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl From<registry_access::TokenStoreError> for ApiError {
+    fn from(e: registry_access::TokenStoreError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -5,6 +5,7 @@ use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{header, request::Parts, StatusCode};
+use registry_access::TokenStoreExt;
 use registry_app::Role;
 use registry_domain::FamilyId;
 use serde::de::DeserializeOwned;
@@ -165,7 +166,7 @@ impl FromRequestParts<AppState> for Caller {
             .filter(|t| !t.is_empty() && t.len() <= 256)
             .ok_or(ApiError::Unauthenticated)?;
         let record = state
-            .read()
+            .tokens()
             .find_access_token(token)
             .await?
             .ok_or(ApiError::Unauthenticated)?;

@@ -42,7 +42,7 @@ pub async fn healthz() -> Json<serde_json::Value> {
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let head = state.registry().store().head().await;
     let read = state.read().ping().await;
-    let applied = state.read().checkpoint("certificate_view").await;
+    let applied = state.projections().certificate_view_checkpoint().await;
     let (ok, body) = match (head, read, applied) {
         (Ok(head), Ok(()), Ok(applied)) => {
             let lag = head.saturating_sub(applied);
@@ -78,7 +78,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 pub async fn metrics(State(state): State<AppState>) -> Response {
     if let (Ok(head), Ok(applied)) = (
         state.registry().store().head().await,
-        state.read().checkpoint("certificate_view").await,
+        state.projections().certificate_view_checkpoint().await,
     ) {
         #[allow(clippy::cast_precision_loss)]
         metrics::gauge!("projection_lag_events").set(head.saturating_sub(applied) as f64);

@@ -1,8 +1,10 @@
 use crate::ratelimit::RateLimiter;
+use registry_access::TokenStore;
 use registry_app::Registry;
 use registry_credential::{issue_token, KeyRing, TokenError, VerifiedToken};
 use registry_domain::CertificateId;
-use registry_projections::{ProjectionHandle, ReadStore};
+use registry_projections::ProjectionHandle;
+use registry_read_store::ReadStore;
 use std::str::FromStr;
 use std::sync::{Arc, RwLock};
 
@@ -75,7 +77,8 @@ pub struct AppState {
 #[derive(Debug)]
 struct Inner {
     registry: Registry,
-    read: ReadStore,
+    read: Arc<dyn ReadStore>,
+    tokens: Arc<dyn TokenStore>,
     projections: ProjectionHandle,
     keys: RwLock<Arc<KeyRing>>,
     /// Tokens whose signature already checked out: a signature never stops being valid while its
@@ -91,7 +94,8 @@ const VERIFIED_CACHE: usize = 200_000;
 impl AppState {
     pub fn new(
         registry: Registry,
-        read: ReadStore,
+        read: Arc<dyn ReadStore>,
+        tokens: Arc<dyn TokenStore>,
         projections: ProjectionHandle,
         keys: KeyRing,
         mut config: HttpConfig,
@@ -102,6 +106,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 registry,
                 read,
+                tokens,
                 projections,
                 keys: RwLock::new(Arc::new(keys)),
                 verified: quick_cache::sync::Cache::new(VERIFIED_CACHE),
@@ -115,8 +120,12 @@ impl AppState {
         &self.inner.registry
     }
 
-    pub fn read(&self) -> &ReadStore {
+    pub fn read(&self) -> &Arc<dyn ReadStore> {
         &self.inner.read
+    }
+
+    pub fn tokens(&self) -> &Arc<dyn TokenStore> {
+        &self.inner.tokens
     }
 
     pub fn projections(&self) -> &ProjectionHandle {

@@ -14,7 +14,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use registry_credential::TokenKind;
 use registry_domain::Member;
-use registry_projections::CertificateRow;
+use registry_read_store::CertificateRow;
 use std::net::SocketAddr;
 
 fn initial(s: &str) -> String {

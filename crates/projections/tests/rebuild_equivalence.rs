@@ -123,8 +123,8 @@ fn check(db: Db, ops: &[(usize, Op)]) {
         w.runner.catch_up().await.unwrap();
         runner.abort();
         let live = (
-            w.read.dump_certificate_view(Target::Live).await.unwrap(),
-            w.read.dump_family_history(Target::Live).await.unwrap(),
+            w.read.dump_certificates().await.unwrap(),
+            w.read.dump_history().await.unwrap(),
         );
 
         // From scratch, in a read store that never saw the live runner.
@@ -137,8 +137,8 @@ fn check(db: Db, ops: &[(usize, Op)]) {
             .await
             .unwrap();
         let rebuilt = (
-            fresh.dump_certificate_view(Target::Live).await.unwrap(),
-            fresh.dump_family_history(Target::Live).await.unwrap(),
+            fresh.dump_certificates().await.unwrap(),
+            fresh.dump_history().await.unwrap(),
         );
         assert_eq!(live, rebuilt);
 
@@ -156,8 +156,8 @@ fn check(db: Db, ops: &[(usize, Op)]) {
             .await
             .unwrap();
         let rebuilt_tight = (
-            small.dump_certificate_view(Target::Live).await.unwrap(),
-            small.dump_family_history(Target::Live).await.unwrap(),
+            small.dump_certificates().await.unwrap(),
+            small.dump_history().await.unwrap(),
         );
         assert_eq!(live, rebuilt_tight);
         // The timeline's reason and decision, read cheaply from the stored JSON, are what the

@@ -5,6 +5,9 @@ use chrono::{NaiveDate, TimeZone, Utc};
 use registry_app::*;
 use registry_domain::*;
 use registry_projections::*;
+use registry_read_store::ReadStore;
+use registry_read_store_postgres::PostgresReadStore;
+use registry_read_store_sqlite::SqliteReadStore;
 use registry_store::EventStore;
 use registry_store_postgres::PostgresEventStore;
 use registry_store_sqlite::SqliteEventStore;
@@ -16,7 +19,9 @@ pub struct World {
     pub registry: Registry,
     pub clock: Arc<ManualClock>,
     pub store: Arc<dyn EventStore>,
-    pub read: ReadStore,
+    pub read: Arc<dyn ReadStore>,
+    /// Where the read store lives: a SQLite file or a PostgreSQL URL.
+    pub read_url: String,
     pub runner: Arc<ProjectionRunner>,
     pub dir: tempfile::TempDir,
 }
@@ -64,6 +69,14 @@ async fn database(db: Db, dir: &tempfile::TempDir, name: &str) -> Option<String>
     }
 }
 
+/// Opens the read store at `url` on `db`'s backend.
+pub async fn open_read_store(db: Db, url: &str) -> Arc<dyn ReadStore> {
+    match db {
+        Db::Sqlite => Arc::new(SqliteReadStore::open(url).await.unwrap()),
+        Db::Postgres => Arc::new(PostgresReadStore::open(url).await.unwrap()),
+    }
+}
+
 pub async fn world_with(
     db: Db,
     configure: impl FnOnce(ProjectionRunner) -> ProjectionRunner,
@@ -74,9 +87,8 @@ pub async fn world_with(
         Db::Sqlite => Arc::new(SqliteEventStore::open(&events_url).await.unwrap()),
         Db::Postgres => Arc::new(PostgresEventStore::open(&events_url).await.unwrap()),
     };
-    let read = ReadStore::connect(&database(db, &dir, "views.db").await?)
-        .await
-        .unwrap();
+    let read_url = database(db, &dir, "views.db").await?;
+    let read = open_read_store(db, &read_url).await;
     let runner = configure(ProjectionRunner::new(
         store.clone(),
         read.clone(),
@@ -93,6 +105,7 @@ pub async fn world_with(
         clock,
         store,
         read,
+        read_url,
         runner: Arc::new(runner),
         dir,
     })
@@ -100,9 +113,14 @@ pub async fn world_with(
 
 impl World {
     /// A fresh read store next to this world's, for rebuilding from scratch.
-    pub async fn second_read_store(&self, name: &str) -> ReadStore {
+    pub async fn second_read_store(&self, name: &str) -> Arc<dyn ReadStore> {
         let url = database(self.db, &self.dir, name).await.unwrap();
-        ReadStore::connect(&url).await.unwrap()
+        open_read_store(self.db, &url).await
+    }
+
+    /// A projection's stored checkpoint.
+    pub async fn checkpoint(&self, name: &str) -> u64 {
+        checkpoint(&self.read, name).await
     }
 
     /// Runs the projection runner in the background and makes commands wait for it.
@@ -177,4 +195,14 @@ pub fn grant(family_id: FamilyId) -> Command {
         certificate_number: certificate_number(family_id),
         certificate_id: new_certificate_id(),
     }
+}
+
+/// A projection's stored checkpoint in `read` (0 when it never ran).
+pub async fn checkpoint(read: &Arc<dyn ReadStore>, name: &str) -> u64 {
+    read.checkpoints()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.name == name)
+        .map_or(0, |c| c.position)
 }

@@ -1,0 +1,113 @@
+//! A rebuild on PostgreSQL: shadow tables (`_rebuild`) beside the live ones, swapped in by
+//! renaming in the transaction that holds the checkpoint's row lock.
+
+use crate::rows::{self, backend};
+use crate::schema;
+use async_trait::async_trait;
+use registry_domain::FamilyId;
+use registry_read_store::{Changes, FoldedFamily, ReadResult, ReadStoreError, Rebuild};
+use sqlx::{PgPool, Postgres, Transaction};
+
+const SHADOW: &str = "_rebuild";
+
+pub struct PostgresRebuild {
+    pool: PgPool,
+    name: String,
+    indexed: bool,
+    /// Between `lock` and `swap`.
+    locked: Option<Transaction<'static, Postgres>>,
+}
+
+impl PostgresRebuild {
+    pub async fn begin(pool: PgPool, name: &str) -> ReadResult<Self> {
+        let mut conn = pool.acquire().await.map_err(backend)?;
+        for t in schema::tables(name)? {
+            sqlx::query(&format!("DROP TABLE IF EXISTS {t}{SHADOW}"))
+                .execute(&mut *conn)
+                .await
+                .map_err(backend)?;
+        }
+        for sql in schema::create_tables(name, SHADOW)? {
+            sqlx::query(&sql)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend)?;
+        }
+        Ok(Self {
+            pool,
+            name: name.to_string(),
+            indexed: false,
+            locked: None,
+        })
+    }
+
+    async fn ensure_indexes(&mut self) -> ReadResult<()> {
+        if self.indexed {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        for sql in schema::create_indexes(&self.name, SHADOW)? {
+            sqlx::query(&sql).execute(&mut *tx).await.map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        self.indexed = true;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Rebuild for PostgresRebuild {
+    async fn write(&mut self, changes: Changes) -> ReadResult<()> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        rows::write(&mut tx, SHADOW, &changes).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn current_families(&mut self, ids: &[FamilyId]) -> ReadResult<Vec<FoldedFamily>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.ensure_indexes().await?;
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        rows::current_families(&mut conn, SHADOW, ids).await
+    }
+
+    async fn index(&mut self) -> ReadResult<()> {
+        self.ensure_indexes().await
+    }
+
+    async fn lock(&mut self) -> ReadResult<()> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        // Every live batch locks its checkpoints first, so it waits here until the swap.
+        sqlx::query("SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE")
+            .bind(&self.name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+        self.locked = Some(tx);
+        Ok(())
+    }
+
+    async fn swap(&mut self, tail: Changes, position: u64, version: i64) -> ReadResult<()> {
+        if self.locked.is_none() {
+            self.lock().await?;
+        }
+        let mut tx = self
+            .locked
+            .take()
+            .ok_or_else(|| ReadStoreError::Backend("the swap lost its transaction".into()))?;
+        rows::write(&mut tx, SHADOW, &tail).await?;
+        for t in schema::tables(&self.name)? {
+            sqlx::query(&format!("DROP TABLE IF EXISTS {t}"))
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            sqlx::query(&format!("ALTER TABLE {t}{SHADOW} RENAME TO {t}"))
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        rows::set_checkpoint(&mut tx, &self.name, position, version).await?;
+        tx.commit().await.map_err(backend)
+    }
+}

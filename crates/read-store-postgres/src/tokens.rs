@@ -1,0 +1,85 @@
+//! Access tokens in the read store's database (they are not projected: a rebuild never touches
+//! them).
+
+use crate::PostgresReadStore;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use registry_access::{parse_token_row, AccessToken, TokenStore, TokenStoreError};
+use sqlx::Row;
+use uuid::Uuid;
+
+fn error(e: sqlx::Error) -> TokenStoreError {
+    TokenStoreError(e.to_string())
+}
+
+fn parse(row: &sqlx::postgres::PgRow) -> Result<AccessToken, TokenStoreError> {
+    let id: String = row.try_get(0).map_err(error)?;
+    let name: String = row.try_get(1).map_err(error)?;
+    let role: String = row.try_get(2).map_err(error)?;
+    let family: Option<String> = row.try_get(3).map_err(error)?;
+    let created: String = row.try_get(4).map_err(error)?;
+    let revoked: Option<String> = row.try_get(5).map_err(error)?;
+    parse_token_row(
+        &id,
+        name,
+        &role,
+        family.as_deref(),
+        &created,
+        revoked.as_deref(),
+    )
+}
+
+const COLUMNS: &str = "id, name, role, family_id, created_at, revoked_at";
+
+#[async_trait]
+impl TokenStore for PostgresReadStore {
+    async fn insert_token(&self, hash: &str, r: &AccessToken) -> Result<(), TokenStoreError> {
+        sqlx::query(
+            "INSERT INTO access_tokens (id, name, role, family_id, token_hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(r.id.to_string())
+        .bind(&r.name)
+        .bind(r.role.as_str())
+        .bind(r.family_id.map(|f| f.to_string()))
+        .bind(hash)
+        .bind(r.created_at.to_rfc3339())
+        .execute(self.pool())
+        .await
+        .map_err(error)?;
+        Ok(())
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<AccessToken>, TokenStoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM access_tokens WHERE token_hash = $1 AND revoked_at IS NULL"
+        ))
+        .bind(hash)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(error)?;
+        row.as_ref().map(parse).transpose()
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<AccessToken>, TokenStoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM access_tokens ORDER BY created_at, id"
+        ))
+        .fetch_all(self.pool())
+        .await
+        .map_err(error)?;
+        rows.iter().map(parse).collect()
+    }
+
+    async fn revoke_token(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, TokenStoreError> {
+        let done = sqlx::query(
+            "UPDATE access_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(at.to_rfc3339())
+        .bind(id.to_string())
+        .execute(self.pool())
+        .await
+        .map_err(error)?;
+        Ok(done.rows_affected() == 1)
+    }
+}

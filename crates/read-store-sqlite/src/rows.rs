@@ -1,0 +1,231 @@
+//! Writing and reading the projections' rows on one connection, live or shadow (`suffix`).
+
+use registry_domain::FamilyId;
+use registry_read_store::codec::{
+    to_u64, StoredCertificate, StoredHistory, CERTIFICATE_COLUMNS, HISTORY_COLUMNS,
+};
+use registry_read_store::{CertificateRow, Changes, FoldedFamily, HistoryRow, ReadStoreError};
+use rusqlite::{params, Connection, Row};
+
+pub fn backend(e: rusqlite::Error) -> ReadStoreError {
+    ReadStoreError::Backend(e.to_string())
+}
+
+/// Writes `changes` (inside the caller's transaction). A certificate row replaces the stored one
+/// only if it is newer; a family's search keys are replaced whole; a history row already there
+/// (a re-delivered event) stays.
+pub fn write(conn: &Connection, suffix: &str, changes: &Changes) -> Result<(), ReadStoreError> {
+    if !changes.certificates.is_empty() {
+        let mut upsert = conn
+            .prepare_cached(&format!(
+                "INSERT INTO certificate_view{suffix} ({CERTIFICATE_COLUMNS}) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+                 ON CONFLICT (token_id) DO UPDATE SET family_id = excluded.family_id, \
+                 is_current = excluded.is_current, certificate_number = excluded.certificate_number, \
+                 serial = excluded.serial, status = excluded.status, \
+                 valid_from = excluded.valid_from, valid_until = excluded.valid_until, \
+                 family = excluded.family, revision = excluded.revision, \
+                 position = excluded.position \
+                 WHERE certificate_view{suffix}.position < excluded.position"
+            ))
+            .map_err(backend)?;
+        for row in &changes.certificates {
+            let c = StoredCertificate::encode(row)?;
+            upsert
+                .execute(params![
+                    c.token_id,
+                    c.family_id,
+                    c.is_current,
+                    c.certificate_number,
+                    c.serial,
+                    c.status,
+                    c.valid_from,
+                    c.valid_until,
+                    c.family,
+                    c.revision,
+                    c.position
+                ])
+                .map_err(backend)?;
+        }
+    }
+    if !changes.search.is_empty() {
+        let mut forget = conn
+            .prepare_cached(&format!(
+                "DELETE FROM family_search{suffix} WHERE family_id = ?1"
+            ))
+            .map_err(backend)?;
+        let mut insert = conn
+            .prepare_cached(&format!(
+                "INSERT OR IGNORE INTO family_search{suffix} (kind, value, family_id) \
+                 VALUES (?1, ?2, ?3)"
+            ))
+            .map_err(backend)?;
+        for (family, keys) in &changes.search {
+            let family = family.to_string();
+            forget.execute([&family]).map_err(backend)?;
+            for key in keys {
+                insert
+                    .execute(params![key.kind(), key.value(), family])
+                    .map_err(backend)?;
+            }
+        }
+    }
+    if !changes.history.is_empty() {
+        let mut insert = conn
+            .prepare_cached(&format!(
+                "INSERT INTO family_history{suffix} ({HISTORY_COLUMNS}) VALUES \
+                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+                 ON CONFLICT (position) DO NOTHING"
+            ))
+            .map_err(backend)?;
+        for r in &changes.history {
+            let h = StoredHistory::encode(r);
+            insert
+                .execute(params![
+                    h.position,
+                    h.family_id,
+                    h.revision,
+                    h.event_id,
+                    h.event_type,
+                    h.schema_version,
+                    h.recorded_at,
+                    h.actor_id,
+                    h.actor_role,
+                    h.correlation_id,
+                    h.causation_id,
+                    h.reason,
+                    h.decision,
+                    h.data
+                ])
+                .map_err(backend)?;
+        }
+    }
+    Ok(())
+}
+
+/// The current rows of `ids`, to fold onto.
+pub fn current_families(
+    conn: &Connection,
+    suffix: &str,
+    ids: &[FamilyId],
+) -> Result<Vec<FoldedFamily>, ReadStoreError> {
+    let mut out = Vec::with_capacity(ids.len());
+    let mut q = conn
+        .prepare_cached(&format!(
+            "SELECT {CERTIFICATE_COLUMNS} FROM certificate_view{suffix} \
+             WHERE family_id = ?1 AND is_current = 1"
+        ))
+        .map_err(backend)?;
+    for id in ids {
+        let mut rows = q.query([id.to_string()]).map_err(backend)?;
+        if let Some(row) = rows.next().map_err(backend)? {
+            let c = certificate(row).map_err(backend)?.parse()?;
+            out.push(FoldedFamily {
+                family: c.family,
+                revision: c.revision,
+                position: c.position,
+            });
+        }
+    }
+    Ok(out)
+}
+
+pub fn certificate(row: &Row<'_>) -> rusqlite::Result<StoredCertificate> {
+    Ok(StoredCertificate {
+        token_id: row.get(0)?,
+        family_id: row.get(1)?,
+        is_current: row.get(2)?,
+        certificate_number: row.get(3)?,
+        serial: row.get(4)?,
+        status: row.get(5)?,
+        valid_from: row.get(6)?,
+        valid_until: row.get(7)?,
+        family: row.get(8)?,
+        revision: row.get(9)?,
+        position: row.get(10)?,
+    })
+}
+
+pub fn history(row: &Row<'_>) -> rusqlite::Result<StoredHistory> {
+    Ok(StoredHistory {
+        position: row.get(0)?,
+        family_id: row.get(1)?,
+        revision: row.get(2)?,
+        event_id: row.get(3)?,
+        event_type: row.get(4)?,
+        schema_version: row.get(5)?,
+        recorded_at: row.get(6)?,
+        actor_id: row.get(7)?,
+        actor_role: row.get(8)?,
+        correlation_id: row.get(9)?,
+        causation_id: row.get(10)?,
+        reason: row.get(11)?,
+        decision: row.get(12)?,
+        data: row.get(13)?,
+    })
+}
+
+/// Every row a query returns, parsed.
+pub fn certificates(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<CertificateRow>, ReadStoreError> {
+    let mut q = conn.prepare_cached(sql).map_err(backend)?;
+    let stored = q
+        .query_map(params, certificate)
+        .map_err(backend)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(backend)?;
+    stored.into_iter().map(StoredCertificate::parse).collect()
+}
+
+pub fn histories(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<HistoryRow>, ReadStoreError> {
+    let mut q = conn.prepare_cached(sql).map_err(backend)?;
+    let stored = q
+        .query_map(params, history)
+        .map_err(backend)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(backend)?;
+    stored.into_iter().map(StoredHistory::parse).collect()
+}
+
+/// Sets a checkpoint (inside the caller's transaction).
+pub fn set_checkpoint(
+    conn: &Connection,
+    name: &str,
+    position: u64,
+    version: i64,
+) -> Result<(), ReadStoreError> {
+    conn.prepare_cached(
+        "INSERT INTO projection_checkpoints (name, position, version, updated_at) \
+         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO UPDATE SET \
+         position = excluded.position, version = excluded.version, \
+         updated_at = excluded.updated_at",
+    )
+    .map_err(backend)?
+    .execute(params![
+        name,
+        registry_read_store::codec::to_i64(position),
+        version,
+        chrono::Utc::now().to_rfc3339()
+    ])
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// A checkpoint's stored position (0 when it never ran).
+pub fn checkpoint(conn: &Connection, name: &str) -> Result<u64, ReadStoreError> {
+    let mut q = conn
+        .prepare_cached("SELECT position FROM projection_checkpoints WHERE name = ?1")
+        .map_err(backend)?;
+    let mut rows = q.query([name]).map_err(backend)?;
+    Ok(match rows.next().map_err(backend)? {
+        Some(row) => to_u64(row.get(0).map_err(backend)?),
+        None => 0,
+    })
+}

@@ -1,0 +1,103 @@
+//! The read store's tables. The live tables and a rebuild's shadow tables (`_rebuild`) share
+//! one definition; index names carry a random suffix because an index keeps its name when its
+//! table is renamed by a swap, and names are unique per database.
+
+use registry_read_store::{ReadStoreError, CERTIFICATE_VIEW, FAMILY_HISTORY};
+use rusqlite::Connection;
+
+/// Tables that are not projections: checkpoints and access tokens. `IF NOT EXISTS`: a store
+/// made by an earlier version (through sqlx) already has them.
+const BASE: &str = "
+CREATE TABLE IF NOT EXISTS projection_checkpoints (
+    name       TEXT    PRIMARY KEY,
+    position   INTEGER NOT NULL,
+    version    INTEGER NOT NULL,
+    updated_at TEXT    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS access_tokens (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    role       TEXT NOT NULL CHECK (role IN ('officer', 'auditor', 'holder')),
+    family_id  TEXT,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT,
+    CHECK ((role = 'holder') = (family_id IS NOT NULL))
+);
+";
+
+/// Applies the base tables.
+pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(BASE)
+}
+
+/// The tables of a projection, in their live names.
+pub fn tables(projection: &str) -> Result<&'static [&'static str], ReadStoreError> {
+    match projection {
+        CERTIFICATE_VIEW => Ok(&["certificate_view", "family_search"]),
+        FAMILY_HISTORY => Ok(&["family_history"]),
+        other => Err(ReadStoreError::UnknownProjection(other.to_string())),
+    }
+}
+
+/// `CREATE TABLE` of a projection's tables, with `suffix` (`""` live, `_rebuild` shadow).
+pub fn create_tables(projection: &str, suffix: &str) -> Result<String, ReadStoreError> {
+    Ok(match projection {
+        CERTIFICATE_VIEW => format!(
+            "CREATE TABLE IF NOT EXISTS certificate_view{suffix} (
+                token_id           TEXT PRIMARY KEY,
+                family_id          TEXT NOT NULL,
+                is_current         INTEGER NOT NULL,
+                certificate_number TEXT NOT NULL,
+                serial             INTEGER NOT NULL,
+                status             TEXT NOT NULL,
+                valid_from         TEXT NOT NULL,
+                valid_until        TEXT NOT NULL,
+                family             TEXT NOT NULL,
+                revision           INTEGER NOT NULL,
+                position           INTEGER NOT NULL
+            );
+            CREATE TABLE IF NOT EXISTS family_search{suffix} (
+                kind      TEXT NOT NULL,
+                value     TEXT NOT NULL,
+                family_id TEXT NOT NULL,
+                PRIMARY KEY (kind, value, family_id)
+            ) WITHOUT ROWID;"
+        ),
+        FAMILY_HISTORY => format!(
+            "CREATE TABLE IF NOT EXISTS family_history{suffix} (
+                position       INTEGER PRIMARY KEY,
+                family_id      TEXT NOT NULL,
+                revision       INTEGER NOT NULL,
+                event_id       TEXT NOT NULL,
+                event_type     TEXT NOT NULL,
+                schema_version INTEGER NOT NULL,
+                recorded_at    TEXT NOT NULL,
+                actor_id       TEXT NOT NULL,
+                actor_role     TEXT NOT NULL,
+                correlation_id TEXT,
+                causation_id   TEXT,
+                reason         TEXT,
+                decision       TEXT,
+                data           TEXT NOT NULL
+            );"
+        ),
+        other => return Err(ReadStoreError::UnknownProjection(other.to_string())),
+    })
+}
+
+/// `CREATE INDEX` of a projection's secondary indexes on the tables with `suffix`. Run once: with
+/// a new projection's tables, or after a rebuild's rows are in.
+pub fn create_indexes(projection: &str, suffix: &str) -> Result<String, ReadStoreError> {
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    Ok(match projection {
+        CERTIFICATE_VIEW => format!(
+            "CREATE INDEX certificate_view_family_{tag} ON certificate_view{suffix} (family_id, is_current);
+             CREATE INDEX family_search_family_{tag} ON family_search{suffix} (family_id);"
+        ),
+        FAMILY_HISTORY => format!(
+            "CREATE INDEX family_history_family_{tag} ON family_history{suffix} (family_id, revision);"
+        ),
+        other => return Err(ReadStoreError::UnknownProjection(other.to_string())),
+    })
+}

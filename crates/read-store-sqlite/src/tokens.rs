@@ -1,0 +1,114 @@
+//! Access tokens in the read store's file (they are not projected: a rebuild never touches them).
+
+use crate::rows::backend;
+use crate::SqliteReadStore;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use registry_access::{parse_token_row, AccessToken, TokenStore, TokenStoreError};
+use registry_read_store::ReadStoreError;
+use uuid::Uuid;
+
+fn token_error(e: ReadStoreError) -> TokenStoreError {
+    TokenStoreError(e.to_string())
+}
+
+fn parse(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<AccessToken, TokenStoreError>> {
+    let (id, name, role, family, created, revoked): (
+        String,
+        String,
+        String,
+        Option<String>,
+        String,
+        Option<String>,
+    ) = (
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+    );
+    Ok(parse_token_row(
+        &id,
+        name,
+        &role,
+        family.as_deref(),
+        &created,
+        revoked.as_deref(),
+    ))
+}
+
+const COLUMNS: &str = "id, name, role, family_id, created_at, revoked_at";
+
+#[async_trait]
+impl TokenStore for SqliteReadStore {
+    async fn insert_token(&self, hash: &str, record: &AccessToken) -> Result<(), TokenStoreError> {
+        let (hash, r) = (hash.to_string(), record.clone());
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO access_tokens (id, name, role, family_id, token_hash, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                rusqlite::params![
+                    r.id.to_string(),
+                    r.name,
+                    r.role.as_str(),
+                    r.family_id.map(|f| f.to_string()),
+                    hash,
+                    r.created_at.to_rfc3339()
+                ],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+        .map_err(token_error)
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<AccessToken>, TokenStoreError> {
+        // Every authenticated request asks: on this thread.
+        self.read_now(|conn| {
+            let mut q = conn
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM access_tokens WHERE token_hash = ?1 AND revoked_at IS NULL"
+                ))
+                .map_err(backend)?;
+            let mut rows = q.query([hash]).map_err(backend)?;
+            match rows.next().map_err(backend)? {
+                Some(row) => Ok(Some(parse(row).map_err(backend)?)),
+                None => Ok(None),
+            }
+        })
+        .map_err(token_error)?
+        .transpose()
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<AccessToken>, TokenStoreError> {
+        let parsed = self
+            .read(|conn| {
+                let mut q = conn
+                    .prepare(&format!(
+                        "SELECT {COLUMNS} FROM access_tokens ORDER BY created_at, id"
+                    ))
+                    .map_err(backend)?;
+                let rows = q.query_map([], parse).map_err(backend)?;
+                rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
+            })
+            .await
+            .map_err(token_error)?;
+        parsed.into_iter().collect()
+    }
+
+    async fn revoke_token(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, TokenStoreError> {
+        self.write(move |conn| {
+            let n = conn
+                .execute(
+                    "UPDATE access_tokens SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL",
+                    rusqlite::params![at.to_rfc3339(), id.to_string()],
+                )
+                .map_err(backend)?;
+            Ok(n == 1)
+        })
+        .await
+        .map_err(token_error)
+    }
+}

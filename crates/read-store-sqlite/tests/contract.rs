@@ -1,0 +1,34 @@
+//! The read-store contract against SQLite, each check on a fresh file.
+
+use registry_read_store_sqlite::SqliteReadStore;
+use std::sync::Arc;
+
+async fn fresh() -> registry_read_store_tests::Fresh<tempfile::TempDir> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("views.db");
+    let store = SqliteReadStore::open(path.to_str().expect("utf-8 path"))
+        .await
+        .expect("open store");
+    Some((Arc::new(store.clone()), Arc::new(store), dir))
+}
+
+registry_read_store_tests::contract_tests!(fresh());
+
+/// Only the SHA-256 of a token is in the file, never the token.
+#[tokio::test]
+async fn the_file_holds_no_token_in_the_clear() {
+    use registry_access::{Role, TokenStoreExt};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("views.db");
+    let store = SqliteReadStore::open(path.to_str().expect("utf-8 path"))
+        .await
+        .expect("open store");
+    let (token, _) = store
+        .create_access_token("x", Role::Officer, None, chrono::Utc::now())
+        .await
+        .expect("token");
+    for file in ["views.db", "views.db-wal"] {
+        let bytes = std::fs::read(dir.path().join(file)).unwrap_or_default();
+        assert!(!bytes.windows(token.len()).any(|w| w == token.as_bytes()));
+    }
+}

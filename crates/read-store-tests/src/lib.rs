@@ -1,0 +1,532 @@
+//! The read-store contract suite.
+//!
+//! Why a crate of its own: the suite is written once against the `ReadStore` and `TokenStore`
+//! traits and each backend crate runs it from its own tests with [`contract_tests!`], so the
+//! SQLite and the PostgreSQL read stores are held to exactly the same behaviour.
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
+
+mod rows;
+
+pub use registry_access::TokenStore;
+pub use registry_read_store::ReadStore;
+
+use registry_access::{Role, TokenStoreExt};
+use registry_read_store::{
+    Applied, Batch, Changes, Move, Search, SearchKey, CERTIFICATE_VIEW, FAMILY_HISTORY,
+};
+use rows::{certificate, family, history};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A fresh store for one check: the same database as a read store and as a token store, and a
+/// guard (a temporary directory, or nothing) that lives until the check ends.
+pub type Fresh<G> = Option<(Arc<dyn ReadStore>, Arc<dyn TokenStore>, G)>;
+
+/// Generates one `#[tokio::test]` per contract check. `$make` is an async expression giving a
+/// [`Fresh`] store; `None` means the backend is not available here and the check is skipped.
+#[macro_export]
+macro_rules! contract_tests {
+    ($make:expr) => {
+        $crate::contract_tests!(@tests $make;
+            a_new_store_creates_each_projection_once,
+            a_batch_moves_rows_and_checkpoints_together,
+            a_batch_computed_from_a_moved_checkpoint_writes_nothing,
+            a_redelivered_batch_changes_nothing,
+            the_current_certificate_and_replaced_tokens_are_found,
+            search_finds_families_by_each_key_newest_first_a_page_at_a_time,
+            a_rebuild_is_written_aside_and_swapped_in_at_once,
+            a_rebuild_reads_back_the_families_it_wrote_out,
+            a_rebuild_holds_off_live_batches_until_its_swap,
+            access_tokens_are_found_by_their_value_but_stored_hashed,
+        );
+    };
+    (@tests $make:expr; $($name:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                if let Some((read, tokens, _guard)) = $make.await {
+                    $crate::$name(read, tokens).await;
+                }
+            }
+        )+
+    };
+}
+
+async fn prepared(read: &Arc<dyn ReadStore>) {
+    read.create_projection(CERTIFICATE_VIEW, 2).await.unwrap();
+    read.create_projection(FAMILY_HISTORY, 1).await.unwrap();
+}
+
+fn moves(from: u64, to: u64) -> Vec<Move> {
+    vec![
+        Move {
+            projection: CERTIFICATE_VIEW,
+            from,
+            to,
+            version: 2,
+        },
+        Move {
+            projection: FAMILY_HISTORY,
+            from,
+            to,
+            version: 1,
+        },
+    ]
+}
+
+async fn checkpoint(read: &Arc<dyn ReadStore>, name: &str) -> u64 {
+    read.checkpoints()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.name == name)
+        .map(|c| c.position)
+        .unwrap()
+}
+
+pub async fn a_new_store_creates_each_projection_once(
+    read: Arc<dyn ReadStore>,
+    _: Arc<dyn TokenStore>,
+) {
+    assert!(read.checkpoints().await.unwrap().is_empty());
+    prepared(&read).await;
+    prepared(&read).await;
+    let checkpoints = read.checkpoints().await.unwrap();
+    assert_eq!(checkpoints.len(), 2);
+    assert!(checkpoints.iter().all(|c| c.position == 0));
+    assert!(read.dump_certificates().await.unwrap().is_empty());
+    assert!(read.create_projection("no_such", 1).await.is_err());
+}
+
+pub async fn a_batch_moves_rows_and_checkpoints_together(
+    read: Arc<dyn ReadStore>,
+    _: Arc<dyn TokenStore>,
+) {
+    prepared(&read).await;
+    let f = family(1, "Смирнова", "77-0001", "Р-1");
+    let changes = Changes {
+        certificates: vec![certificate(&f, 1, true)],
+        search: vec![(f.family_id, rows::keys(&f))],
+        history: vec![history(&f, 1, 0)],
+    };
+    let done = read
+        .apply(Batch {
+            moves: moves(0, 1),
+            changes,
+        })
+        .await
+        .unwrap();
+    assert_eq!(done, Applied::Done);
+    assert_eq!(checkpoint(&read, CERTIFICATE_VIEW).await, 1);
+    assert_eq!(checkpoint(&read, FAMILY_HISTORY).await, 1);
+    let row = read
+        .certificate_of_family(f.family_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        row,
+        certificate(&f, 1, true),
+        "the row reads back as written"
+    );
+    assert_eq!(
+        read.history(f.family_id).await.unwrap(),
+        vec![history(&f, 1, 0)]
+    );
+    let folded = read.current_families(&[f.family_id]).await.unwrap();
+    assert_eq!(folded.len(), 1);
+    assert_eq!((folded[0].family.clone(), folded[0].position), (f, 1));
+}
+
+pub async fn a_batch_computed_from_a_moved_checkpoint_writes_nothing(
+    read: Arc<dyn ReadStore>,
+    _: Arc<dyn TokenStore>,
+) {
+    prepared(&read).await;
+    let f = family(1, "Смирнова", "77-0001", "Р-1");
+    let stale = read
+        .apply(Batch {
+            moves: moves(5, 6),
+            changes: Changes {
+                certificates: vec![certificate(&f, 6, true)],
+                search: vec![],
+                history: vec![history(&f, 6, 0)],
+            },
+        })
+        .await
+        .unwrap();
+    assert_eq!(stale, Applied::Moved);
+    assert!(read.dump_certificates().await.unwrap().is_empty());
+    assert!(read.dump_history().await.unwrap().is_empty());
+    assert_eq!(checkpoint(&read, CERTIFICATE_VIEW).await, 0);
+}
+
+pub async fn a_redelivered_batch_changes_nothing(read: Arc<dyn ReadStore>, _: Arc<dyn TokenStore>) {
+    prepared(&read).await;
+    let f = family(1, "Смирнова", "77-0001", "Р-1");
+    let mut later = f.clone();
+    later.valid_until = chrono::NaiveDate::from_ymd_opt(2031, 1, 1).unwrap();
+    let first = Changes {
+        certificates: vec![certificate(&f, 1, true)],
+        search: vec![],
+        history: vec![history(&f, 1, 0)],
+    };
+    let second = Changes {
+        certificates: vec![certificate(&later, 2, true)],
+        search: vec![],
+        history: vec![history(&later, 2, 1)],
+    };
+    read.apply(Batch {
+        moves: moves(0, 1),
+        changes: first.clone(),
+    })
+    .await
+    .unwrap();
+    read.apply(Batch {
+        moves: moves(1, 2),
+        changes: second,
+    })
+    .await
+    .unwrap();
+    let before = (
+        read.dump_certificates().await.unwrap(),
+        read.dump_history().await.unwrap(),
+    );
+    // The first batch once more (a runner that did not see its own commit): older rows do not
+    // replace newer ones, and events already there are not added twice.
+    let again = read
+        .apply(Batch {
+            moves: moves(2, 2),
+            changes: first,
+        })
+        .await
+        .unwrap();
+    assert_eq!(again, Applied::Done);
+    let after = (
+        read.dump_certificates().await.unwrap(),
+        read.dump_history().await.unwrap(),
+    );
+    assert_eq!(before, after);
+    assert_eq!(after.0[0].position, 2);
+}
+
+pub async fn the_current_certificate_and_replaced_tokens_are_found(
+    read: Arc<dyn ReadStore>,
+    _: Arc<dyn TokenStore>,
+) {
+    prepared(&read).await;
+    let old = family(1, "Смирнова", "77-0001", "Р-1");
+    let mut new = old.clone();
+    new.certificate_id = registry_domain::CertificateId(uuid::Uuid::from_u128(0xC0DE));
+    new.certificate_serial = 2;
+    read.apply(Batch {
+        moves: moves(0, 2),
+        changes: Changes {
+            certificates: vec![certificate(&old, 2, false), certificate(&new, 2, true)],
+            search: vec![],
+            history: vec![],
+        },
+    })
+    .await
+    .unwrap();
+    let current = read
+        .certificate_of_family(old.family_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(current.token_id, new.certificate_id);
+    let replaced = read
+        .certificate_by_token(old.certificate_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!replaced.is_current);
+    assert_eq!(replaced.status, "replaced");
+    assert!(read
+        .certificate_by_token(registry_domain::CertificateId(uuid::Uuid::from_u128(7)))
+        .await
+        .unwrap()
+        .is_none());
+}
+
+pub async fn search_finds_families_by_each_key_newest_first_a_page_at_a_time(
+    read: Arc<dyn ReadStore>,
+    _: Arc<dyn TokenStore>,
+) {
+    prepared(&read).await;
+    // 25 families of one surname (ё and е alike), each with its own number and decision.
+    let mut changes = Changes::default();
+    for i in 1..=25u64 {
+        let surname = if i % 2 == 0 {
+            "Ёлкина"
+        } else {
+            "Елкина"
+        };
+        let f = family(i, surname, &format!("77-{i:04}"), &format!("Р-{i}"));
+        changes.search.push((f.family_id, rows::keys(&f)));
+        changes.certificates.push(certificate(&f, i, true));
+    }
+    read.apply(Batch {
+        moves: moves(0, 25),
+        changes,
+    })
+    .await
+    .unwrap();
+    let by = |key: SearchKey, after: Option<u64>| Search {
+        key,
+        after,
+        limit: 10,
+    };
+    let member = SearchKey::Member {
+        last_name: "ЕЛКИНА ".into(),
+        birth_date: rows::mother_born(),
+    };
+    let first = read.search(&by(member.clone(), None)).await.unwrap();
+    let positions: Vec<u64> = first.hits.iter().map(|h| h.position).collect();
+    assert_eq!(
+        positions,
+        (16..=25).rev().collect::<Vec<_>>(),
+        "newest first"
+    );
+    let second = read.search(&by(member.clone(), first.next)).await.unwrap();
+    assert_eq!(second.hits.first().map(|h| h.position), Some(15));
+    let third = read.search(&by(member.clone(), second.next)).await.unwrap();
+    assert_eq!(third.hits.len(), 5);
+    assert_eq!(third.next, None, "the last page says so");
+
+    let number = read
+        .search(&by(SearchKey::CertificateNumber("77-0007".into()), None))
+        .await
+        .unwrap();
+    assert_eq!(number.hits.len(), 1);
+    assert_eq!(number.hits[0].certificate_number, "77-0007");
+    let decision = read
+        .search(&by(SearchKey::DecisionNumber(" р-12".into()), None))
+        .await
+        .unwrap();
+    assert_eq!(decision.hits.len(), 1);
+    assert_eq!(decision.hits[0].position, 12);
+    let nobody = read
+        .search(&by(
+            SearchKey::Member {
+                last_name: "Елкина".into(),
+                birth_date: chrono::NaiveDate::from_ymd_opt(1990, 1, 1).unwrap(),
+            },
+            None,
+        ))
+        .await
+        .unwrap();
+    assert!(nobody.hits.is_empty());
+
+    // A family's keys are replaced whole: a corrected surname is found by the new one only.
+    let mut renamed = family(3, "Петрова", "77-0003", "Р-3");
+    renamed.members[0].last_name = "Петрова".into();
+    read.apply(Batch {
+        moves: moves(25, 26),
+        changes: Changes {
+            certificates: vec![certificate(&renamed, 26, true)],
+            search: vec![(renamed.family_id, rows::keys(&renamed))],
+            history: vec![],
+        },
+    })
+    .await
+    .unwrap();
+    let all_old = read
+        .search(&Search {
+            key: member,
+            after: None,
+            limit: 100,
+        })
+        .await
+        .unwrap();
+    assert_eq!(all_old.hits.len(), 24);
+    assert!(all_old
+        .hits
+        .iter()
+        .all(|h| h.family_id != renamed.family_id));
+    let new = read
+        .search(&by(
+            SearchKey::Member {
+                last_name: "петрова".into(),
+                birth_date: rows::mother_born(),
+            },
+            None,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(new.hits.len(), 1);
+}
+
+pub async fn a_rebuild_is_written_aside_and_swapped_in_at_once(
+    read: Arc<dyn ReadStore>,
+    _: Arc<dyn TokenStore>,
+) {
+    prepared(&read).await;
+    let live = family(1, "Смирнова", "77-0001", "Р-1");
+    read.apply(Batch {
+        moves: moves(0, 1),
+        changes: Changes {
+            certificates: vec![certificate(&live, 1, true)],
+            search: vec![(live.family_id, rows::keys(&live))],
+            history: vec![history(&live, 1, 0)],
+        },
+    })
+    .await
+    .unwrap();
+    let rebuilt = family(2, "Орлова", "77-0002", "Р-2");
+    let mut rebuild = read.begin_rebuild(CERTIFICATE_VIEW).await.unwrap();
+    rebuild
+        .write(Changes {
+            certificates: vec![certificate(&rebuilt, 1, true)],
+            search: vec![(rebuilt.family_id, rows::keys(&rebuilt))],
+            history: vec![],
+        })
+        .await
+        .unwrap();
+    rebuild.index().await.unwrap();
+    // Until the swap the live view is what it was.
+    assert!(read
+        .certificate_of_family(live.family_id)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(read
+        .certificate_of_family(rebuilt.family_id)
+        .await
+        .unwrap()
+        .is_none());
+    rebuild.lock().await.unwrap();
+    let tail = family(3, "Волкова", "77-0003", "Р-3");
+    rebuild
+        .swap(
+            Changes {
+                certificates: vec![certificate(&tail, 2, true)],
+                search: vec![(tail.family_id, rows::keys(&tail))],
+                history: vec![],
+            },
+            2,
+            2,
+        )
+        .await
+        .unwrap();
+    let rows = read.dump_certificates().await.unwrap();
+    let families: Vec<_> = rows.iter().map(|r| r.family_id).collect();
+    assert!(families.contains(&rebuilt.family_id) && families.contains(&tail.family_id));
+    assert!(
+        !families.contains(&live.family_id),
+        "the live table was replaced"
+    );
+    assert_eq!(checkpoint(&read, CERTIFICATE_VIEW).await, 2);
+    // The other projection was not touched, and the search follows the swapped view.
+    assert_eq!(checkpoint(&read, FAMILY_HISTORY).await, 1);
+    assert_eq!(read.dump_history().await.unwrap().len(), 1);
+    let found = read
+        .search(&Search {
+            key: SearchKey::CertificateNumber("77-0003".into()),
+            after: None,
+            limit: 5,
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.hits.len(), 1);
+    // A second rebuild starts from empty shadow tables again.
+    let mut again = read.begin_rebuild(CERTIFICATE_VIEW).await.unwrap();
+    again.index().await.unwrap();
+    again.swap(Changes::default(), 3, 2).await.unwrap();
+    assert!(read.dump_certificates().await.unwrap().is_empty());
+}
+
+pub async fn a_rebuild_reads_back_the_families_it_wrote_out(
+    read: Arc<dyn ReadStore>,
+    _: Arc<dyn TokenStore>,
+) {
+    prepared(&read).await;
+    let f = family(1, "Смирнова", "77-0001", "Р-1");
+    let mut rebuild = read.begin_rebuild(CERTIFICATE_VIEW).await.unwrap();
+    rebuild
+        .write(Changes {
+            certificates: vec![certificate(&f, 4, true)],
+            search: vec![],
+            history: vec![],
+        })
+        .await
+        .unwrap();
+    let back = rebuild.current_families(&[f.family_id]).await.unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!((back[0].family.clone(), back[0].position), (f.clone(), 4));
+    // The live store knows nothing of it.
+    assert!(read
+        .current_families(&[f.family_id])
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+pub async fn a_rebuild_holds_off_live_batches_until_its_swap(
+    read: Arc<dyn ReadStore>,
+    _: Arc<dyn TokenStore>,
+) {
+    prepared(&read).await;
+    let mut rebuild = read.begin_rebuild(CERTIFICATE_VIEW).await.unwrap();
+    rebuild.index().await.unwrap();
+    rebuild.lock().await.unwrap();
+    let live = read.clone();
+    let f = family(1, "Смирнова", "77-0001", "Р-1");
+    let mut batch = tokio::spawn(async move {
+        live.apply(Batch {
+            moves: moves(0, 1),
+            changes: Changes {
+                certificates: vec![certificate(&f, 1, true)],
+                search: vec![],
+                history: vec![],
+            },
+        })
+        .await
+        .unwrap()
+    });
+    // Not finished while the rebuild holds the lock (a finished batch would have written from
+    // the old checkpoint, under the rebuild's feet).
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), &mut batch)
+            .await
+            .is_err(),
+        "a live batch went through during a swap"
+    );
+    rebuild.swap(Changes::default(), 7, 2).await.unwrap();
+    assert_eq!(
+        batch.await.unwrap(),
+        Applied::Moved,
+        "it then finds the checkpoint moved"
+    );
+    assert_eq!(checkpoint(&read, CERTIFICATE_VIEW).await, 7);
+}
+
+pub async fn access_tokens_are_found_by_their_value_but_stored_hashed(
+    _: Arc<dyn ReadStore>,
+    tokens: Arc<dyn TokenStore>,
+) {
+    let now = chrono::Utc::now();
+    let (officer, record) = tokens
+        .create_access_token("УСЗН ЦАО", Role::Officer, None, now)
+        .await
+        .unwrap();
+    let family = registry_domain::FamilyId(uuid::Uuid::from_u128(9));
+    let (holder, _) = tokens
+        .create_access_token("семья", Role::Holder, Some(family), now)
+        .await
+        .unwrap();
+    let found = tokens.find_access_token(&officer).await.unwrap().unwrap();
+    assert_eq!((found.id, found.role), (record.id, Role::Officer));
+    let found = tokens.find_access_token(&holder).await.unwrap().unwrap();
+    assert_eq!(found.family_id, Some(family));
+    assert!(tokens
+        .find_access_token("rgt_nope")
+        .await
+        .unwrap()
+        .is_none());
+    let listed = tokens.list_tokens().await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(tokens.revoke_token(record.id, now).await.unwrap());
+    assert!(!tokens.revoke_token(record.id, now).await.unwrap());
+    assert!(tokens.find_access_token(&officer).await.unwrap().is_none());
+}
