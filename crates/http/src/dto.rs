@@ -425,3 +425,62 @@ pub struct LiveQr {
     pub verify_url: String,
     pub expires_at: DateTime<Utc>,
 }
+
+/// A family search: exactly one of `certificate_number`, `last_name` with `birth_date`, or
+/// `decision_number`; `after`: the `next` of the page before.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SearchRequest {
+    #[serde(default)]
+    #[param(min_length = 1, max_length = 100)]
+    #[schema(min_length = 1, max_length = 100)]
+    pub certificate_number: Option<String>,
+    /// A member's surname (any member; `ё` and `е` alike, any case).
+    #[serde(default)]
+    #[param(min_length = 1, max_length = 100)]
+    #[schema(min_length = 1, max_length = 100)]
+    pub last_name: Option<String>,
+    #[serde(default, deserialize_with = "crate::wire::optional_date")]
+    pub birth_date: Option<NaiveDate>,
+    #[serde(default)]
+    #[param(min_length = 1, max_length = 100)]
+    #[schema(min_length = 1, max_length = 100)]
+    pub decision_number: Option<String>,
+    #[serde(default)]
+    #[param(pattern = "^[0-9]{1,19}$")]
+    #[schema(pattern = "^[0-9]{1,19}$")]
+    pub after: Option<String>,
+}
+
+/// A member as a search result lists it.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct SummaryMember {
+    pub last_name: String,
+    pub first_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub middle_name: Option<String>,
+    pub birth_date: NaiveDate,
+    pub relation: Relation,
+}
+
+/// A family found.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct FamilySummary {
+    pub family_id: Uuid,
+    pub certificate_number: String,
+    pub certificate_serial: u32,
+    pub state: String,
+    pub valid_from: NaiveDate,
+    pub valid_until: NaiveDate,
+    pub members: Vec<SummaryMember>,
+}
+
+/// `GET /api/v1/families?...`, `POST /api/v1/families/search`: newest first.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct SearchResult {
+    pub families: Vec<FamilySummary>,
+    /// Pass as `after` for the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}

@@ -12,6 +12,7 @@ mod extract;
 pub mod openapi;
 mod ops;
 mod ratelimit;
+mod search;
 pub mod server;
 mod state;
 mod verify;
@@ -37,7 +38,11 @@ use tower_http::trace::TraceLayer;
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config().body_limit;
     let routes = Router::new()
-        .route("/api/v1/families", post(api::grant))
+        .route(
+            "/api/v1/families",
+            post(api::grant).get(search::search_by_query),
+        )
+        .route("/api/v1/families/search", post(search::search_by_body))
         .route("/api/v1/families/{family_id}", get(api::get_family))
         .route("/api/v1/families/{family_id}/renewals", post(api::renew))
         .route(

@@ -5,7 +5,7 @@
 //! `application/problem+json`), and the command headers their formats; schemathesis in CI holds
 //! the server to this document.
 
-use crate::{api, document, dto, error, ops, verify};
+use crate::{api, document, dto, error, ops, search, verify};
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -22,6 +22,7 @@ use utoipa::{Modify, OpenApi};
     paths(
         api::grant, api::renew, api::add_member, api::remove_member, api::correct_member,
         api::revoke, api::reissue, api::get_family, api::history,
+        search::search_by_query, search::search_by_body,
         api::my_certificate, api::my_qr_svg, api::my_qr_png, api::my_live_qr,
         document::my_pdf, document::family_pdf,
         verify::verify_json, verify::verify_page, verify::keys,
@@ -32,6 +33,7 @@ use utoipa::{Modify, OpenApi};
         dto::CorrectMemberRequest, dto::RevokeRequest, dto::ReissueRequest, dto::CommandResult,
         dto::FamilyView, dto::MemberView, dto::VerifyResult, dto::VerifyMember, dto::HolderCard,
         dto::History, dto::HistoryEvent, dto::LiveQr, error::Problem, error::ProblemField,
+        dto::SearchRequest, dto::SearchResult, dto::FamilySummary, dto::SummaryMember,
     )),
     modifiers(&BearerAuth, &ProblemResponses, &CommandHeaderFormats),
     tags(
@@ -78,6 +80,12 @@ pub const PROBLEMS: &[(&str, &str, &[u16])] = &[
         "post",
         "/api/v1/families/{family_id}/certificate/reissue",
         COMMAND,
+    ),
+    ("get", "/api/v1/families", &[400, 401, 403, 422]),
+    (
+        "post",
+        "/api/v1/families/search",
+        &[400, 401, 403, 413, 422],
     ),
     ("get", "/api/v1/families/{family_id}", &[400, 401, 403, 404]),
     (
