@@ -78,38 +78,7 @@ impl Default for Config {
     }
 }
 
-/// The databases a test registry runs on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Db {
-    /// The embedded default: SQLite files in the data directory.
-    Sqlite,
-    /// An event store and a read store in two fresh PostgreSQL databases.
-    Postgres,
-}
-
-/// Runs each named `async fn(Db)` as two tests, one per backend. PostgreSQL tests are skipped
-/// (with a message) where no PostgreSQL is available, and fail in CI.
-#[macro_export]
-macro_rules! on_both_backends {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::Db::Sqlite).await
-                }
-            )+
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::Db::Postgres).await
-                }
-            )+
-        }
-    };
-}
+pub use registry_test_support::{on_both_backends, Db};
 
 /// A registry on `db` with the default configuration; `None` when `db` is not available here.
 pub async fn spawn_app(db: Db) -> Option<TestApp> {

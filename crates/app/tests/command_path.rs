@@ -1,11 +1,12 @@
 //! The command path against a real SQLite event store.
 
 #![allow(clippy::unwrap_used)]
-use chrono::{Duration, NaiveDate, TimeZone, Utc};
+use chrono::{Duration, TimeZone, Utc};
 use registry_app::*;
 use registry_domain::*;
 use registry_store::EventStore;
 use registry_store_sqlite::SqliteEventStore;
+use registry_test_support::builders::{date, decision, grant_of, person};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -35,41 +36,17 @@ async fn fixture() -> Fixture {
     }
 }
 
-fn date(s: &str) -> NaiveDate {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
-}
-
-fn person(first: &str, born: &str, relation: Relation) -> Member {
-    Member {
-        member_id: new_member_id(),
-        last_name: "Кузнецова".into(),
-        first_name: first.into(),
-        middle_name: None,
-        birth_date: date(born),
-        relation,
-        student_until: None,
-        care: Care::Family,
-    }
-}
-
 fn grant(family_id: FamilyId) -> Command {
-    Command::Grant {
-        decision: Decision {
-            number: "Р-100".into(),
-            date: date("2026-11-24"),
-            office: None,
-            term_until: None,
-        },
-        members: vec![
+    grant_of(
+        family_id,
+        decision("Р-100", "2026-11-24"),
+        vec![
             person("Елена", "1988-04-04", Relation::Parent),
             person("Артём", "2012-01-15", Relation::Child),
             person("Софья", "2016-07-01", Relation::Child),
             person("Лев", "2020-12-12", Relation::Child),
         ],
-        valid_from: None,
-        certificate_number: certificate_number(family_id),
-        certificate_id: new_certificate_id(),
-    }
+    )
 }
 
 fn request(family_id: FamilyId, command: Command) -> CommandRequest {

@@ -451,7 +451,7 @@ async fn restarts_and_rebuilds_keep_one_copy_of_each_index(db: Db) {
     assert_eq!(secondary_indexes(&w).await, 3);
 }
 
-on_both_backends!(
+registry_test_support::on_both_backends!(
     after_a_revocation_returns_the_certificate_view_already_says_revoked,
     a_reissued_certificate_leaves_a_replaced_row_that_discloses_no_one,
     a_failure_between_events_of_a_batch_then_a_restart_applies_every_event_exactly_once,

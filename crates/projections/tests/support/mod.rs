@@ -1,7 +1,7 @@
 //! A registry on real SQLite files (event store and read store) with a manual clock.
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code, unused_imports, clippy::unwrap_used)]
 
-use chrono::{NaiveDate, TimeZone, Utc};
+use chrono::{TimeZone, Utc};
 use registry_app::*;
 use registry_domain::*;
 use registry_projections::*;
@@ -11,6 +11,8 @@ use registry_read_store_sqlite::SqliteReadStore;
 use registry_store::EventStore;
 use registry_store_postgres::PostgresEventStore;
 use registry_store_sqlite::SqliteEventStore;
+pub use registry_test_support::builders::{date, decision, grant, person};
+pub use registry_test_support::Db;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -24,37 +26,6 @@ pub struct World {
     pub read_url: String,
     pub runner: Arc<ProjectionRunner>,
     pub dir: tempfile::TempDir,
-}
-
-/// Which databases a world runs on (event store and read store alike).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Db {
-    Sqlite,
-    Postgres,
-}
-
-/// Runs each named `async fn(Db)` as two tests, one per backend. PostgreSQL tests are skipped
-/// (with a message) where no PostgreSQL is available, and fail in CI.
-#[macro_export]
-macro_rules! on_both_backends {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::support::Db::Sqlite).await
-                }
-            )+
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::support::Db::Postgres).await
-                }
-            )+
-        }
-    };
 }
 
 pub async fn world(db: Db) -> Option<World> {
@@ -153,47 +124,6 @@ impl World {
                 expected_revision: None,
             })
             .await
-    }
-}
-
-pub fn date(s: &str) -> NaiveDate {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
-}
-
-pub fn person(first: &str, born: &str, relation: Relation) -> Member {
-    Member {
-        member_id: new_member_id(),
-        last_name: "Соколова".into(),
-        first_name: first.into(),
-        middle_name: Some("Андреевна".into()),
-        birth_date: date(born),
-        relation,
-        student_until: None,
-        care: Care::Family,
-    }
-}
-
-pub fn decision(number: &str, on: &str) -> Decision {
-    Decision {
-        number: number.into(),
-        date: date(on),
-        office: None,
-        term_until: None,
-    }
-}
-
-pub fn grant(family_id: FamilyId) -> Command {
-    Command::Grant {
-        decision: decision("Р-1", "2026-11-24"),
-        members: vec![
-            person("Ирина", "1987-03-03", Relation::Parent),
-            person("Максим", "2009-02-10", Relation::Child),
-            person("Дарья", "2013-06-20", Relation::Child),
-            person("Тимур", "2018-10-01", Relation::Child),
-        ],
-        valid_from: None,
-        certificate_number: certificate_number(family_id),
-        certificate_id: new_certificate_id(),
     }
 }
 
