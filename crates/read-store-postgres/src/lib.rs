@@ -131,7 +131,8 @@ impl ReadStore for PostgresReadStore {
             sqlx::query(&sql).execute(&mut *tx).await.map_err(backend)?;
         }
         if !exists {
-            for sql in schema::create_indexes(name, "")? {
+            let indexes = schema::write_indexes(name, "")?;
+            for sql in indexes.into_iter().chain(schema::read_indexes(name, "")?) {
                 sqlx::query(&sql).execute(&mut *tx).await.map_err(backend)?;
             }
         }

@@ -27,7 +27,11 @@ impl PostgresRebuild {
                 .await
                 .map_err(backend)?;
         }
-        for sql in schema::create_tables(name, SHADOW)? {
+        let tables = schema::create_tables(name, SHADOW)?;
+        for sql in tables
+            .into_iter()
+            .chain(schema::write_indexes(name, SHADOW)?)
+        {
             sqlx::query(&sql)
                 .execute(&mut *conn)
                 .await
@@ -46,7 +50,7 @@ impl PostgresRebuild {
             return Ok(());
         }
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        for sql in schema::create_indexes(&self.name, SHADOW)? {
+        for sql in schema::read_indexes(&self.name, SHADOW)? {
             sqlx::query(&sql).execute(&mut *tx).await.map_err(backend)?;
         }
         tx.commit().await.map_err(backend)?;

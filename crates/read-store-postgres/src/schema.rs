@@ -61,15 +61,26 @@ pub fn create_tables(projection: &str, suffix: &str) -> Result<Vec<String>, Read
     })
 }
 
-pub fn create_indexes(projection: &str, suffix: &str) -> Result<Vec<String>, ReadStoreError> {
+/// The indexes a projection's writes need (a family's search keys are replaced by family): made
+/// with the tables, on empty tables.
+pub fn write_indexes(projection: &str, suffix: &str) -> Result<Vec<String>, ReadStoreError> {
     let tag = uuid::Uuid::new_v4().simple().to_string();
     Ok(match projection {
-        CERTIFICATE_VIEW => vec![
-            format!(
-                "CREATE INDEX certificate_view_family_{tag} ON certificate_view{suffix} (family_id, is_current)"
-            ),
-            format!("CREATE INDEX family_search_family_{tag} ON family_search{suffix} (family_id)"),
-        ],
+        CERTIFICATE_VIEW => vec![format!(
+            "CREATE INDEX family_search_family_{tag} ON family_search{suffix} (family_id)"
+        )],
+        FAMILY_HISTORY => vec![],
+        other => return Err(ReadStoreError::UnknownProjection(other.to_string())),
+    })
+}
+
+/// The indexes only reads need: with a new projection's tables, or after a rebuild's rows.
+pub fn read_indexes(projection: &str, suffix: &str) -> Result<Vec<String>, ReadStoreError> {
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    Ok(match projection {
+        CERTIFICATE_VIEW => vec![format!(
+            "CREATE INDEX certificate_view_family_{tag} ON certificate_view{suffix} (family_id, is_current)"
+        )],
         FAMILY_HISTORY => vec![format!(
             "CREATE INDEX family_history_family_{tag} ON family_history{suffix} (family_id, revision)"
         )],

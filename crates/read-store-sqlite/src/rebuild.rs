@@ -15,7 +15,7 @@ pub struct SqliteRebuild {
     name: String,
     /// Taken while a call runs on the blocking pool.
     conn: Option<Connection>,
-    /// The shadow tables' indexes exist (made early when the rebuild reads back from them).
+    /// The shadow tables' read indexes exist (made early when the rebuild reads back from them).
     indexed: bool,
     /// Between `lock` and `swap`: a write transaction is open on `conn`.
     locked: bool,
@@ -26,7 +26,7 @@ impl SqliteRebuild {
         let tables = schema::tables(name)?;
         let path = store.path().to_path_buf();
         let name = name.to_string();
-        let create = schema::create_tables(&name, SHADOW)?;
+        let create = schema::create_tables(&name, SHADOW)? + &schema::write_indexes(&name, SHADOW)?;
         let conn = tokio::task::spawn_blocking(move || -> ReadResult<Connection> {
             let conn = open_writer(&path).map_err(backend)?;
             // Each checkpoint ends with an fsync of the database file: with the default (every
@@ -74,7 +74,7 @@ impl SqliteRebuild {
         if self.indexed {
             return Ok(());
         }
-        let sql = schema::create_indexes(&self.name, SHADOW)?;
+        let sql = schema::read_indexes(&self.name, SHADOW)?;
         self.on_conn(move |conn| {
             let tx = begin_now(conn)?;
             tx.execute_batch(&sql).map_err(backend)?;

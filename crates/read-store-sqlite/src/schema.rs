@@ -86,14 +86,27 @@ pub fn create_tables(projection: &str, suffix: &str) -> Result<String, ReadStore
     })
 }
 
-/// `CREATE INDEX` of a projection's secondary indexes on the tables with `suffix`. Run once: with
-/// a new projection's tables, or after a rebuild's rows are in.
-pub fn create_indexes(projection: &str, suffix: &str) -> Result<String, ReadStoreError> {
+/// `CREATE INDEX` of the indexes a projection's writes need (a family's search keys are replaced
+/// by family): made with the tables, on empty tables.
+pub fn write_indexes(projection: &str, suffix: &str) -> Result<String, ReadStoreError> {
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    Ok(match projection {
+        CERTIFICATE_VIEW => {
+            format!("CREATE INDEX family_search_family_{tag} ON family_search{suffix} (family_id);")
+        }
+        FAMILY_HISTORY => String::new(),
+        other => return Err(ReadStoreError::UnknownProjection(other.to_string())),
+    })
+}
+
+/// `CREATE INDEX` of the indexes only reads need, on the tables with `suffix`. Run once: with a
+/// new projection's tables, or after a rebuild's rows are in (building an index from loaded rows
+/// is much cheaper than keeping it up to date through a bulk load).
+pub fn read_indexes(projection: &str, suffix: &str) -> Result<String, ReadStoreError> {
     let tag = uuid::Uuid::new_v4().simple().to_string();
     Ok(match projection {
         CERTIFICATE_VIEW => format!(
-            "CREATE INDEX certificate_view_family_{tag} ON certificate_view{suffix} (family_id, is_current);
-             CREATE INDEX family_search_family_{tag} ON family_search{suffix} (family_id);"
+            "CREATE INDEX certificate_view_family_{tag} ON certificate_view{suffix} (family_id, is_current);"
         ),
         FAMILY_HISTORY => format!(
             "CREATE INDEX family_history_family_{tag} ON family_history{suffix} (family_id, revision);"

@@ -110,6 +110,12 @@ impl SqliteEventStore {
     ) -> StoreResult<R> {
         self.readers.read(f).await.map_err(backend)
     }
+
+    /// A read by an indexed key on the calling thread: a family's stream, an idempotency key
+    /// (a hand-off to the blocking pool and back costs more than such a lookup).
+    fn read_now<R>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<R>) -> StoreResult<R> {
+        self.readers.read_now(f).map_err(backend)
+    }
 }
 
 fn head_of(conn: &Connection) -> rusqlite::Result<u64> {
@@ -345,15 +351,14 @@ impl EventStore for SqliteEventStore {
         stream: &str,
         from_revision: u64,
     ) -> StoreResult<Vec<RecordedEvent>> {
-        let stream = stream.to_string();
-        self.read(move |conn| {
-            conn.prepare_cached(&format!(
-                "{SELECT_EVENT} WHERE stream = ?1 AND revision >= ?2 ORDER BY revision"
-            ))?
-            .query_map(params![stream, to_i64(from_revision)], decode_row)?
-            .collect()
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            format!("{SELECT_EVENT} WHERE stream = ?1 AND revision >= ?2 ORDER BY revision")
+        });
+        self.read_now(|conn| {
+            conn.prepare_cached(&SQL)?
+                .query_map(params![stream, to_i64(from_revision)], decode_row)?
+                .collect()
         })
-        .await
     }
 
     async fn read_all(&self, from_position: u64, limit: usize) -> StoreResult<Vec<RecordedEvent>> {
@@ -383,8 +388,7 @@ impl EventStore for SqliteEventStore {
     }
 
     async fn find_idempotency(&self, key: &str) -> StoreResult<Option<StoredIdempotency>> {
-        let key = key.to_string();
-        self.read(move |conn| find_idempotency(conn, &key)).await
+        self.read_now(|conn| find_idempotency(conn, key))
     }
 
     fn backend_name(&self) -> &'static str {

@@ -39,34 +39,40 @@ impl ProjectionHandle {
             .map_or(0, |c| c.position))
     }
 
-    /// Waits until the certificate view has applied `position`, at most `timeout`.
+    /// Waits until the certificate view has applied `position`, at most `timeout`. The local
+    /// runner's reports answer at once; the store is asked at most every 20 ms, for a runner in
+    /// another process (or a local one standing by).
     pub async fn wait_applied(
         &self,
         position: u64,
         timeout: Duration,
     ) -> Result<(), ProjectionError> {
+        const POLL: Duration = Duration::from_millis(20);
         let deadline = tokio::time::Instant::now() + timeout;
         let mut applied = self.applied.clone();
+        let mut next_poll = tokio::time::Instant::now() + POLL;
         loop {
             if *applied.borrow_and_update() >= position {
                 return Ok(());
             }
-            // The runner may live in another process, or this handle's runner may be gone.
-            if self.certificate_view_checkpoint().await? >= position {
-                return Ok(());
-            }
             let now = tokio::time::Instant::now();
+            if now >= next_poll {
+                if self.certificate_view_checkpoint().await? >= position {
+                    return Ok(());
+                }
+                next_poll = now + POLL;
+            }
             if now >= deadline {
                 return Err(ProjectionError::Timeout);
             }
-            let nap = (deadline - now).min(Duration::from_millis(10));
+            let until = next_poll.min(deadline);
             tokio::select! {
                 changed = applied.changed() => {
                     if changed.is_err() {
-                        tokio::time::sleep(nap).await;
+                        tokio::time::sleep_until(until).await;
                     }
                 }
-                () = tokio::time::sleep(nap) => {}
+                () = tokio::time::sleep_until(until) => {}
             }
         }
     }
