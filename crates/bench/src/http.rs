@@ -1,4 +1,4 @@
-//! Issue 4: the HTTP server. The release `registry serve` binary on 127.0.0.1, driven by `wrk`:
+//! The HTTP server. The release `registry serve` binary on 127.0.0.1, driven by `wrk`:
 //! QR verifies (a cold pass that checks every signature once, then a warm random steady state)
 //! beside the trivial `/healthz` on the same server, grants over HTTP, and the server's resident
 //! memory with a million certificates in its view.

@@ -1,4 +1,4 @@
-//! Issue 6: certificate PDFs rendered per second, and their size.
+//! Certificate PDFs rendered per second, and their size.
 
 use crate::families;
 use crate::report::{millis, quantile, thousands, Outcome};

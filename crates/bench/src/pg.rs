@@ -1,4 +1,4 @@
-//! Issue 5: a throwaway PostgreSQL cluster with default durability (fsync and synchronous commit
+//! A throwaway PostgreSQL cluster with default durability (fsync and synchronous commit
 //! on), the event store's appends on it, and the raw `INSERT` and `COPY` baselines of the same
 //! server with the same payload rows.
 

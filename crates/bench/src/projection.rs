@@ -1,6 +1,6 @@
-//! Issue 3: the projections. The rebuild rate of both projections beside the raw `read_all` scan
+//! The projections. The rebuild rate of both projections beside the raw `read_all` scan
 //! of the same store, and the lag from an acknowledged append to the certificate view while the
-//! runner follows a steady write load. Also used for PostgreSQL (issue 5): every workload here
+//! runner follows a steady write load. Also used for PostgreSQL: every workload here
 //! takes an event-store URL.
 
 use crate::families;

@@ -5,39 +5,22 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Duration;
 
-/// The heading of the issue-2 section this harness owns in BENCHMARKS.md.
-pub const SECTION: &str = "## Core event store (issue 2)";
-
-/// The heading of the section of each issue `all --issue N` measures.
-pub fn heading(issue: u8) -> Option<&'static str> {
-    Some(match issue {
-        2 => SECTION,
-        3 => "## Projections (issue 3)",
-        4 => "## HTTP server (issue 4)",
-        5 => "## PostgreSQL (issue 5)",
-        6 => "## Certificate PDF (issue 6)",
-        _ => return None,
-    })
-}
-
 pub const HEADER: &str = "# Benchmarks
 
 Figures come from `cargo run --release -p registry-bench -- ...` on the project's 2-core machine
 (the same kind as every developer's and CI's). Each figure lists the exact command that produced
-it. `registry-bench all --issue N` runs the figures of one issue, each command as a child
-process, and `--write BENCHMARKS.md` rewrites that issue's own section of this file (sections
+it. `registry-bench all --suite NAME` runs the figures of one subject, each command as a child
+process, and `--write BENCHMARKS.md` rewrites that subject's own section of this file (sections
 written by hand are kept). Sections list the machine facts, the date of their run and whether the
 machine was quiet.
 
-| Issue | What | Command (about how long) |
+| Suite | What | Command (about how long) |
 |---|---|---|
-| 2 | core event store: appends, plain SQLite, `read_all` scan, load | `cargo run --release -p registry-bench -- all --issue 2 --write BENCHMARKS.md` (1 min) |
-| 3 | projections: rebuild rate beside the raw scan, lag under a steady write load | `cargo run --release -p registry-bench -- all --issue 3 --write BENCHMARKS.md` (7 min) |
-| 4 | HTTP: verifies/s (cold and warm) beside `/healthz`, grants/s, server memory | `cargo run --release -p registry-bench -- all --issue 4 --write BENCHMARKS.md` (6 min; needs `wrk`) |
-| 5 | PostgreSQL: appends, rebuild, beside raw `INSERT` and `COPY` | `cargo run --release -p registry-bench -- all --issue 5 --write BENCHMARKS.md` (8 min; needs PostgreSQL's server binaries) |
-| 6 | certificate PDF renders per second, PDF size | `cargo run --release -p registry-bench -- all --issue 6 --write BENCHMARKS.md` (1 min) |
-
-`--issue` defaults to 2. Every subcommand also runs alone (`registry-bench help`).
+| event store | appends, plain SQLite, `read_all` scan, load | `cargo run --release -p registry-bench -- all --suite event-store --write BENCHMARKS.md` (1 min) |
+| projections | rebuild rate beside the raw scan, lag under a steady write load | `cargo run --release -p registry-bench -- all --suite projections --write BENCHMARKS.md` (7 min) |
+| HTTP | verifies/s (cold and warm) beside `/healthz`, grants/s with the server's CPU, server memory | `cargo run --release -p registry-bench -- all --suite http --write BENCHMARKS.md` (6 min; needs `wrk`) |
+| PostgreSQL | appends, rebuild, beside raw `INSERT` and `COPY` | `cargo run --release -p registry-bench -- all --suite postgres --write BENCHMARKS.md` (8 min; needs PostgreSQL's server binaries) |
+| PDF | certificate PDF renders per second, PDF size | `cargo run --release -p registry-bench -- all --suite pdf --write BENCHMARKS.md` (1 min) |
 ";
 
 /// One measured figure, as a row of the table.
@@ -93,13 +76,6 @@ impl Outcome {
 
     pub fn note(&mut self, note: impl Into<String>) {
         self.notes.push(note.into());
-    }
-
-    pub fn metric(&self, name: &str) -> Option<f64> {
-        self.metrics
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| *v)
     }
 }
 
@@ -399,11 +375,6 @@ pub fn table(figures: &[Figure]) -> String {
     out
 }
 
-/// Replaces (or appends) the issue-2 section in the Markdown file at `path`.
-pub fn update_file(path: &Path, section: &str) -> Result<()> {
-    update_section(path, SECTION, section)
-}
-
 /// Replaces (or appends) the section under `heading` in the Markdown file at `path`; `section`
 /// starts with that heading. Everything else of the file is kept.
 pub fn update_section(path: &Path, heading: &str, section: &str) -> Result<()> {
@@ -469,13 +440,14 @@ mod tests {
     fn the_section_is_replaced_in_place_and_other_sections_are_kept() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("B.md");
-        update_file(&path, &format!("{SECTION}\n\nfirst\n")).unwrap();
+        const SECTION: &str = "## Event store";
+        update_section(&path, SECTION, &format!("{SECTION}\n\nfirst\n")).unwrap();
         let created = std::fs::read_to_string(&path).unwrap();
         assert!(created.starts_with("# Benchmarks"));
         assert!(created.ends_with(&format!("{SECTION}\n\nfirst\n")));
 
         std::fs::write(&path, format!("{created}\n## Other\n\nkept\n")).unwrap();
-        update_file(&path, &format!("{SECTION}\n\nsecond\n")).unwrap();
+        update_section(&path, SECTION, &format!("{SECTION}\n\nsecond\n")).unwrap();
         let updated = std::fs::read_to_string(&path).unwrap();
         assert!(!updated.contains("first"));
         assert!(updated.contains("second\n\n## Other\n\nkept\n"));

@@ -13,8 +13,6 @@ use registry_domain::{
 };
 use registry_store::{EventStore, ExpectedRevision, NewEvent};
 use registry_store_sqlite::SqliteEventStore;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{ConnectOptions, Connection};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -27,15 +25,12 @@ fn path_str(path: &Path) -> Result<&str> {
         .with_context(|| format!("not a UTF-8 path: {}", path.display()))
 }
 
-/// A plain sqlx connection to `db` with the event store's durability: WAL, `synchronous=FULL`.
-fn sqlx_options(db: &Path) -> SqliteConnectOptions {
-    SqliteConnectOptions::new()
-        .filename(db)
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full)
-        .busy_timeout(Duration::from_secs(30))
-        .pragma("cache_size", "-32768")
+/// A plain rusqlite connection to `db` with the event store's durability: WAL,
+/// `synchronous=FULL`.
+fn plain_connection(db: &Path) -> Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open(db)?;
+    registry_sqlite_pool::configure(&conn, "FULL")?;
+    Ok(conn)
 }
 
 /// A fresh temporary directory for one workload's SQLite file.
@@ -138,9 +133,6 @@ pub async fn append(writers: usize, count: usize, warmup: usize, probe: bool) ->
         Some(m) => Some(m.await.context("monitor task panicked")??),
         None => None,
     };
-    // The cost of one hand-off to sqlx's SQLite thread right now: it varies with the machine's
-    // state (an idle vCPU is slow to wake), and the append rate follows it.
-    let rtt = select_one_p50(&db, 2_000).await?;
     let head = store.head().await?;
     ensure!(
         head == (warmup + count) as u64,
@@ -156,17 +148,13 @@ pub async fn append(writers: usize, count: usize, warmup: usize, probe: bool) ->
         format!("Durable one-event appends, {writers} concurrent writers")
     };
     let value = format!(
-        "{} commands/s ({} appends in {:.2} s; latency p50 {}, p99 {}; sqlx `SELECT 1` round \
-         trip just after: {:.0} µs)",
+        "{} commands/s ({} appends in {:.2} s; latency p50 {}, p99 {})",
         thousands(rate),
         thousands(count as f64),
         elapsed.as_secs_f64(),
         millis(quantile(&latencies, 0.5)),
         millis(quantile(&latencies, 0.99)),
-        rtt.as_secs_f64() * 1e6,
     );
-    out.metrics
-        .push(("select_one_us".into(), rtt.as_secs_f64() * 1e6));
     if probe {
         let label = format!("{label}, with group probe");
         match advances {
@@ -221,45 +209,36 @@ pub async fn plain(batch: usize, count: usize) -> Result<Outcome> {
     ensure!(batch > 0 && count > 0, "batch and count must be positive");
     let dir = scratch_dir()?;
     let db = dir.path().join("plain.db");
-    let mut conn = sqlx_options(&db).connect().await?;
-    sqlx::query(
+    let mut conn = plain_connection(&db)?;
+    conn.execute_batch(
         "CREATE TABLE plain_events (
              id INTEGER PRIMARY KEY, stream TEXT NOT NULL, data TEXT NOT NULL,
              metadata TEXT NOT NULL)",
-    )
-    .execute(&mut conn)
-    .await?;
+    )?;
     let rows: Vec<(String, NewEvent)> = (0..count).map(grant_append).collect();
-    const INSERT: &str = "INSERT INTO plain_events (stream, data, metadata) VALUES (?, ?, ?)";
+    const INSERT: &str = "INSERT INTO plain_events (stream, data, metadata) VALUES (?1, ?2, ?3)";
 
     let start = Instant::now();
     if batch == 1 {
+        // Autocommit: each lone INSERT is its own durable transaction.
+        let mut insert = conn.prepare_cached(INSERT)?;
         for (stream, e) in &rows {
-            sqlx::query(INSERT)
-                .bind(stream)
-                .bind(&e.data)
-                .bind(&e.metadata)
-                .execute(&mut conn)
-                .await?;
+            insert.execute(rusqlite::params![stream, e.data, e.metadata])?;
         }
     } else {
         for chunk in rows.chunks(batch) {
-            let mut tx = conn.begin().await?;
-            for (stream, e) in chunk {
-                sqlx::query(INSERT)
-                    .bind(stream)
-                    .bind(&e.data)
-                    .bind(&e.metadata)
-                    .execute(&mut *tx)
-                    .await?;
+            let tx = conn.transaction()?;
+            {
+                let mut insert = tx.prepare_cached(INSERT)?;
+                for (stream, e) in chunk {
+                    insert.execute(rusqlite::params![stream, e.data, e.metadata])?;
+                }
             }
-            tx.commit().await?;
+            tx.commit()?;
         }
     }
     let elapsed = start.elapsed();
-    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM plain_events")
-        .fetch_one(&mut conn)
-        .await?;
+    let stored: i64 = conn.query_row("SELECT COUNT(*) FROM plain_events", [], |r| r.get(0))?;
     ensure!(stored == count as i64, "{stored} rows stored of {count}");
 
     let rate = count as f64 / elapsed.as_secs_f64();
@@ -593,91 +572,5 @@ pub async fn load(db: Option<&Path>, events: usize, loads: usize) -> Result<Outc
         thousands(bytes as f64),
         thousands(others as f64),
     ));
-    Ok(out)
-}
-
-/// `count` round trips of `SELECT 1` on a new connection to `db`, sorted.
-async fn select_one(db: &Path, count: usize) -> Result<Vec<Duration>> {
-    let mut conn = sqlx_options(db).connect().await?;
-    let mut times = Vec::with_capacity(count);
-    for _ in 0..count {
-        let t = Instant::now();
-        let one: i64 = sqlx::query_scalar("SELECT 1").fetch_one(&mut conn).await?;
-        times.push(t.elapsed());
-        black_box(one);
-    }
-    times.sort_unstable();
-    Ok(times)
-}
-
-async fn select_one_p50(db: &Path, count: usize) -> Result<Duration> {
-    Ok(quantile(&select_one(db, count).await?, 0.5))
-}
-
-/// Diagnostic: the round trip of a trivial statement through sqlx (the per-statement floor of
-/// everything the store does: sqlx runs each SQLite connection on a thread of its own).
-pub async fn roundtrip(count: usize) -> Result<Outcome> {
-    ensure!(count > 0, "count must be positive");
-    let dir = scratch_dir()?;
-    let times = select_one(&dir.path().join("rt.db"), count).await?;
-    let p50 = quantile(&times, 0.5);
-    let mut out = Outcome::default();
-    out.figure(
-        "Diagnostic: sqlx round trip of `SELECT 1`",
-        format!(
-            "p50 {}, p99 {} ({} statements/s at p50)",
-            millis(p50),
-            millis(quantile(&times, 0.99)),
-            thousands(1.0 / p50.as_secs_f64().max(1e-9))
-        ),
-        p50.as_secs_f64() * 1e3,
-    );
-    Ok(out)
-}
-
-/// A row of `events` as sqlx decodes it, in the column order of the store's `SELECT`.
-type RawRow = (i64, Vec<u8>, String, i64, String, i64, String, String, i64);
-
-/// Diagnostic: the `read_all` query run through sqlx directly (no `RecordedEvent` decoding), with
-/// a chosen row buffer between sqlx's connection thread and the caller (sqlx's default is 50).
-pub async fn scan_raw(db: &Path, page: usize, row_buffer: usize) -> Result<Outcome> {
-    ensure!(db.exists(), "no database at {}", db.display());
-    ensure!(
-        page > 0 && row_buffer > 0,
-        "page and row buffer must be positive"
-    );
-    let mut conn = sqlx_options(db)
-        .read_only(true)
-        .row_buffer_size(row_buffer)
-        .connect()
-        .await?;
-    let start = Instant::now();
-    let (mut from, mut events) = (0i64, 0u64);
-    loop {
-        let rows: Vec<RawRow> = sqlx::query_as(
-            "SELECT position, event_id, stream, revision, event_type, schema_version, data, \
-                 metadata, recorded_at FROM events WHERE position >= ? ORDER BY position LIMIT ?",
-        )
-        .bind(from)
-        .bind(i64::try_from(page).unwrap_or(i64::MAX))
-        .fetch_all(&mut conn)
-        .await?;
-        let Some(last) = rows.last() else { break };
-        from = last.0 + 1;
-        events += rows.len() as u64;
-        black_box(&rows);
-    }
-    let elapsed = start.elapsed();
-    let mut out = Outcome::default();
-    out.figure(
-        format!("Diagnostic: the `read_all` query through plain sqlx, row buffer {row_buffer}"),
-        format!(
-            "{} rows/s ({} rows in {:.2} s)",
-            thousands(events as f64 / elapsed.as_secs_f64()),
-            thousands(events as f64),
-            elapsed.as_secs_f64()
-        ),
-        events as f64 / elapsed.as_secs_f64(),
-    );
     Ok(out)
 }

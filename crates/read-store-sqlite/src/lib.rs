@@ -18,7 +18,7 @@ use registry_read_store::{
     Applied, Batch, CertificateRow, Checkpoint, FoldedFamily, HistoryRow, ReadResult, ReadStore,
     ReadStoreError, Rebuild, Search, SearchPage,
 };
-use registry_sqlite_pool::{configure, ReadPool};
+use registry_sqlite_pool::{configure, Checkpointer, ReadPool, BACKSTOP_PAGES};
 use rows::backend;
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
@@ -30,6 +30,8 @@ pub struct SqliteReadStore {
     path: PathBuf,
     writer: Arc<Mutex<Connection>>,
     readers: ReadPool,
+    /// Copies the WAL back into the file beside the writer, not inside its commits.
+    _checkpointer: Arc<Checkpointer>,
 }
 
 /// The path of a `sqlite:PATH` / `sqlite://PATH` URL, or of a plain path.
@@ -46,15 +48,16 @@ pub(crate) fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     // 16 KiB pages (set before WAL, so only a new file takes them): a certificate row is about
     // 2.5 KiB and a history row 1 KiB, and a rebuild writes a quarter as many pages (ADR 11).
-    conn.execute_batch("PRAGMA page_size = 16384;")?;
+    conn.execute_batch("PRAGMA page_size = 4096;")?;
     // The read store can always be rebuilt from the log, and its checkpoint commits with its
     // rows, so NORMAL (no fsync per commit) is safe here. The WAL shrinks back to 64 MiB when
     // reset after a rebuild made it large.
     configure(&conn, "NORMAL")?;
-    // Checkpoints every 4,096 pages (64 MiB) instead of 1,000: each copies the pages changed
-    // since the last back into the file, and the pages every batch changes (the checkpoint row,
-    // the index roots) were copied again and again (a twentieth of a grant's CPU).
-    conn.execute_batch("PRAGMA journal_size_limit = 67108864; PRAGMA wal_autocheckpoint = 4096;")?;
+    // The WAL is copied back by a checkpointer beside the writer (`Checkpointer`); the writer's
+    // own automatic checkpoint is a backstop. The WAL shrinks back to 64 MiB when reset.
+    conn.execute_batch(&format!(
+        "PRAGMA journal_size_limit = 67108864; PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES};"
+    ))?;
     Ok(conn)
 }
 
@@ -64,7 +67,7 @@ impl SqliteReadStore {
         let path = path_of(url);
         let opened = {
             let path = path.clone();
-            tokio::task::spawn_blocking(move || -> ReadResult<Connection> {
+            tokio::task::spawn_blocking(move || -> ReadResult<(Connection, Checkpointer)> {
                 if let Some(parent) = path.parent() {
                     if !parent.as_os_str().is_empty() {
                         std::fs::create_dir_all(parent)
@@ -73,15 +76,18 @@ impl SqliteReadStore {
                 }
                 let conn = open_writer(&path).map_err(backend)?;
                 schema::migrate(&conn).map_err(backend)?;
-                Ok(conn)
+                let checkpointer = Checkpointer::spawn(&path, "NORMAL").map_err(backend)?;
+                Ok((conn, checkpointer))
             })
             .await
             .map_err(|e| ReadStoreError::Backend(e.to_string()))??
         };
+        let (writer, checkpointer) = opened;
         Ok(Self {
             readers: ReadPool::new(path.clone()),
             path,
-            writer: Arc::new(Mutex::new(opened)),
+            writer: Arc::new(Mutex::new(writer)),
+            _checkpointer: Arc::new(checkpointer),
         })
     }
 

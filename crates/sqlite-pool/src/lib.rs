@@ -5,6 +5,9 @@
 //! and neither should depend on the other. It exists because a statement through sqlx's SQLite
 //! driver costs a hand-off to a worker thread and back (ADR 9), which dominated the hot paths.
 
+mod checkpoint;
+
+pub use checkpoint::{Checkpointer, BACKSTOP_PAGES, CHECKPOINT_EVERY};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
