@@ -160,6 +160,27 @@ fn check(db: Db, ops: &[(usize, Op)]) {
             small.dump_history().await.unwrap(),
         );
         assert_eq!(live, rebuilt_tight);
+        // Search answers the same from each: every key of every current family (and so every
+        // key a family had before a member change left it, as long as another family has it).
+        let mut keys: Vec<registry_read_store::SearchKey> = live
+            .0
+            .iter()
+            .filter(|r| r.is_current)
+            .flat_map(|r| search_keys(&r.family))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        for key in keys {
+            let search = registry_read_store::Search {
+                key,
+                after: None,
+                limit: 50,
+            };
+            let found = w.read.search(&search).await.unwrap();
+            assert!(!found.hits.is_empty(), "{search:?} finds its own family");
+            assert_eq!(found, fresh.search(&search).await.unwrap(), "{search:?}");
+            assert_eq!(found, small.search(&search).await.unwrap(), "{search:?}");
+        }
         // The timeline's reason and decision, read cheaply from the stored JSON, are what the
         // fully decoded event says (the decision as the same JSON value).
         let json =

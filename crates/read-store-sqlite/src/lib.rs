@@ -48,7 +48,11 @@ pub(crate) fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     // 16 KiB pages (set before WAL, so only a new file takes them): a certificate row is about
     // 2.5 KiB and a history row 1 KiB, and a rebuild writes a quarter as many pages (ADR 11).
-    conn.execute_batch("PRAGMA page_size = 4096;")?;
+    //
+    // A live batch pays for them: each grant's random keys (certificate id, number, names) dirty
+    // a 16 KiB leaf each, so a commit of ten grants writes about 700 KiB of WAL; 4 KiB pages
+    // halved that but made a rebuild about 40% slower, and rebuilds keep 16 KiB (BENCHMARKS.md).
+    conn.execute_batch("PRAGMA page_size = 16384;")?;
     // The read store can always be rebuilt from the log, and its checkpoint commits with its
     // rows, so NORMAL (no fsync per commit) is safe here. The WAL shrinks back to 64 MiB when
     // reset after a rebuild made it large.
@@ -235,7 +239,7 @@ impl ReadStore for SqliteReadStore {
                     return Ok(Applied::Moved);
                 }
             }
-            rows::write(&tx, "", &batch.changes)?;
+            rows::write(&tx, "", &batch.changes, true)?;
             for m in &batch.moves {
                 rows::set_checkpoint(&tx, m.projection, m.to, m.version)?;
             }

@@ -15,8 +15,11 @@ pub struct SqliteRebuild {
     name: String,
     /// Taken while a call runs on the blocking pool.
     conn: Option<Connection>,
-    /// The shadow tables' read indexes exist (made early when the rebuild reads back from them).
+    /// The shadow tables' indexes exist: made after the first write (a bulk load into tables
+    /// without indexes, then one sort per index), or before it reads back from them.
     indexed: bool,
+    /// Rows were written: a later write replaces search keys, so it needs the family index.
+    written: bool,
     /// Between `lock` and `swap`: a write transaction is open on `conn`.
     locked: bool,
 }
@@ -26,7 +29,7 @@ impl SqliteRebuild {
         let tables = schema::tables(name)?;
         let path = store.path().to_path_buf();
         let name = name.to_string();
-        let create = schema::create_tables(&name, SHADOW)? + &schema::write_indexes(&name, SHADOW)?;
+        let create = schema::create_tables(&name, SHADOW)?;
         let conn = tokio::task::spawn_blocking(move || -> ReadResult<Connection> {
             let conn = open_writer(&path).map_err(backend)?;
             // Each checkpoint ends with an fsync of the database file: with the default (every
@@ -47,6 +50,7 @@ impl SqliteRebuild {
             name,
             conn: Some(conn),
             indexed: false,
+            written: false,
             locked: false,
         })
     }
@@ -74,7 +78,8 @@ impl SqliteRebuild {
         if self.indexed {
             return Ok(());
         }
-        let sql = schema::read_indexes(&self.name, SHADOW)?;
+        let sql =
+            schema::write_indexes(&self.name, SHADOW)? + &schema::read_indexes(&self.name, SHADOW)?;
         self.on_conn(move |conn| {
             let tx = begin_now(conn)?;
             tx.execute_batch(&sql).map_err(backend)?;
@@ -89,12 +94,18 @@ impl SqliteRebuild {
 #[async_trait]
 impl Rebuild for SqliteRebuild {
     async fn write(&mut self, changes: Changes) -> ReadResult<()> {
+        let replace = self.written;
+        if replace {
+            self.ensure_indexes().await?;
+        }
         self.on_conn(move |conn| {
             let tx = begin_now(conn)?;
-            rows::write(&tx, SHADOW, &changes)?;
+            rows::write(&tx, SHADOW, &changes, replace)?;
             tx.commit().map_err(backend)
         })
-        .await
+        .await?;
+        self.written = true;
+        Ok(())
     }
 
     async fn current_families(&mut self, ids: &[FamilyId]) -> ReadResult<Vec<FoldedFamily>> {
@@ -127,7 +138,7 @@ impl Rebuild for SqliteRebuild {
         let result = self
             .on_conn(move |conn| {
                 let swapped = (|| -> ReadResult<()> {
-                    rows::write(conn, SHADOW, &tail)?;
+                    rows::write(conn, SHADOW, &tail, true)?;
                     for t in schema::tables(&name)? {
                         conn.execute_batch(&format!(
                             "DROP TABLE IF EXISTS {t}; ALTER TABLE {t}{SHADOW} RENAME TO {t};"

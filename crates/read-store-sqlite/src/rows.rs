@@ -7,14 +7,26 @@ use registry_read_store::codec::{
 use registry_read_store::{CertificateRow, Changes, FoldedFamily, HistoryRow, ReadStoreError};
 use rusqlite::{params, Connection, Row};
 
+/// Certificate rows from which a write encodes them on a second thread.
+const ENCODE_AHEAD_FROM: usize = 2_000;
+/// Rows per encoded chunk, and chunks the encoder may run ahead (40,000 rows).
+const ENCODE_CHUNK: usize = 1_000;
+const ENCODE_AHEAD: usize = 40;
+
 pub fn backend(e: rusqlite::Error) -> ReadStoreError {
     ReadStoreError::Backend(e.to_string())
 }
 
 /// Writes `changes` (inside the caller's transaction). A certificate row replaces the stored one
-/// only if it is newer; a family's search keys are replaced whole; a history row already there
-/// (a re-delivered event) stays.
-pub fn write(conn: &Connection, suffix: &str, changes: &Changes) -> Result<(), ReadStoreError> {
+/// only if it is newer; a family's search keys are replaced whole (`replace_search`; false only
+/// for the first write into empty tables, which has nothing to replace); a history row already
+/// there (a re-delivered event) stays.
+pub fn write(
+    conn: &Connection,
+    suffix: &str,
+    changes: &Changes,
+    replace_search: bool,
+) -> Result<(), ReadStoreError> {
     if !changes.certificates.is_empty() {
         let mut upsert = conn
             .prepare_cached(&format!(
@@ -29,8 +41,7 @@ pub fn write(conn: &Connection, suffix: &str, changes: &Changes) -> Result<(), R
                  WHERE certificate_view{suffix}.position < excluded.position"
             ))
             .map_err(backend)?;
-        for row in &changes.certificates {
-            let c = StoredCertificate::encode(row)?;
+        let mut put = |c: StoredCertificate| -> Result<(), ReadStoreError> {
             upsert
                 .execute(params![
                     c.token_id,
@@ -46,28 +57,70 @@ pub fn write(conn: &Connection, suffix: &str, changes: &Changes) -> Result<(), R
                     c.position
                 ])
                 .map_err(backend)?;
+            Ok(())
+        };
+        if changes.certificates.len() < ENCODE_AHEAD_FROM {
+            for row in &changes.certificates {
+                put(StoredCertificate::encode(row)?)?;
+            }
+        } else {
+            // A bulk write (a rebuild's): the family JSON is encoded on a second thread while
+            // this one inserts, up to `ENCODE_AHEAD` chunks ahead (ADR 11).
+            std::thread::scope(|scope| -> Result<(), ReadStoreError> {
+                let (send, receive) = std::sync::mpsc::sync_channel(ENCODE_AHEAD);
+                let rows = &changes.certificates;
+                scope.spawn(move || {
+                    for chunk in rows.chunks(ENCODE_CHUNK) {
+                        let encoded: Result<Vec<_>, _> =
+                            chunk.iter().map(StoredCertificate::encode).collect();
+                        let failed = encoded.is_err();
+                        if send.send(encoded).is_err() || failed {
+                            return;
+                        }
+                    }
+                });
+                for encoded in receive {
+                    for c in encoded? {
+                        put(c)?;
+                    }
+                }
+                Ok(())
+            })?;
         }
     }
     if !changes.search.is_empty() {
-        let mut forget = conn
-            .prepare_cached(&format!(
-                "DELETE FROM family_search{suffix} WHERE family_id = ?1"
-            ))
-            .map_err(backend)?;
+        if replace_search {
+            let mut forget = conn
+                .prepare_cached(&format!(
+                    "DELETE FROM family_search{suffix} WHERE family_id = ?1"
+                ))
+                .map_err(backend)?;
+            for (family, _) in &changes.search {
+                forget.execute([family.to_string()]).map_err(backend)?;
+            }
+        }
+        // In key order: each insert lands next to the last one in the index (a bulk load of a
+        // rebuild appends instead of splitting pages all over the tree).
+        let mut keys: Vec<(&'static str, String, String)> = changes
+            .search
+            .iter()
+            .flat_map(|(family, keys)| {
+                let family = family.to_string();
+                keys.iter()
+                    .map(move |k| (k.kind(), k.value(), family.clone()))
+            })
+            .collect();
+        keys.sort_unstable();
         let mut insert = conn
             .prepare_cached(&format!(
                 "INSERT OR IGNORE INTO family_search{suffix} (kind, value, family_id) \
                  VALUES (?1, ?2, ?3)"
             ))
             .map_err(backend)?;
-        for (family, keys) in &changes.search {
-            let family = family.to_string();
-            forget.execute([&family]).map_err(backend)?;
-            for key in keys {
-                insert
-                    .execute(params![key.kind(), key.value(), family])
-                    .map_err(backend)?;
-            }
+        for (kind, value, family) in &keys {
+            insert
+                .execute(params![kind, value, family])
+                .map_err(backend)?;
         }
     }
     if !changes.history.is_empty() {

@@ -87,7 +87,8 @@ pub fn create_tables(projection: &str, suffix: &str) -> Result<String, ReadStore
 }
 
 /// `CREATE INDEX` of the indexes a projection's writes need (a family's search keys are replaced
-/// by family): made with the tables, on empty tables.
+/// by family): made with live tables; on a rebuild's shadow tables once their first write (the
+/// bulk load, which replaces nothing) is in.
 pub fn write_indexes(projection: &str, suffix: &str) -> Result<String, ReadStoreError> {
     let tag = uuid::Uuid::new_v4().simple().to_string();
     Ok(match projection {
