@@ -4,7 +4,9 @@ use registry_domain::FamilyId;
 use registry_read_store::codec::{
     to_u64, StoredCertificate, StoredHistory, CERTIFICATE_COLUMNS, HISTORY_COLUMNS,
 };
-use registry_read_store::{CertificateRow, Changes, FoldedFamily, HistoryRow, ReadStoreError};
+use registry_read_store::{
+    CertificateRow, Changes, FoldedFamily, HistoryRow, ReadStoreError, SearchKey,
+};
 use rusqlite::{params, Connection, Row};
 
 /// Certificate rows from which a write encodes them on a second thread.
@@ -28,130 +30,157 @@ pub fn write(
     replace_search: bool,
 ) -> Result<(), ReadStoreError> {
     if !changes.certificates.is_empty() {
-        let mut upsert = conn
-            .prepare_cached(&format!(
-                "INSERT INTO certificate_view{suffix} ({CERTIFICATE_COLUMNS}) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-                 ON CONFLICT (token_id) DO UPDATE SET family_id = excluded.family_id, \
-                 is_current = excluded.is_current, certificate_number = excluded.certificate_number, \
-                 serial = excluded.serial, status = excluded.status, \
-                 valid_from = excluded.valid_from, valid_until = excluded.valid_until, \
-                 family = excluded.family, revision = excluded.revision, \
-                 position = excluded.position \
-                 WHERE certificate_view{suffix}.position < excluded.position"
-            ))
-            .map_err(backend)?;
-        let mut put = |c: StoredCertificate| -> Result<(), ReadStoreError> {
-            upsert
-                .execute(params![
-                    c.token_id,
-                    c.family_id,
-                    c.is_current,
-                    c.certificate_number,
-                    c.serial,
-                    c.status,
-                    c.valid_from,
-                    c.valid_until,
-                    c.family,
-                    c.revision,
-                    c.position
-                ])
-                .map_err(backend)?;
-            Ok(())
-        };
-        if changes.certificates.len() < ENCODE_AHEAD_FROM {
-            for row in &changes.certificates {
-                put(StoredCertificate::encode(row)?)?;
-            }
-        } else {
-            // A bulk write (a rebuild's): the family JSON is encoded on a second thread while
-            // this one inserts, up to `ENCODE_AHEAD` chunks ahead (ADR 11).
-            std::thread::scope(|scope| -> Result<(), ReadStoreError> {
-                let (send, receive) = std::sync::mpsc::sync_channel(ENCODE_AHEAD);
-                let rows = &changes.certificates;
-                scope.spawn(move || {
-                    for chunk in rows.chunks(ENCODE_CHUNK) {
-                        let encoded: Result<Vec<_>, _> =
-                            chunk.iter().map(StoredCertificate::encode).collect();
-                        let failed = encoded.is_err();
-                        if send.send(encoded).is_err() || failed {
-                            return;
-                        }
-                    }
-                });
-                for encoded in receive {
-                    for c in encoded? {
-                        put(c)?;
-                    }
-                }
-                Ok(())
-            })?;
-        }
+        write_certificates(conn, suffix, &changes.certificates)?;
     }
     if !changes.search.is_empty() {
-        if replace_search {
-            let mut forget = conn
-                .prepare_cached(&format!(
-                    "DELETE FROM family_search{suffix} WHERE family_id = ?1"
-                ))
-                .map_err(backend)?;
-            for (family, _) in &changes.search {
-                forget.execute([family.to_string()]).map_err(backend)?;
-            }
-        }
-        // In key order: each insert lands next to the last one in the index (a bulk load of a
-        // rebuild appends instead of splitting pages all over the tree).
-        let mut keys: Vec<(&'static str, String, String)> = changes
-            .search
-            .iter()
-            .flat_map(|(family, keys)| {
-                let family = family.to_string();
-                keys.iter()
-                    .map(move |k| (k.kind(), k.value(), family.clone()))
-            })
-            .collect();
-        keys.sort_unstable();
-        let mut insert = conn
-            .prepare_cached(&format!(
-                "INSERT OR IGNORE INTO family_search{suffix} (kind, value, family_id) \
-                 VALUES (?1, ?2, ?3)"
-            ))
-            .map_err(backend)?;
-        for (kind, value, family) in &keys {
-            insert
-                .execute(params![kind, value, family])
-                .map_err(backend)?;
-        }
+        write_search(conn, suffix, &changes.search, replace_search)?;
     }
     if !changes.history.is_empty() {
-        let mut insert = conn
+        write_history(conn, suffix, &changes.history)?;
+    }
+    Ok(())
+}
+
+fn write_certificates(
+    conn: &Connection,
+    suffix: &str,
+    rows: &[CertificateRow],
+) -> Result<(), ReadStoreError> {
+    let mut upsert = conn
+        .prepare_cached(&format!(
+            "INSERT INTO certificate_view{suffix} ({CERTIFICATE_COLUMNS}) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+             ON CONFLICT (token_id) DO UPDATE SET family_id = excluded.family_id, \
+             is_current = excluded.is_current, certificate_number = excluded.certificate_number, \
+             serial = excluded.serial, status = excluded.status, \
+             valid_from = excluded.valid_from, valid_until = excluded.valid_until, \
+             family = excluded.family, revision = excluded.revision, \
+             position = excluded.position \
+             WHERE certificate_view{suffix}.position < excluded.position"
+        ))
+        .map_err(backend)?;
+    let mut put = |c: StoredCertificate| -> Result<(), ReadStoreError> {
+        upsert
+            .execute(params![
+                c.token_id,
+                c.family_id,
+                c.is_current,
+                c.certificate_number,
+                c.serial,
+                c.status,
+                c.valid_from,
+                c.valid_until,
+                c.family,
+                c.revision,
+                c.position
+            ])
+            .map_err(backend)?;
+        Ok(())
+    };
+    if rows.len() < ENCODE_AHEAD_FROM {
+        for row in rows {
+            put(StoredCertificate::encode(row)?)?;
+        }
+    } else {
+        // A bulk write (a rebuild's): the family JSON is encoded on a second thread while
+        // this one inserts, up to `ENCODE_AHEAD` chunks ahead (ADR 11).
+        std::thread::scope(|scope| -> Result<(), ReadStoreError> {
+            let (send, receive) = std::sync::mpsc::sync_channel(ENCODE_AHEAD);
+            let rows = rows;
+            scope.spawn(move || {
+                for chunk in rows.chunks(ENCODE_CHUNK) {
+                    let encoded: Result<Vec<_>, _> =
+                        chunk.iter().map(StoredCertificate::encode).collect();
+                    let failed = encoded.is_err();
+                    if send.send(encoded).is_err() || failed {
+                        return;
+                    }
+                }
+            });
+            for encoded in receive {
+                for c in encoded? {
+                    put(c)?;
+                }
+            }
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+fn write_search(
+    conn: &Connection,
+    suffix: &str,
+    search: &[(FamilyId, Vec<SearchKey>)],
+    replace_search: bool,
+) -> Result<(), ReadStoreError> {
+    if replace_search {
+        let mut forget = conn
             .prepare_cached(&format!(
-                "INSERT INTO family_history{suffix} ({HISTORY_COLUMNS}) VALUES \
-                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
-                 ON CONFLICT (position) DO NOTHING"
+                "DELETE FROM family_search{suffix} WHERE family_id = ?1"
             ))
             .map_err(backend)?;
-        for r in &changes.history {
-            let h = StoredHistory::encode(r);
-            insert
-                .execute(params![
-                    h.position,
-                    h.family_id,
-                    h.revision,
-                    h.event_id,
-                    h.event_type,
-                    h.schema_version,
-                    h.recorded_at,
-                    h.actor_id,
-                    h.actor_role,
-                    h.correlation_id,
-                    h.causation_id,
-                    h.reason,
-                    h.decision,
-                    h.data
-                ])
-                .map_err(backend)?;
+        for (family, _) in search {
+            forget.execute([family.to_string()]).map_err(backend)?;
         }
+    }
+    // In key order: each insert lands next to the last one in the index (a bulk load of a
+    // rebuild appends instead of splitting pages all over the tree).
+    let mut keys: Vec<(&'static str, String, String)> = search
+        .iter()
+        .flat_map(|(family, keys)| {
+            let family = family.to_string();
+            keys.iter()
+                .map(move |k| (k.kind(), k.value(), family.clone()))
+        })
+        .collect();
+    keys.sort_unstable();
+    let mut insert = conn
+        .prepare_cached(&format!(
+            "INSERT OR IGNORE INTO family_search{suffix} (kind, value, family_id) \
+                 VALUES (?1, ?2, ?3)"
+        ))
+        .map_err(backend)?;
+    for (kind, value, family) in &keys {
+        insert
+            .execute(params![kind, value, family])
+            .map_err(backend)?;
+    }
+    Ok(())
+}
+
+fn write_history(
+    conn: &Connection,
+    suffix: &str,
+    rows: &[HistoryRow],
+) -> Result<(), ReadStoreError> {
+    let mut insert = conn
+        .prepare_cached(&format!(
+            "INSERT INTO family_history{suffix} ({HISTORY_COLUMNS}) VALUES \
+                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+                 ON CONFLICT (position) DO NOTHING"
+        ))
+        .map_err(backend)?;
+    for r in rows {
+        let h = StoredHistory::encode(r);
+        insert
+            .execute(params![
+                h.position,
+                h.family_id,
+                h.revision,
+                h.event_id,
+                h.event_type,
+                h.schema_version,
+                h.recorded_at,
+                h.actor_id,
+                h.actor_role,
+                h.correlation_id,
+                h.causation_id,
+                h.reason,
+                h.decision,
+                h.data
+            ])
+            .map_err(backend)?;
     }
     Ok(())
 }

@@ -17,7 +17,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use registry_sqlite_pool::{configure, Checkpointer, ReadPool, BACKSTOP_PAGES};
+use registry_sqlite_pool::{configure, ReadPool};
 use registry_store::group::{wait_for_head, AppendRequest, GroupWriter, WriterQueue};
 use registry_store::{
     AppendResult, EventStore, ExpectedRevision, IdempotencyKey, NewEvent, RecordedEvent,
@@ -39,8 +39,6 @@ pub struct SqliteEventStore {
     writer: WriterQueue,
     readers: ReadPool,
     head: watch::Receiver<u64>,
-    /// Copies the WAL back into the file beside the writer, not inside its commits.
-    _checkpointer: Arc<Checkpointer>,
 }
 
 fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
@@ -78,8 +76,8 @@ impl SqliteEventStore {
     /// Opens (creating if needed) the store at a path or `sqlite:` URL and runs its migrations.
     pub async fn open(url: &str) -> StoreResult<Self> {
         let path = path_of(url);
-        let opened = tokio::task::spawn_blocking(
-            move || -> StoreResult<(Connection, PathBuf, u64, Checkpointer)> {
+        let opened =
+            tokio::task::spawn_blocking(move || -> StoreResult<(Connection, PathBuf, u64)> {
                 if let Some(parent) = path.parent() {
                     if !parent.as_os_str().is_empty() {
                         std::fs::create_dir_all(parent).map_err(backend)?;
@@ -87,23 +85,18 @@ impl SqliteEventStore {
                 }
                 let mut conn = Connection::open(&path).map_err(backend)?;
                 configure(&conn, "FULL").map_err(backend)?;
-                conn.execute_batch(&format!("PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES};"))
-                    .map_err(backend)?;
                 migrate(&mut conn).map_err(backend)?;
                 let head = head_of(&conn).map_err(backend)?;
-                let checkpointer = Checkpointer::spawn(&path, "FULL").map_err(backend)?;
-                Ok((conn, path, head, checkpointer))
-            },
-        )
-        .await
-        .map_err(backend)??;
-        let (conn, path, initial, checkpointer) = opened;
+                Ok((conn, path, head))
+            })
+            .await
+            .map_err(backend)??;
+        let (conn, path, initial) = opened;
         let (head_tx, head) = watch::channel(initial);
         Ok(Self {
             writer: WriterQueue::spawn(SqliteWriter(Arc::new(Mutex::new(conn))), head_tx),
             readers: ReadPool::new(path),
             head,
-            _checkpointer: Arc::new(checkpointer),
         })
     }
 
