@@ -86,7 +86,6 @@ fn write_certificates(
         // this one inserts, up to `ENCODE_AHEAD` chunks ahead (ADR 11).
         std::thread::scope(|scope| -> Result<(), ReadStoreError> {
             let (send, receive) = std::sync::mpsc::sync_channel(ENCODE_AHEAD);
-            let rows = rows;
             scope.spawn(move || {
                 for chunk in rows.chunks(ENCODE_CHUNK) {
                     let encoded: Result<Vec<_>, _> =
