@@ -34,14 +34,7 @@ pub struct SqliteReadStore {
     _checkpointer: Arc<Checkpointer>,
 }
 
-/// The path of a `sqlite:PATH` / `sqlite://PATH` URL, or of a plain path.
-pub fn path_of(url: &str) -> PathBuf {
-    let path = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .unwrap_or(url);
-    PathBuf::from(path.split('?').next().unwrap_or(path))
-}
+pub use registry_sqlite_pool::path_of;
 
 /// Opens a read-write connection with the read store's settings.
 pub(crate) fn open_writer(path: &Path) -> rusqlite::Result<Connection> {

@@ -13,6 +13,16 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// The path of a `sqlite:PATH` / `sqlite://PATH` URL (any `?options` dropped), or of a plain
+/// path: both SQLite stores take either.
+pub fn path_of(url: &str) -> PathBuf {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    PathBuf::from(path.split('?').next().unwrap_or(path))
+}
+
 /// Idle connections kept open.
 const MAX_IDLE: usize = 8;
 
