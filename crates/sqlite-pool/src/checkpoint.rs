@@ -2,11 +2,12 @@
 //! connection of its own, so that the writer's commits do not wait for it.
 //!
 //! SQLite's automatic checkpoint runs inside the commit that crosses the threshold: that commit
-//! copies thousands of pages and syncs the file while every appender (or the projection runner,
-//! and so every command waiting to be visible) waits behind it. A PASSIVE checkpoint from another
-//! connection copies the same pages without taking the write lock. The writers keep a large
-//! automatic checkpoint as a backstop: it finds little left to copy, and it is what lets the WAL
-//! start over from the beginning under a steady load.
+//! copies thousands of pages and syncs the file while the writer (the read store's, so the
+//! projection runner and every command waiting to be visible) waits behind it. A PASSIVE
+//! checkpoint from another connection copies the same pages without taking the write lock. The
+//! writer keeps a large automatic checkpoint as a backstop: it finds little left to copy, and it
+//! is what lets the WAL start over from the beginning under a steady load. Used by the read store
+//! only (ADR 16).
 
 use rusqlite::Connection;
 use std::path::Path;
@@ -58,6 +59,41 @@ impl Drop for Checkpointer {
         drop(self.stop.take());
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn committed_pages_reach_the_database_file_without_the_writer_checkpointing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let writer = Connection::open(&path).unwrap();
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;
+                 CREATE TABLE t (x TEXT);",
+            )
+            .unwrap();
+        let _checkpointer = Checkpointer::spawn(&path, "NORMAL").unwrap();
+        let before = std::fs::metadata(&path).unwrap().len();
+        for _ in 0..200 {
+            writer
+                .execute("INSERT INTO t VALUES (?1)", [&"x".repeat(4000)])
+                .unwrap();
+        }
+        // Only the checkpointer copies WAL frames into the file (the writer's own checkpoint is
+        // off): the file grows once a pass has run.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::fs::metadata(&path).unwrap().len() <= before {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no checkpoint copied the WAL into the file"
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 }
