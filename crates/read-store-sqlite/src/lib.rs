@@ -39,13 +39,12 @@ pub use registry_sqlite_pool::path_of;
 /// Opens a read-write connection with the read store's settings.
 pub(crate) fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
-    // 16 KiB pages (set before WAL, so only a new file takes them): a certificate row is about
-    // 2.5 KiB and a history row 1 KiB, and a rebuild writes a quarter as many pages (ADR 11).
-    //
-    // A live batch pays for them: each grant's random keys (certificate id, number, names) dirty
-    // a 16 KiB leaf each, so a commit of ten grants writes about 700 KiB of WAL; 4 KiB pages
-    // halved that but made a rebuild about 40% slower, and rebuilds keep 16 KiB (BENCHMARKS.md).
-    conn.execute_batch("PRAGMA page_size = 16384;")?;
+    // 8 KiB pages (set before WAL, so only a new file takes them). A live batch writes each
+    // page it dirties to the WAL whole, and a grant's random keys (certificate id, number,
+    // names) dirty a leaf each: with 16 KiB pages the WAL traffic of a steady 1,000 commands/s
+    // held up the event store's fsyncs (lag median 93 ms, p99 ~460 ms); 8 KiB pages brought the
+    // median to 2-3 ms and cost a rebuild about 2% (4 KiB: 13%). BENCHMARKS.md, ADR 16.
+    conn.execute_batch("PRAGMA page_size = 8192;")?;
     // The read store can always be rebuilt from the log, and its checkpoint commits with its
     // rows, so NORMAL (no fsync per commit) is safe here. The WAL shrinks back to 64 MiB when
     // reset after a rebuild made it large.

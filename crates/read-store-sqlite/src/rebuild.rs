@@ -33,8 +33,8 @@ impl SqliteRebuild {
         let conn = tokio::task::spawn_blocking(move || -> ReadResult<Connection> {
             let conn = open_writer(&path).map_err(backend)?;
             // Each checkpoint ends with an fsync of the database file: with the default (every
-            // 1,000 pages) a rebuild spent a fifth of its time in them. Up to 256 MiB of WAL
-            // with 16 KiB pages (ADR 11).
+            // 1,000 pages) a rebuild spent a fifth of its time in them. Up to 128 MiB of WAL
+            // with 8 KiB pages (ADR 11, ADR 16).
             conn.execute_batch("PRAGMA wal_autocheckpoint = 16384;")
                 .map_err(backend)?;
             for t in tables {

@@ -50,7 +50,7 @@ fn write_certificates(
         .prepare_cached(&format!(
             "INSERT INTO certificate_view{suffix} ({CERTIFICATE_COLUMNS}) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-             ON CONFLICT (token_id) DO UPDATE SET family_id = excluded.family_id, \
+             ON CONFLICT (token_id) DO UPDATE SET \
              is_current = excluded.is_current, certificate_number = excluded.certificate_number, \
              serial = excluded.serial, status = excluded.status, \
              valid_from = excluded.valid_from, valid_until = excluded.valid_until, \
@@ -113,26 +113,40 @@ fn write_search(
     search: &[(FamilyId, Vec<SearchKey>)],
     replace_search: bool,
 ) -> Result<(), ReadStoreError> {
-    if replace_search {
-        let mut forget = conn
-            .prepare_cached(&format!(
-                "DELETE FROM family_search{suffix} WHERE family_id = ?1"
-            ))
-            .map_err(backend)?;
-        for (family, _) in search {
-            forget.execute([family.to_string()]).map_err(backend)?;
+    let mut keys: Vec<(&'static str, String, String)> = Vec::new();
+    for (family, wanted) in search {
+        let family = family.to_string();
+        let wanted: std::collections::BTreeSet<(&'static str, String)> =
+            wanted.iter().map(|k| (k.kind(), k.value())).collect();
+        if replace_search {
+            // Only the keys that changed: an unchanged key left alone dirties no index page
+            // (a family's keys sit on random pages of the index, one page each).
+            let stored = stored_search(conn, suffix, &family)?;
+            let mut forget = conn
+                .prepare_cached(&format!(
+                    "DELETE FROM family_search{suffix} \
+                     WHERE kind = ?1 AND value = ?2 AND family_id = ?3"
+                ))
+                .map_err(backend)?;
+            for (kind, value) in &stored {
+                if !wanted.iter().any(|(k, v)| k == kind && v == value) {
+                    forget
+                        .execute(params![kind, value, family])
+                        .map_err(backend)?;
+                }
+            }
+            keys.extend(
+                wanted
+                    .into_iter()
+                    .filter(|(k, v)| !stored.iter().any(|(sk, sv)| sk == k && sv == v))
+                    .map(|(k, v)| (k, v, family.clone())),
+            );
+        } else {
+            keys.extend(wanted.into_iter().map(|(k, v)| (k, v, family.clone())));
         }
     }
     // In key order: each insert lands next to the last one in the index (a bulk load of a
     // rebuild appends instead of splitting pages all over the tree).
-    let mut keys: Vec<(&'static str, String, String)> = search
-        .iter()
-        .flat_map(|(family, keys)| {
-            let family = family.to_string();
-            keys.iter()
-                .map(move |k| (k.kind(), k.value(), family.clone()))
-        })
-        .collect();
     keys.sort_unstable();
     let mut insert = conn
         .prepare_cached(&format!(
@@ -146,6 +160,23 @@ fn write_search(
             .map_err(backend)?;
     }
     Ok(())
+}
+
+/// A family's stored search keys.
+fn stored_search(
+    conn: &Connection,
+    suffix: &str,
+    family: &str,
+) -> Result<Vec<(String, String)>, ReadStoreError> {
+    let mut q = conn
+        .prepare_cached(&format!(
+            "SELECT kind, value FROM family_search{suffix} WHERE family_id = ?1"
+        ))
+        .map_err(backend)?;
+    let rows = q
+        .query_map([family], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(backend)?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
 }
 
 fn write_history(
