@@ -64,6 +64,8 @@ pub struct Config {
     pub verify_rate: u32,
     pub verify_burst: u32,
     pub body_limit: usize,
+    /// How long a console session may stay unused.
+    pub session_idle: chrono::Duration,
 }
 
 impl Default for Config {
@@ -74,6 +76,7 @@ impl Default for Config {
             verify_rate: 0,
             verify_burst: 0,
             body_limit: 64 * 1024,
+            session_idle: chrono::Duration::minutes(30),
         }
     }
 }
@@ -122,6 +125,7 @@ pub async fn spawn_on_with(stores: &Stores, config: Config) -> TestApp {
             verify_rate_per_second: config.verify_rate,
             verify_burst: config.verify_burst,
             body_limit: config.body_limit,
+            session_idle: config.session_idle,
             ..HttpConfig::default()
         },
         policy: config.policy,

@@ -6,6 +6,10 @@
 //! the binary picks one. Only a SHA-256 of a token is stored: tokens carry 256 random bits, so a
 //! plain hash is enough (no password stretching needed).
 
+pub mod session;
+
+pub use session::{MemorySessions, Session, SessionStore};
+
 use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

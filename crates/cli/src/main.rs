@@ -144,6 +144,9 @@ struct ServeArgs {
     /// Seconds a connection may stay open with no request before it is closed.
     #[arg(long, env = "REGISTRY_IDLE_TIMEOUT", default_value_t = 5)]
     idle_timeout: u64,
+    /// Minutes a console session may stay unused before it ends.
+    #[arg(long, env = "REGISTRY_SESSION_IDLE_MINUTES", default_value_t = 30)]
+    session_idle_minutes: i64,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "REGISTRY_LOG_JSON")]
     log_json: bool,
@@ -298,6 +301,7 @@ async fn serve(stores: Stores, args: ServeArgs) -> anyhow::Result<()> {
             verify_burst: args.verify_burst,
             body_limit: args.body_limit,
             live_qr_seconds: args.live_qr_seconds,
+            session_idle: chrono::Duration::minutes(args.session_idle_minutes.max(1)),
             connections: ConnectionLimits {
                 max_connections: args
                     .max_connections

@@ -5,6 +5,7 @@
 //! a listener and a shutdown signal (so tests bind port 0).
 
 mod api;
+mod console;
 pub mod document;
 pub mod dto;
 pub mod error;
@@ -81,6 +82,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))
         .route("/", get(index))
+        .merge(console::routes())
         .fallback(|| async { ApiError::NotFound("no such endpoint") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state);

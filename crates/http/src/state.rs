@@ -1,5 +1,5 @@
 use crate::ratelimit::RateLimiter;
-use registry_access::TokenStore;
+use registry_access::{MemorySessions, SessionStore, TokenStore};
 use registry_app::Registry;
 use registry_credential::{issue_token, KeyRing, TokenError, VerifiedToken};
 use registry_domain::CertificateId;
@@ -51,6 +51,8 @@ pub struct HttpConfig {
     pub live_qr_seconds: i64,
     /// Header-read and idle timeouts, and the cap on open connections.
     pub connections: crate::server::ConnectionLimits,
+    /// A console session unused for this long is ended.
+    pub session_idle: chrono::Duration,
 }
 
 impl Default for HttpConfig {
@@ -64,6 +66,7 @@ impl Default for HttpConfig {
             ready_max_lag: 1000,
             live_qr_seconds: 60,
             connections: crate::server::ConnectionLimits::default(),
+            session_idle: chrono::Duration::minutes(30),
         }
     }
 }
@@ -79,6 +82,7 @@ struct Inner {
     registry: Registry,
     read: Arc<dyn ReadStore>,
     tokens: Arc<dyn TokenStore>,
+    sessions: Arc<dyn SessionStore>,
     projections: ProjectionHandle,
     keys: RwLock<Arc<KeyRing>>,
     /// Tokens whose signature already checked out: a signature never stops being valid while its
@@ -107,6 +111,7 @@ impl AppState {
                 registry,
                 read,
                 tokens,
+                sessions: Arc::new(MemorySessions::default()),
                 projections,
                 keys: RwLock::new(Arc::new(keys)),
                 verified: quick_cache::sync::Cache::new(VERIFIED_CACHE),
@@ -126,6 +131,11 @@ impl AppState {
 
     pub fn tokens(&self) -> &Arc<dyn TokenStore> {
         &self.inner.tokens
+    }
+
+    /// The console's sessions.
+    pub fn sessions(&self) -> &Arc<dyn SessionStore> {
+        &self.inner.sessions
     }
 
     pub fn projections(&self) -> &ProjectionHandle {

@@ -1,0 +1,88 @@
+//! The family's own page (`/me`): the card with its QR, the members, validity, the PDF.
+
+use super::session::Person;
+use super::view::{self, FamilyCard};
+use super::{message, page};
+use crate::error::ApiError;
+use crate::extract::Caller;
+use crate::state::AppState;
+use askama::Template;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use registry_access::Role;
+use registry_read_store::CertificateRow;
+
+#[derive(Template)]
+#[template(path = "console/me.html")]
+struct CardPage<'a> {
+    who: Option<&'a Person>,
+    csrf: &'a str,
+    card: FamilyCard,
+    /// The QR may be shown (not revoked, terminated or expired).
+    showable: bool,
+}
+
+async fn row(state: &AppState, person: &Person) -> Result<CertificateRow, Response> {
+    let family = match (person.role, person.family_id) {
+        (Role::Holder, Some(f)) => f,
+        _ => {
+            return Err(message(
+                StatusCode::FORBIDDEN,
+                Some(person),
+                "Нет доступа",
+                "Эта страница — для семьи, которой выдано удостоверение.",
+                "/console",
+            ))
+        }
+    };
+    match state.read().certificate_of_family(family).await {
+        Ok(Some(row)) => Ok(row),
+        Ok(None) => Err(message(
+            StatusCode::NOT_FOUND,
+            Some(person),
+            "Удостоверение не найдено",
+            "Для вашей семьи в реестре нет удостоверения.",
+            "/console",
+        )),
+        Err(e) => Err(ApiError::from(e).into_response()),
+    }
+}
+
+pub async fn card(State(state): State<AppState>, person: Person) -> Response {
+    let row = match row(&state, &person).await {
+        Ok(r) => r,
+        Err(response) => return response,
+    };
+    let today = state.registry().today();
+    let showable = crate::document::require_showable(row.state_on(today)).is_ok();
+    page(
+        StatusCode::OK,
+        &CardPage {
+            who: Some(&person),
+            csrf: &person.csrf,
+            card: view::card(&state, &row.family, row.revision, today),
+            showable,
+        },
+    )
+}
+
+pub async fn qr(State(state): State<AppState>, person: Person) -> Response {
+    let row = match row(&state, &person).await {
+        Ok(r) => r,
+        Err(response) => return response,
+    };
+    if let Err(e) = crate::document::require_showable(row.state_on(state.registry().today())) {
+        return e.into_response();
+    }
+    let png = registry_credential::qr_png(&state.verify_url(row.token_id), 8);
+    ([(header::CONTENT_TYPE, "image/png")], png).into_response()
+}
+
+pub async fn pdf(State(state): State<AppState>, person: Person) -> Response {
+    let caller: Caller = person.caller();
+    match crate::document::my_pdf(State(state), caller).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}

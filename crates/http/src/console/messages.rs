@@ -1,0 +1,79 @@
+//! The domain's validation messages, in Russian for people (the API keeps the English ones with
+//! their stable codes). A pure function: a message it does not know is shown as it is.
+
+/// The Russian text of a validation message.
+pub fn russian(message: &str) -> String {
+    let known = match message {
+        "must not be empty" => "обязательное поле",
+        "must not be in the future" => "дата не может быть в будущем",
+        "must not be in the past" => "дата не может быть в прошлом",
+        "is too far in the past" => "слишком ранняя дата",
+        "is too far in the future" => "слишком поздняя дата",
+        "must not contain control characters" => "недопустимые символы",
+        "at least one member is required" => "укажите хотя бы одного члена семьи",
+        "at least one parent is required" => "укажите хотя бы одного родителя",
+        "this person is already a member of the family" => "этот человек уже есть в семье",
+        "the family must keep at least one parent" => "в семье должен остаться родитель",
+        "must not be before the birth date" => "дата раньше даты рождения",
+        "the corrected member would duplicate another member" => {
+            "после исправления запись совпадёт с другим членом семьи"
+        }
+        _ => "",
+    };
+    if !known.is_empty() {
+        return known.to_string();
+    }
+    if let Some(n) = message
+        .strip_prefix("must be at most ")
+        .and_then(|r| r.strip_suffix(" characters"))
+    {
+        return format!("не длиннее {n} символов");
+    }
+    message.to_string()
+}
+
+/// Why a grant was refused as not eligible, in Russian, from the API's explanation
+/// ("N children count under the policy; at least M are required").
+pub fn not_eligible(detail: &str) -> String {
+    let numbers: Vec<&str> = detail
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .collect();
+    match numbers.as_slice() {
+        [counted, required, ..] => format!(
+            "Семья не многодетная по правилам, действующим на дату решения: учитывается детей — \
+             {counted}, нужно не меньше {required}. Учитываются дети до 16 лет (учащиеся очно — \
+             до 18 лет), живущие в семье."
+        ),
+        _ => "Семья не многодетная по правилам, действующим на дату решения.".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_a_known_message_then_it_reads_in_russian() {
+        assert_eq!(
+            russian("must not be in the future"),
+            "дата не может быть в будущем"
+        );
+        assert_eq!(
+            russian("must be at most 64 characters"),
+            "не длиннее 64 символов"
+        );
+    }
+
+    #[test]
+    fn given_an_unknown_message_then_it_is_kept() {
+        assert_eq!(russian("something new"), "something new");
+    }
+
+    #[test]
+    fn given_the_counts_then_the_refusal_names_them() {
+        let text = not_eligible("2 children count under the policy; at least 3 are required");
+        assert!(text.contains("учитывается детей — 2"), "{text}");
+        assert!(text.contains("не меньше 3"), "{text}");
+    }
+}

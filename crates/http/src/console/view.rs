@@ -1,0 +1,223 @@
+//! What the console's pages show, built from the registry's own types: the family card, the
+//! timeline with the actor's name, search hits. Russian labels live here once.
+
+use crate::dto::SearchResult;
+use crate::error::ApiError;
+use crate::state::AppState;
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use registry_domain::{CertificateState, Family, FamilyId, Relation};
+use std::collections::HashMap;
+
+pub fn ru_date(d: NaiveDate) -> String {
+    d.format("%d.%m.%Y").to_string()
+}
+
+/// The last instant of a Moscow day.
+pub fn end_of_day(day: NaiveDate) -> DateTime<Utc> {
+    let last = day.and_hms_opt(23, 59, 59).unwrap_or_default();
+    chrono_tz::Europe::Moscow
+        .from_local_datetime(&last)
+        .earliest()
+        .map_or_else(Utc::now, |t| t.with_timezone(&Utc))
+}
+
+/// A state's badge text and colour class.
+pub fn badge(state: &str) -> (&'static str, &'static str) {
+    match state {
+        "active" => ("ДЕЙСТВИТЕЛЬНО", "valid"),
+        "not_yet_valid" => ("ЕЩЁ НЕ ДЕЙСТВУЕТ", "pending"),
+        "expired" => ("СРОК ИСТЁК", "invalid"),
+        "revoked" => ("ОТОЗВАНО", "invalid"),
+        "terminated" => ("ПРЕКРАЩЕНО", "invalid"),
+        "replaced" => ("ЗАМЕНЕНО", "invalid"),
+        _ => ("НЕДЕЙСТВИТЕЛЬНО", "invalid"),
+    }
+}
+
+pub fn relation_ru(r: Relation) -> &'static str {
+    match r {
+        Relation::Parent => "родитель",
+        Relation::Child => "ребёнок",
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct MemberLine {
+    pub name: String,
+    pub relation: &'static str,
+    pub born: String,
+    pub counted: bool,
+}
+
+/// The family as the console shows it.
+#[derive(Clone, Debug)]
+pub struct FamilyCard {
+    pub family_id: String,
+    pub certificate_number: String,
+    pub serial: u32,
+    pub badge: &'static str,
+    pub badge_class: &'static str,
+    pub validity: String,
+    pub valid_until_reason: String,
+    pub decision: String,
+    pub members: Vec<MemberLine>,
+    pub revision: u64,
+    pub active: bool,
+}
+
+pub fn card(state: &AppState, family: &Family, revision: u64, today: NaiveDate) -> FamilyCard {
+    let shown = family.state_on(today);
+    let (badge, badge_class) = badge(shown.as_str());
+    let policy = state.registry().policy_of(family);
+    let basis = registry_domain::validity_basis(&policy, family);
+    let validity = match (shown, family.ended_on) {
+        (CertificateState::Revoked, Some(on)) => format!("отозвано {}", ru_date(on)),
+        (CertificateState::Terminated, Some(on)) => format!("прекращено {}", ru_date(on)),
+        (CertificateState::Expired, _) => {
+            format!("срок истёк {}", ru_date(family.valid_until))
+        }
+        _ => format!(
+            "с {} по {} включительно",
+            ru_date(family.valid_from),
+            ru_date(family.valid_until)
+        ),
+    };
+    let decision = format!(
+        "№ {} от {}{}",
+        family.decision.number,
+        ru_date(family.decision.date),
+        family
+            .decision
+            .office
+            .as_deref()
+            .map_or(String::new(), |o| format!(", {o}"))
+    );
+    FamilyCard {
+        family_id: family.family_id.0.to_string(),
+        certificate_number: family.certificate_number.clone(),
+        serial: family.certificate_serial,
+        badge,
+        badge_class,
+        validity,
+        valid_until_reason: basis.russian(family.valid_until),
+        decision,
+        members: family
+            .members
+            .iter()
+            .map(|m| MemberLine {
+                name: [
+                    m.last_name.as_str(),
+                    m.first_name.as_str(),
+                    m.middle_name.as_deref().unwrap_or(""),
+                ]
+                .join(" ")
+                .trim()
+                .to_string(),
+                relation: relation_ru(m.relation),
+                born: ru_date(m.birth_date),
+                counted: m.birth_date <= today
+                    && policy.counted_until(m).is_some_and(|until| until >= today),
+            })
+            .collect(),
+        revision,
+        active: shown.is_valid(),
+    }
+}
+
+/// One event of a family's timeline.
+#[derive(Clone, Debug)]
+pub struct TimelineEntry {
+    pub when: String,
+    pub what: &'static str,
+    pub who: String,
+    pub why: String,
+}
+
+pub fn event_ru(event_type: &str) -> &'static str {
+    match event_type {
+        "StatusGranted" => "Предоставлен статус",
+        "StatusRenewed" => "Статус продлён",
+        "MemberAdded" => "Добавлен член семьи",
+        "MemberRemoved" => "Исключён член семьи",
+        "MemberDetailsCorrected" => "Исправлены сведения",
+        "StatusTerminated" => "Статус прекращён",
+        "StatusRevoked" => "Статус отозван",
+        "CertificateReissued" => "Удостоверение перевыпущено",
+        _ => "Событие",
+    }
+}
+
+fn role_ru(role: &str) -> &'static str {
+    match role {
+        "officer" => "сотрудник",
+        "auditor" => "аудитор",
+        "holder" => "семья",
+        "system" => "система",
+        _ => "",
+    }
+}
+
+/// The family's history, newest first, with each actor's name where the token is known.
+pub async fn timeline(
+    state: &AppState,
+    family_id: FamilyId,
+) -> Result<Vec<TimelineEntry>, ApiError> {
+    let rows = state.read().history(family_id).await?;
+    let names: HashMap<String, String> = state
+        .tokens()
+        .list_tokens()
+        .await?
+        .into_iter()
+        .map(|t| (t.id.to_string(), t.name))
+        .collect();
+    let mut entries: Vec<TimelineEntry> = rows
+        .into_iter()
+        .map(|r| {
+            let role = role_ru(&r.actor_role);
+            let who = match names.get(&r.actor_id) {
+                Some(name) => format!("{name} ({role})"),
+                None => format!("{role} {}", r.actor_id),
+            };
+            TimelineEntry {
+                when: registry_domain::time::moscow_display(r.recorded_at),
+                what: event_ru(&r.event_type),
+                who,
+                why: r.reason.unwrap_or_default(),
+            }
+        })
+        .collect();
+    entries.reverse();
+    Ok(entries)
+}
+
+/// A search hit as listed.
+#[derive(Clone, Debug)]
+pub struct SearchHit {
+    pub family_id: String,
+    pub certificate_number: String,
+    pub badge: &'static str,
+    pub badge_class: &'static str,
+    pub members: String,
+}
+
+pub fn hits(found: &SearchResult) -> Vec<SearchHit> {
+    found
+        .families
+        .iter()
+        .map(|f| {
+            let (badge, badge_class) = badge(&f.state);
+            SearchHit {
+                family_id: f.family_id.to_string(),
+                certificate_number: f.certificate_number.clone(),
+                badge,
+                badge_class,
+                members: f
+                    .members
+                    .iter()
+                    .map(|m| format!("{} {}", m.last_name, m.first_name))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }
+        })
+        .collect()
+}

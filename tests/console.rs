@@ -1,0 +1,351 @@
+//! The console over real HTTP (issue 13): sign-in with a session cookie, CSRF on every form, the
+//! officer's search, grant and revocation, the auditor's timeline, the family's `/me` card.
+//! Pages are read as a browser without JavaScript gets them (a cookie jar, redirects followed).
+#![allow(clippy::unwrap_used)]
+
+use registry_e2e::*;
+use reqwest::StatusCode;
+
+/// A browser without JavaScript: cookies kept, redirects followed.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap()
+}
+
+/// The value of the hidden field `name` in a page.
+fn hidden(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {page}"))
+        + marker.len();
+    page[start..].split('"').next().unwrap().to_string()
+}
+
+async fn sign_in(app: &TestApp, client: &reqwest::Client, token: &str) -> reqwest::Response {
+    let login = client
+        .get(format!("{}/console/login", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    client
+        .post(format!("{}/console/login", app.base))
+        .form(&[("token", token), ("csrf", &hidden(&login, "csrf"))])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn page(client: &reqwest::Client, url: String) -> (StatusCode, String, String) {
+    let r = client.get(url).send().await.unwrap();
+    let (status, at) = (r.status(), r.url().path().to_string());
+    (status, at, r.text().await.unwrap())
+}
+
+fn grant_form(csrf: &str, key: &str, youngest_born: &str) -> Vec<(String, String)> {
+    let mut f: Vec<(String, String)> = vec![
+        ("csrf".into(), csrf.into()),
+        ("form_key".into(), key.into()),
+        ("decision.number".into(), "Р-К/1".into()),
+        ("decision.date".into(), "2026-11-20".into()),
+        ("decision.office".into(), "УСЗН района Арбат".into()),
+    ];
+    let members = [
+        ("parent", "Кузнецова", "Мария", "1987-02-03"),
+        ("parent", "Кузнецов", "Иван", "1985-06-07"),
+        ("child", "Кузнецов", "Лев", "2012-01-15"),
+        ("child", "Кузнецова", "Ева", "2016-08-01"),
+        ("child", "Кузнецов", "Тимофей", youngest_born),
+    ];
+    for (i, (relation, last, first, born)) in members.iter().enumerate() {
+        for (k, v) in [
+            ("relation", relation),
+            ("last_name", last),
+            ("first_name", first),
+            ("birth_date", born),
+        ] {
+            f.push((format!("members[{i}].{k}"), (*v).to_string()));
+        }
+    }
+    f
+}
+
+async fn an_officer_grants_and_revokes_and_the_others_see_it(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    let officer = browser();
+    let signed_in = sign_in(&app, &officer, &app.officer).await;
+    assert_eq!(signed_in.url().path(), "/console/search");
+    let search_page = signed_in.text().await.unwrap();
+    assert!(search_page.contains("Поиск семьи"), "{search_page}");
+    let csrf = hidden(&search_page, "csrf");
+
+    // Search finds a family granted through the API, by its certificate number (in the body).
+    let granted = app.grant_family().await;
+    let number = granted["certificate_number"].as_str().unwrap();
+    let found = officer
+        .post(format!("{}/console/search", app.base))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("kind", "number"),
+            ("certificate_number", number),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let family_id = granted["family_id"].as_str().unwrap();
+    assert!(
+        found.contains(&format!("/console/families/{family_id}")),
+        "{found}"
+    );
+
+    // A grant of five with a child born in the future: the error sits by that field.
+    let (_, _, form) = page(&officer, format!("{}/console/families/new", app.base)).await;
+    let key = hidden(&form, "form_key");
+    let before = app.event_count().await;
+    let refused = officer
+        .post(format!("{}/console/families/new", app.base))
+        .form(&grant_form(&csrf, &key, "2027-01-10"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let refused = refused.text().await.unwrap();
+    assert!(
+        refused.contains("id=\"members[4].birth_date-error\">дата не может быть в будущем"),
+        "{refused}"
+    );
+    assert_eq!(app.event_count().await, before);
+
+    // Corrected and sent; sent again with the same form: one family, one event.
+    let corrected = grant_form(&csrf, &key, "2021-04-04");
+    let done = officer
+        .post(format!("{}/console/families/new", app.base))
+        .form(&corrected)
+        .send()
+        .await
+        .unwrap();
+    let family_path = done.url().path().to_string();
+    let family_page = done.text().await.unwrap();
+    assert!(
+        family_page.contains("Статус многодетной семьи предоставлен"),
+        "{family_page}"
+    );
+    assert!(family_page.contains("ДЕЙСТВИТЕЛЬНО"));
+    let again = officer
+        .post(format!("{}/console/families/new", app.base))
+        .form(&corrected)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.url().path(), family_path);
+    assert_eq!(app.event_count().await, before + 1);
+
+    // Revocation asks first, then records once confirmed.
+    let revoke_url = format!("{}{family_path}/revocation", app.base);
+    let fields = |confirmed: &str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("form_key", hidden(&family_page, "form_key")),
+            ("revision", hidden(&family_page, "revision")),
+            (
+                "certificate_number",
+                hidden(&family_page, "certificate_number"),
+            ),
+            ("reason", "Недостоверные сведения".to_string()),
+            ("confirmed", confirmed.to_string()),
+        ]
+    };
+    let asked = officer
+        .post(&revoke_url)
+        .form(&fields(""))
+        .send()
+        .await
+        .unwrap();
+    assert!(asked.text().await.unwrap().contains("Да, отозвать"));
+    assert_eq!(app.event_count().await, before + 1);
+    let revoked = officer
+        .post(&revoke_url)
+        .form(&fields("yes"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(revoked.contains("ОТОЗВАНО"), "{revoked}");
+    assert_eq!(app.event_count().await, before + 2);
+
+    // The verifier page of the family's QR says so.
+    let new_family = family_path.rsplit('/').next().unwrap();
+    let view = app
+        .get(
+            &format!("/api/v1/families/{new_family}"),
+            Some(&app.officer),
+        )
+        .await;
+    let verify = app.path_of(view.body["verify_url"].as_str().unwrap());
+    let (_, _, verifier) = page(&browser(), format!("{}{verify}", app.base)).await;
+    assert!(verifier.contains("НЕДЕЙСТВИТЕЛЬНО"), "{verifier}");
+
+    // An auditor reads the timeline with the officer's name.
+    let auditor = browser();
+    sign_in(&app, &auditor, &app.auditor).await;
+    let (_, _, timeline) = page(&auditor, format!("{}{family_path}", app.base)).await;
+    assert!(timeline.contains("Статус отозван"), "{timeline}");
+    assert!(timeline.contains("officer (сотрудник)"), "{timeline}");
+    assert!(!timeline.contains("Да, отозвать") && !timeline.contains("name=\"reason\""));
+}
+
+on_both_backends!(an_officer_grants_and_revokes_and_the_others_see_it);
+
+#[tokio::test]
+async fn a_form_without_its_csrf_token_is_refused_and_appends_nothing() {
+    let app = spawn_app(Db::Sqlite).await.unwrap();
+    let officer = browser();
+    sign_in(&app, &officer, &app.officer).await;
+    let (_, _, form) = page(&officer, format!("{}/console/families/new", app.base)).await;
+    let mut fields = grant_form("", &hidden(&form, "form_key"), "2021-04-04");
+    fields.retain(|(k, _)| k != "csrf");
+    let before = app.event_count().await;
+    let refused = officer
+        .post(format!("{}/console/families/new", app.base))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(refused.text().await.unwrap().contains("Запрос отклонён"));
+    assert_eq!(app.event_count().await, before);
+
+    // A login form without its token (another site posting to ours) starts no session.
+    let stranger = browser();
+    let r = stranger
+        .post(format!("{}/console/login", app.base))
+        .form(&[("token", app.officer.as_str()), ("csrf", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let (_, at, _) = page(&stranger, format!("{}/console/search", app.base)).await;
+    assert_eq!(at, "/console/login");
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_http_only_strict_and_only_its_hash_is_kept() {
+    let app = spawn_app(Db::Sqlite).await.unwrap();
+    let login = browser()
+        .get(format!("{}/console/login", app.base))
+        .send()
+        .await
+        .unwrap();
+    let jar = login.headers()["set-cookie"].to_str().unwrap().to_string();
+    let csrf = hidden(&login.text().await.unwrap(), "csrf");
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{}/console/login", app.base))
+        .header("cookie", jar.split(';').next().unwrap())
+        .form(&[("token", app.officer.as_str()), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("registry_session="))
+        .unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Secure"), "plain http: {cookie}");
+    let id = cookie["registry_session=".len()..]
+        .split(';')
+        .next()
+        .unwrap();
+    assert!(!id.is_empty());
+    let stored = std::fs::read(app.data_dir.join("views.db")).unwrap_or_default();
+    assert!(!String::from_utf8_lossy(&stored).contains(id));
+}
+
+#[tokio::test]
+async fn an_idle_session_is_sent_to_the_login_page_and_logout_ends_one() {
+    let app = spawn_app_with(
+        Db::Sqlite,
+        Config {
+            session_idle: chrono::Duration::seconds(1),
+            ..Config::default()
+        },
+    )
+    .await
+    .unwrap();
+    let officer = browser();
+    let first = sign_in(&app, &officer, &app.officer).await;
+    assert_eq!(first.url().path(), "/console/search");
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (_, at, text) = page(&officer, format!("{}/console/search", app.base)).await;
+    assert_eq!(at, "/console/login");
+    assert!(text.contains("Сеанс завершён"), "{text}");
+
+    let officer = browser();
+    let page_text = sign_in(&app, &officer, &app.officer)
+        .await
+        .text()
+        .await
+        .unwrap();
+    officer
+        .post(format!("{}/console/logout", app.base))
+        .form(&[("csrf", hidden(&page_text, "csrf"))])
+        .send()
+        .await
+        .unwrap();
+    let (_, at, _) = page(&officer, format!("{}/console/search", app.base)).await;
+    assert_eq!(at, "/console/login");
+}
+
+#[tokio::test]
+async fn a_family_sees_its_card_with_a_qr_of_its_verify_address() {
+    let app = spawn_app(Db::Sqlite).await.unwrap();
+    let granted = app.grant_family().await;
+    let holder = app.holder_token(family_id_of(&granted)).await;
+    let family = browser();
+    let card = sign_in(&app, &family, &holder).await;
+    assert_eq!(card.url().path(), "/me");
+    let card = card.text().await.unwrap();
+    assert!(
+        card.contains("ДЕЙСТВИТЕЛЬНО") && card.contains("Смирнова Ольга"),
+        "{card}"
+    );
+    let png = family
+        .get(format!("{}/me/qr.png", app.base))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let image = image::load_from_memory(&png).unwrap().to_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare(image);
+    let grids = prepared.detect_grids();
+    let (_, text) = grids[0].decode().unwrap();
+    assert_eq!(text, granted["verify_url"].as_str().unwrap());
+
+    // A family cannot open an officer's page, nor another family's.
+    let (status, _, text) = page(&family, format!("{}/console/families/new", app.base)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(text.contains("Нет доступа"));
+}
