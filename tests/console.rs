@@ -349,3 +349,226 @@ async fn a_family_sees_its_card_with_a_qr_of_its_verify_address() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(text.contains("Нет доступа"));
 }
+
+/// Posts a console form and answers the page the browser ends on.
+async fn post_form(client: &reqwest::Client, url: String, fields: &[(&str, String)]) -> String {
+    client
+        .post(url)
+        .form(fields)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_officer_renews_adds_corrects_removes_and_reissues_from_the_family_page() {
+    let app = spawn_app(Db::Sqlite).await.unwrap();
+    let granted = app.grant_family().await;
+    let family_id = granted["family_id"].as_str().unwrap().to_string();
+    let officer = browser();
+    let csrf = hidden(
+        &sign_in(&app, &officer, &app.officer)
+            .await
+            .text()
+            .await
+            .unwrap(),
+        "csrf",
+    );
+    let family_url = format!("{}/console/families/{family_id}", app.base);
+    let revision = |page: &str| hidden(page, "revision");
+    let (_, _, page0) = page(&officer, family_url.clone()).await;
+    let history_types = || async {
+        app.get(
+            &format!("/api/v1/families/{family_id}/history"),
+            Some(&app.auditor),
+        )
+        .await
+        .body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["type"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+
+    // A child born: added.
+    let added = post_form(
+        &officer,
+        format!("{family_url}/members"),
+        &[
+            ("csrf", csrf.clone()),
+            ("form_key", "t-add".into()),
+            ("revision", revision(&page0)),
+            ("relation", "child".into()),
+            ("last_name", "Смирнова".into()),
+            ("first_name", "Вера".into()),
+            ("birth_date", "2026-11-01".into()),
+        ],
+    )
+    .await;
+    assert!(
+        added.contains("Член семьи добавлен.") && added.contains("Смирнова Вера"),
+        "{added}"
+    );
+
+    // Her first name corrected, through the form filled with what the registry holds.
+    let view = app
+        .get(&format!("/api/v1/families/{family_id}"), Some(&app.officer))
+        .await;
+    let vera = view.body["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["first_name"] == "Вера")
+        .unwrap()["member_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, _, form) = page(&officer, format!("{family_url}/members/{vera}")).await;
+    assert!(form.contains("value=\"Смирнова\"") && form.contains("value=\"2026-11-01\""));
+    let corrected = post_form(
+        &officer,
+        format!("{family_url}/members/{vera}"),
+        &[
+            ("csrf", csrf.clone()),
+            ("form_key", "t-correct".into()),
+            ("revision", revision(&form)),
+            ("last_name", "Смирнова".into()),
+            ("first_name", "Варвара".into()),
+            ("middle_name", String::new()),
+            ("birth_date", "2026-11-01".into()),
+        ],
+    )
+    .await;
+    assert!(corrected.contains("Сведения исправлены.") && corrected.contains("Смирнова Варвара"));
+
+    // Renewed by a new decision.
+    let renewed = post_form(
+        &officer,
+        format!("{family_url}/renewal"),
+        &[
+            ("csrf", csrf.clone()),
+            ("form_key", "t-renew".into()),
+            ("revision", revision(&corrected)),
+            ("decision.number", "Р-2026/900".into()),
+            ("decision.date", "2026-11-24".into()),
+        ],
+    )
+    .await;
+    assert!(renewed.contains("Статус продлён."), "{renewed}");
+
+    // Removing a member asks first; confirmed, it is recorded.
+    let removal = [
+        ("csrf", csrf.clone()),
+        ("form_key", "t-remove".into()),
+        ("revision", revision(&renewed)),
+        ("member_name", "Смирнова Варвара".into()),
+        ("reason", "moved_out".into()),
+    ];
+    let asked = post_form(
+        &officer,
+        format!("{family_url}/members/{vera}/removal"),
+        &removal,
+    )
+    .await;
+    assert!(asked.contains("Исключить члена семьи?") && asked.contains("Да, подтверждаю"));
+    assert!(!history_types().await.contains(&"MemberRemoved".to_string()));
+    let mut confirmed = removal.to_vec();
+    confirmed.push(("confirmed", "yes".into()));
+    let removed = post_form(
+        &officer,
+        format!("{family_url}/members/{vera}/removal"),
+        &confirmed,
+    )
+    .await;
+    assert!(removed.contains("Член семьи исключён.") && !removed.contains("Смирнова Варвара"));
+
+    // Reissue, confirmed: the old QR now says replaced.
+    let reissue = [
+        ("csrf", csrf.clone()),
+        ("form_key", "t-reissue".into()),
+        ("revision", revision(&removed)),
+        ("reason", "Утерян телефон".into()),
+        ("confirmed", "yes".into()),
+    ];
+    let reissued = post_form(
+        &officer,
+        format!("{family_url}/certificate/reissue"),
+        &reissue,
+    )
+    .await;
+    assert!(
+        reissued.contains("Удостоверение перевыпущено"),
+        "{reissued}"
+    );
+    assert!(
+        reissued.contains("<dd>2</dd>"),
+        "the serial shows the second issue: {reissued}"
+    );
+    let old = app
+        .get(&app.path_of(granted["verify_url"].as_str().unwrap()), None)
+        .await;
+    assert!(
+        old.text.contains("ЗАМЕНЕНО") || old.text.contains("Заменено"),
+        "{}",
+        old.text
+    );
+
+    assert_eq!(
+        history_types().await,
+        [
+            "StatusGranted",
+            "MemberAdded",
+            "MemberDetailsCorrected",
+            "StatusRenewed",
+            "MemberRemoved",
+            "CertificateReissued"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_form_of_a_family_changed_meanwhile_says_so_and_appends_nothing() {
+    let app = spawn_app(Db::Sqlite).await.unwrap();
+    let granted = app.grant_family().await;
+    let family_id = granted["family_id"].as_str().unwrap().to_string();
+    let officer = browser();
+    let csrf = hidden(
+        &sign_in(&app, &officer, &app.officer)
+            .await
+            .text()
+            .await
+            .unwrap(),
+        "csrf",
+    );
+    let family_url = format!("{}/console/families/{family_id}", app.base);
+    let (_, _, before) = page(&officer, family_url.clone()).await;
+    // Someone else renews the family through the API meanwhile.
+    let other = app
+        .post(
+            &format!("/api/v1/families/{family_id}/renewals"),
+            &app.officer,
+            serde_json::json!({"decision": {"number": "Р-2", "date": "2026-11-24"}}),
+        )
+        .await;
+    assert_eq!(other.status, 200, "{}", other.text);
+    let events = app.event_count().await;
+    let stale = post_form(
+        &officer,
+        format!("{family_url}/revocation"),
+        &[
+            ("csrf", csrf),
+            ("form_key", "t-stale".into()),
+            ("revision", hidden(&before, "revision")),
+            ("reason", "Проверка".into()),
+            ("confirmed", "yes".into()),
+        ],
+    )
+    .await;
+    assert!(stale.contains("Семью изменил другой сотрудник"), "{stale}");
+    assert!(stale.contains("ДЕЙСТВИТЕЛЬНО"));
+    assert_eq!(app.event_count().await, events);
+}

@@ -116,11 +116,20 @@ async fn the_whole_life_of_a_family(db: Db) {
         0,
         "an old QR shows no one"
     );
+    // The old and the new QR tell their issues apart, and the old one says when it was replaced.
+    assert_eq!(old.body["certificate_serial"], 1);
+    assert_eq!(old.body["changed_on"], "2026-11-25");
+    let old_page = app
+        .get(&verify_path.replace("/api/v1/verify/", "/v/"), None)
+        .await;
+    assert!(old_page.text.contains("выпуск 1") && old_page.text.contains("<dt>Заменено</dt>"));
     let new_qr = app.path_of(reissued.body["verify_url"].as_str().unwrap());
     let new_verify = new_qr.replace("/v/", "/api/v1/verify/");
     let new = app.get(&new_verify, None).await;
     assert_eq!(new.body["valid"], true);
     assert_eq!(new.body["state"], "active");
+    assert_eq!(new.body["certificate_serial"], 2);
+    assert!(app.get(&new_qr, None).await.text.contains("выпуск 2"));
     let after_reissue = app.now();
     app.advance_days(1);
 
@@ -139,7 +148,15 @@ async fn the_whole_life_of_a_family(db: Db) {
     assert_eq!(scan.body["state"], "revoked");
     assert_eq!(scan.body["reason"], "revoked");
     let page = app.get(&new_qr, None).await;
-    assert!(page.text.contains("НЕДЕЙСТВИТЕЛЬНО") && page.text.contains("отозвано"));
+    assert!(page.text.contains("НЕДЕЙСТВИТЕЛЬНО") && page.text.contains("Статус отозван"));
+    // The day of the change, not «Действует с … по …»; nobody is disclosed.
+    assert!(
+        page.text.contains("<dt>Отозвано</dt><dd>25.11.2026</dd>"),
+        "{}",
+        page.text
+    );
+    assert!(!page.text.contains("Действует") && !page.text.contains("Члены семьи"));
+    assert_eq!(scan.body["changed_on"], "2026-11-25");
 
     // The auditor's history: every event, in order, with actor and reason.
     let history = app
@@ -261,7 +278,7 @@ async fn a_certificate_past_its_last_day_is_shown_as_expired(db: Db) {
     let page = app
         .get(&app.path_of(granted["verify_url"].as_str().unwrap()), None)
         .await;
-    assert!(page.text.contains("истёк срок действия"));
+    assert!(page.text.contains("Истёк срок действия"));
 }
 
 async fn removing_a_child_that_leaves_two_terminates_and_the_qr_says_so(db: Db) {

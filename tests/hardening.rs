@@ -50,7 +50,7 @@ async fn a_certificate_is_not_valid_before_its_first_day(db: Db) {
         )
         .await;
     assert!(!page.text.contains(">ДЕЙСТВИТЕЛЬНО<"), "{}", page.text);
-    assert!(page.text.contains("ещё не действует — с 10.12.2026"));
+    assert!(page.text.contains("Ещё не действует — с 10.12.2026"));
 
     // From its first day on it is valid.
     app.advance_days(15);

@@ -3,6 +3,8 @@
 //! small HTTP client over a real socket.
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
+pub mod browser;
+
 use chrono::{TimeZone, Utc};
 use registry_access::TokenStoreExt;
 use registry_app::{Clock, ManualClock, Role};

@@ -368,8 +368,13 @@ pub struct VerifyResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub certificate_number: String,
+    /// Which issue of the certificate this QR belongs to (1, then 2 after a reissue...).
+    pub certificate_serial: u32,
     pub valid_from: NaiveDate,
     pub valid_until: NaiveDate,
+    /// The day the certificate was revoked, terminated or replaced (Moscow), when it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changed_on: Option<NaiveDate>,
     pub checked_at: DateTime<Utc>,
     pub members: Vec<VerifyMember>,
     /// `static` (PDF or app card) or `live` (the app's rotating QR).

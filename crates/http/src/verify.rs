@@ -13,7 +13,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use registry_credential::TokenKind;
-use registry_domain::Member;
+use registry_domain::{CertificateState, Member};
 use registry_read_store::CertificateRow;
 use std::net::SocketAddr;
 
@@ -69,8 +69,15 @@ pub fn verify_result(
         state: shown.as_str().to_string(),
         reason: (!shown.is_valid()).then(|| shown.as_str().to_string()),
         certificate_number: row.certificate_number.clone(),
+        certificate_serial: row.serial,
         valid_from: row.valid_from,
         valid_until: row.valid_until,
+        changed_on: match shown {
+            CertificateState::Revoked
+            | CertificateState::Terminated
+            | CertificateState::Replaced => row.family.ended_on,
+            _ => None,
+        },
         checked_at: now,
         // Replaced rows hold no members: an old QR discloses no one.
         members: row
@@ -174,19 +181,22 @@ fn wants_json(headers: &HeaderMap) -> bool {
 struct VerifyPage<'a> {
     result: &'a VerifyResult,
     badge: &'static str,
-    /// `valid`, `invalid` or `pending` (not yet valid): the badge's colour.
+    /// `valid`, `invalid` or `pending` (not yet valid, or a live code to refresh): its colour.
     badge_class: &'static str,
     reason: String,
     checked_at: String,
-    valid_from: String,
-    valid_until: String,
+    /// «Действует» and its dates while valid; otherwise what happened and when.
+    validity_label: &'static str,
+    validity: String,
     members: Vec<(String, &'static str, String)>,
     qr_note: &'static str,
 }
 
 #[derive(Template)]
 #[template(path = "not_found.html")]
-struct NotFoundPage;
+struct NotFoundPage {
+    checked_at: String,
+}
 
 fn ru_date(d: chrono::NaiveDate) -> String {
     d.format("%d.%m.%Y").to_string()
@@ -195,55 +205,93 @@ fn ru_date(d: chrono::NaiveDate) -> String {
 fn reason_ru(result: &VerifyResult) -> String {
     match (result.reason.as_deref(), result.state.as_str()) {
         (Some("live_code_expired"), _) => {
-            "динамический код устарел — попросите обновить код в приложении".into()
+            "Код из приложения устарел — попросите обновить код в приложении. Статус семьи этим \
+             не проверен."
+                .into()
         }
-        (_, "expired") => "истёк срок действия".into(),
-        (_, "revoked") => "отозвано".into(),
-        (_, "terminated") => "прекращено".into(),
-        (_, "replaced") => "заменено — выдано новое удостоверение".into(),
-        (_, "not_yet_valid") => format!("ещё не действует — с {}", ru_date(result.valid_from)),
+        (_, "expired") => "Истёк срок действия.".into(),
+        (_, "revoked") => "Статус отозван органом соцзащиты.".into(),
+        (_, "terminated") => "Статус прекращён.".into(),
+        (_, "replaced") => "Выдано новое удостоверение; этот код больше не действует.".into(),
+        (_, "not_yet_valid") => format!("Ещё не действует — с {}.", ru_date(result.valid_from)),
         _ => String::new(),
     }
 }
 
+/// What the validity line says: the dates while the certificate stands, the change when not.
+fn validity_ru(result: &VerifyResult) -> (&'static str, String) {
+    let on = |label: &'static str| {
+        (
+            label,
+            result
+                .changed_on
+                .map_or_else(|| "дата не указана".to_string(), ru_date),
+        )
+    };
+    match (result.reason.as_deref(), result.state.as_str()) {
+        (Some("live_code_expired"), _) => ("Проверка", "не выполнена: код устарел".to_string()),
+        (_, "revoked") => on("Отозвано"),
+        (_, "terminated") => on("Прекращено"),
+        (_, "replaced") => on("Заменено"),
+        (_, "expired") => ("Срок истёк", ru_date(result.valid_until)),
+        _ => (
+            "Действует",
+            format!(
+                "с {} по {} включительно",
+                ru_date(result.valid_from),
+                ru_date(result.valid_until)
+            ),
+        ),
+    }
+}
+
 fn render_page(result: &VerifyResult) -> Response {
-    let members = result
-        .members
-        .iter()
-        .map(|m| {
-            let relation = match m.relation {
-                Relation::Parent => "родитель",
-                Relation::Child => "ребёнок",
-            };
-            let born = match (m.birth_date, m.birth_year) {
-                (Some(d), _) => format!("дата рождения {}", ru_date(d)),
-                (None, Some(y)) => format!("{y} г. р."),
-                _ => String::new(),
-            };
-            (m.display_name.clone(), relation, born)
-        })
-        .collect();
+    let live_expired = result.reason.as_deref() == Some("live_code_expired");
+    // One rule for every state that is not valid: no one is disclosed.
+    let members = if result.valid {
+        result
+            .members
+            .iter()
+            .map(|m| {
+                let relation = match m.relation {
+                    Relation::Parent => "родитель",
+                    Relation::Child => "ребёнок",
+                };
+                let born = match (m.birth_date, m.birth_year) {
+                    (Some(d), _) => format!("дата рождения: {}", ru_date(d)),
+                    (None, Some(y)) => format!("{y} г. р."),
+                    _ => String::new(),
+                };
+                (m.display_name.clone(), relation, born)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let (validity_label, validity) = validity_ru(result);
     let page = VerifyPage {
         result,
         badge: match (result.valid, result.state.as_str()) {
             (true, _) => "ДЕЙСТВИТЕЛЬНО",
+            _ if live_expired => "КОД УСТАРЕЛ",
             (false, "not_yet_valid") => "ЕЩЁ НЕ ДЕЙСТВУЕТ",
             (false, _) => "НЕДЕЙСТВИТЕЛЬНО",
         },
         badge_class: match (result.valid, result.state.as_str()) {
             (true, _) => "valid",
+            _ if live_expired => "pending",
             (false, "not_yet_valid") => "pending",
             (false, _) => "invalid",
         },
         reason: reason_ru(result),
         checked_at: registry_domain::time::moscow_display(result.checked_at),
-        valid_from: ru_date(result.valid_from),
-        valid_until: ru_date(result.valid_until),
+        validity_label,
+        validity,
         members,
         qr_note: if result.qr_kind == "live" {
-            "динамический код"
+            "Динамический код из приложения."
         } else {
-            "код из PDF — сверьте с документом, удостоверяющим личность"
+            "Код из PDF или с карточки — сверьте с документом, удостоверяющим личность."
         },
     };
     match page.render() {
@@ -252,8 +300,11 @@ fn render_page(result: &VerifyResult) -> Response {
     }
 }
 
-fn not_found_page() -> Response {
-    match NotFoundPage.render() {
+fn not_found_page(state: &AppState) -> Response {
+    let page = NotFoundPage {
+        checked_at: registry_domain::time::moscow_display(state.registry().now()),
+    };
+    match page.render() {
         Ok(html) => (StatusCode::NOT_FOUND, Html(html)).into_response(),
         Err(e) => ApiError::internal(e).into_response(),
     }
@@ -284,7 +335,7 @@ pub async fn verify_page(
         Ok(Lookup::Found(r) | Lookup::LiveExpired(r)) if json => Json(r).into_response(),
         Ok(Lookup::Found(r) | Lookup::LiveExpired(r)) => render_page(&r),
         Ok(Lookup::NotFound) if json => ApiError::NotFound("no such certificate").into_response(),
-        Ok(Lookup::NotFound) => not_found_page(),
+        Ok(Lookup::NotFound) => not_found_page(&state),
         Err(e) => e.into_response(),
     }
 }

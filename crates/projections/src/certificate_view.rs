@@ -42,9 +42,9 @@ impl Projection for CertificateView {
         CERTIFICATE_VIEW
     }
 
-    /// 2: the search keys were added.
+    /// 2: the search keys were added. 3: a replaced row keeps the day it was replaced on.
     fn version(&self) -> i64 {
-        2
+        3
     }
 
     fn folds_families(&self) -> bool {
@@ -83,6 +83,8 @@ impl Projection for CertificateView {
             if let (FamilyEvent::CertificateReissued(_), Some(before)) = (&event, &entry.family) {
                 let mut old = before.clone();
                 old.members.clear();
+                // The old QR's page says when it was replaced.
+                old.ended_on = Some(registry_domain::time::moscow_date(e.recorded_at));
                 families.replaced.push(Replaced {
                     family: old,
                     revision: e.revision,

@@ -28,6 +28,11 @@ impl Fields {
             .map_or("", |(_, v)| v.trim())
     }
 
+    /// Every field, in the order sent.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// The form's meaning, for an idempotency key: its fields sorted, without the CSRF token.
     pub fn meaning(&self) -> String {
         let mut pairs: Vec<&(String, String)> =

@@ -6,6 +6,7 @@
 //! answer. Sessions live in a [`registry_access::SessionStore`]; the cookie holds a random id, the
 //! store only its hash. Every form carries the session's CSRF token.
 
+mod commands;
 mod forms;
 mod holder;
 mod login;
@@ -41,6 +42,26 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/console/families/{family_id}/revocation",
             post(officer::revoke),
+        )
+        .route(
+            "/console/families/{family_id}/renewal",
+            post(commands::renew),
+        )
+        .route(
+            "/console/families/{family_id}/members",
+            post(commands::add_member),
+        )
+        .route(
+            "/console/families/{family_id}/members/{member_id}",
+            get(commands::correct_form).post(commands::correct_member),
+        )
+        .route(
+            "/console/families/{family_id}/members/{member_id}/removal",
+            post(commands::remove_member),
+        )
+        .route(
+            "/console/families/{family_id}/certificate/reissue",
+            post(commands::reissue),
         )
         .route(
             "/console/families/{family_id}/qr.png",

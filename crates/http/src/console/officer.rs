@@ -21,7 +21,7 @@ use registry_domain::{Command, FamilyId};
 use serde::Deserialize;
 use uuid::Uuid;
 
-fn forbidden(person: &Person) -> Response {
+pub(super) fn forbidden(person: &Person) -> Response {
     message(
         StatusCode::FORBIDDEN,
         Some(person),
@@ -31,7 +31,7 @@ fn forbidden(person: &Person) -> Response {
     )
 }
 
-fn stale_form(person: &Person) -> Response {
+pub(super) fn stale_form(person: &Person) -> Response {
     message(
         StatusCode::FORBIDDEN,
         Some(person),
@@ -146,7 +146,7 @@ pub struct FamilyQuery {
     done: Option<String>,
 }
 
-fn family_id_of(raw: &str) -> Option<FamilyId> {
+pub(super) fn family_id_of(raw: &str) -> Option<FamilyId> {
     Uuid::parse_str(raw).ok().map(FamilyId)
 }
 
@@ -212,6 +212,11 @@ async fn family_response(
     let notice = match query.done.as_deref() {
         Some("granted") => "Статус многодетной семьи предоставлен.",
         Some("revoked") => "Статус отозван.",
+        Some("renewed") => "Статус продлён.",
+        Some("added") => "Член семьи добавлен.",
+        Some("corrected") => "Сведения исправлены.",
+        Some("removed") => "Член семьи исключён.",
+        Some("reissued") => "Удостоверение перевыпущено: прежний QR-код больше не действует.",
         Some("stale") => {
             "Семью изменил другой сотрудник, пока вы заполняли форму. Ниже её новое состояние; \
              проверьте и повторите."
@@ -305,7 +310,7 @@ pub async fn grant_form(person: Person) -> Response {
 }
 
 /// The command envelope of a console form: its key makes a second submission append nothing.
-fn request(
+pub(super) fn request(
     person: &Person,
     fields: &Fields,
     path: &str,

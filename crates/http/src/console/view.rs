@@ -43,6 +43,8 @@ pub fn relation_ru(r: Relation) -> &'static str {
 
 #[derive(Clone, Debug)]
 pub struct MemberLine {
+    pub member_id: String,
+    pub is_child: bool,
     pub name: String,
     pub relation: &'static str,
     pub born: String,
@@ -105,6 +107,8 @@ pub fn card(state: &AppState, family: &Family, revision: u64, today: NaiveDate) 
             .members
             .iter()
             .map(|m| MemberLine {
+                member_id: m.member_id.0.to_string(),
+                is_child: m.relation == Relation::Child,
                 name: [
                     m.last_name.as_str(),
                     m.first_name.as_str(),

@@ -1,0 +1,354 @@
+//! The console and the verifier page in a real browser (issue 13): headless Chromium over
+//! WebDriver against the real server on port 0. Forms are filled and submitted as a person does;
+//! scripts are off unless a test says otherwise (the pages must work without them).
+#![allow(clippy::unwrap_used)]
+
+use fantoccini::{Client, Locator};
+use registry_e2e::browser::{browser, driver, Driver};
+use registry_e2e::*;
+use serde_json::json;
+
+async fn sign_in(c: &Client, app: &TestApp, token: &str) {
+    c.goto(&format!("{}/console/login", app.base))
+        .await
+        .unwrap();
+    c.find(Locator::Id("token"))
+        .await
+        .unwrap()
+        .send_keys(token)
+        .await
+        .unwrap();
+    c.find(Locator::Css("main button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn text(c: &Client) -> String {
+    c.find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Sets an input by its `name` (date inputs take ISO dates whatever the browser's locale).
+async fn set(c: &Client, name: &str, value: &str) {
+    c.execute(
+        "document.querySelector(`[name=\"${arguments[0]}\"]`).value = arguments[1];",
+        vec![json!(name), json!(value)],
+    )
+    .await
+    .unwrap();
+}
+
+async fn type_into(c: &Client, name: &str, value: &str) {
+    c.find(Locator::Css(&format!("[name=\"{name}\"]")))
+        .await
+        .unwrap()
+        .send_keys(value)
+        .await
+        .unwrap();
+}
+
+async fn submit(c: &Client, form_action_suffix: &str) {
+    c.find(Locator::Css(&format!(
+        "form[action$=\"{form_action_suffix}\"] button[type=submit]"
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+}
+
+async fn fill_family_of_five(c: &Client, youngest_born: &str) {
+    type_into(c, "decision.number", "Р-Б/7").await;
+    set(c, "decision.date", "2026-11-20").await;
+    type_into(c, "decision.office", "УСЗН района Басманный").await;
+    let members = [
+        ("parent", "Орлова", "Вера", "1988-01-02"),
+        ("parent", "Орлов", "Глеб", "1986-03-04"),
+        ("child", "Орлов", "Семён", "2013-05-06"),
+        ("child", "Орлова", "Ася", "2017-07-08"),
+        ("child", "Орлова", "Нина", youngest_born),
+    ];
+    for (i, (relation, last, first, born)) in members.iter().enumerate() {
+        c.find(Locator::Css(&format!("[name=\"members[{i}].relation\"]")))
+            .await
+            .unwrap()
+            .select_by_value(relation)
+            .await
+            .unwrap();
+        type_into(c, &format!("members[{i}].last_name"), last).await;
+        type_into(c, &format!("members[{i}].first_name"), first).await;
+        set(c, &format!("members[{i}].birth_date"), born).await;
+    }
+}
+
+/// Decodes the QR in a PNG screenshot with `zbarimg`.
+fn zbar(png: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("shot.png");
+    std::fs::write(&file, png).unwrap();
+    let out = std::process::Command::new("zbarimg")
+        .args(["--raw", "-q"])
+        .arg(&file)
+        .output()
+        .expect("zbarimg (zbar-tools) is installed");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+async fn an_officer_an_auditor_and_a_family_use_the_console(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    let Some(driver) = driver().await else {
+        return;
+    };
+    let c = browser(&driver, 390, 844, false).await;
+
+    // The officer signs in and finds a family by its certificate number.
+    sign_in(&c, &app, &app.officer).await;
+    assert!(c
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .ends_with("/console/search"));
+    let granted = app.grant_family().await;
+    type_into(
+        &c,
+        "certificate_number",
+        granted["certificate_number"].as_str().unwrap(),
+    )
+    .await;
+    submit(&c, "/console/search").await;
+    let found = c.find(Locator::Css(".hits a")).await.unwrap();
+    assert!(found
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap()
+        .ends_with(granted["family_id"].as_str().unwrap()));
+
+    // A family of five, one child born in the future: the error stands by its field.
+    c.goto(&format!("{}/console/families/new", app.base))
+        .await
+        .unwrap();
+    fill_family_of_five(&c, "2027-02-01").await;
+    let before = app.event_count().await;
+    submit(&c, "/console/families/new").await;
+    let error = c
+        .find(Locator::Id("members[4].birth_date-error"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(error, "дата не может быть в будущем");
+    assert_eq!(app.event_count().await, before);
+
+    // Corrected (the other fields kept their values), then sent with a double click: one
+    // family, one event.
+    set(&c, "members[4].birth_date", "2022-02-01").await;
+    let button = c
+        .find(Locator::Css(
+            "form[action$=\"/console/families/new\"] button[type=submit]",
+        ))
+        .await
+        .unwrap();
+    button.click().await.unwrap();
+    let _ = button.click().await; // the page may already be leaving
+    c.wait().for_element(Locator::Css(".notice")).await.unwrap();
+    let page = text(&c).await;
+    assert!(
+        page.contains("Статус многодетной семьи предоставлен"),
+        "{page}"
+    );
+    assert!(page.contains("Орлова Нина"));
+    let family_url = c.current_url().await.unwrap();
+    assert_eq!(app.event_count().await, before + 1);
+
+    // Revocation, with its confirmation step.
+    c.goto(family_url.as_str()).await.unwrap();
+    type_into(&c, "reason", "Семья переехала в другой регион").await;
+    submit(&c, "/revocation").await;
+    assert!(text(&c).await.contains("Отозвать статус семьи?"));
+    assert_eq!(app.event_count().await, before + 1);
+    submit(&c, "/revocation").await;
+    assert!(text(&c).await.contains("ОТОЗВАНО"));
+    assert_eq!(app.event_count().await, before + 2);
+
+    // The verifier's page of that family's QR.
+    let family_id = family_url.path().rsplit('/').next().unwrap().to_string();
+    let view = app
+        .get(&format!("/api/v1/families/{family_id}"), Some(&app.officer))
+        .await;
+    c.goto(view.body["verify_url"].as_str().unwrap())
+        .await
+        .unwrap();
+    let verifier = text(&c).await;
+    assert!(verifier.contains("НЕДЕЙСТВИТЕЛЬНО") && verifier.contains("Статус отозван"));
+    c.close().await.unwrap();
+
+    // An auditor reads the timeline with the officer's name.
+    let a = browser(&driver, 1280, 800, false).await;
+    sign_in(&a, &app, &app.auditor).await;
+    a.goto(family_url.as_str()).await.unwrap();
+    let timeline = text(&a).await;
+    assert!(timeline.contains("Статус отозван") && timeline.contains("officer (сотрудник)"));
+    a.close().await.unwrap();
+
+    // The family's card: a QR that decodes, from a screenshot, to the family's verify address.
+    let holder = app.holder_token(family_id_of(&granted)).await;
+    let h = browser(&driver, 390, 844, false).await;
+    sign_in(&h, &app, &holder).await;
+    assert!(h.current_url().await.unwrap().path().ends_with("/me"));
+    let shot = h.screenshot().await.unwrap();
+    assert_eq!(zbar(&shot), granted["verify_url"].as_str().unwrap());
+    h.close().await.unwrap();
+}
+
+on_both_backends!(an_officer_an_auditor_and_a_family_use_the_console);
+
+/// The badge's width against its box, and the page's against the window.
+async fn fits(c: &Client) -> (bool, String) {
+    let v = c
+        .execute(
+            "const b = document.getElementById('badge'); \
+             return [b.scrollWidth, b.clientWidth, document.documentElement.scrollWidth, \
+                     window.innerWidth, b.textContent];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let n = |i: usize| v[i].as_i64().unwrap();
+    (
+        n(0) <= n(1) && n(2) <= n(3),
+        format!("badge {}/{} page {}/{} {:?}", n(0), n(1), n(2), n(3), v[4]),
+    )
+}
+
+#[tokio::test]
+async fn the_verifier_badge_fits_phones_from_320_px() {
+    let app = spawn_app(Db::Sqlite).await.unwrap();
+    let Some(driver) = driver().await else {
+        return;
+    };
+    let valid = app.grant_family().await;
+    let revoked = app.grant_family().await;
+    let id = revoked["family_id"].as_str().unwrap();
+    let r = app
+        .post(
+            &format!("/api/v1/families/{id}/revocation"),
+            &app.officer,
+            json!({"reason": "проверка"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for width in [320, 360, 390] {
+        let c = browser(&driver, width, 740, false).await;
+        for url in [
+            valid["verify_url"].as_str().unwrap().to_string(),
+            revoked["verify_url"].as_str().unwrap().to_string(),
+            format!("{}/v/not-a-token", app.base),
+        ] {
+            c.goto(&url).await.unwrap();
+            let (ok, how) = fits(&c).await;
+            assert!(ok, "at {width} px: {how}");
+        }
+        c.close().await.unwrap();
+    }
+}
+
+/// Writes the screenshots of `docs/screenshots/` (run by hand, see the README).
+#[tokio::test]
+#[ignore = "writes docs/screenshots; run by hand"]
+async fn screenshots() {
+    let app = spawn_app(Db::Sqlite).await.unwrap();
+    let driver: Driver = driver().await.expect("chromedriver");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let granted = app.grant_family().await;
+    let family = format!(
+        "{}/console/families/{}",
+        app.base,
+        granted["family_id"].as_str().unwrap()
+    );
+    let holder = app.holder_token(family_id_of(&granted)).await;
+    for (w, h, size) in [(390, 844, "phone"), (1280, 800, "desktop")] {
+        let c = browser(&driver, w, h, false).await;
+        let shoot = |name: &'static str| {
+            let c = c.clone();
+            let dir = dir.clone();
+            async move {
+                // The whole page: the window grown to the document's height for the shot.
+                let tall = c
+                    .execute("return document.documentElement.scrollHeight;", vec![])
+                    .await
+                    .unwrap()
+                    .as_u64()
+                    .unwrap_or(u64::from(h));
+                let tall = u32::try_from(tall).unwrap_or(h).max(h);
+                c.set_window_size(w, tall).await.unwrap();
+                let png = c.screenshot().await.unwrap();
+                c.set_window_size(w, h).await.unwrap();
+                std::fs::write(dir.join(format!("{name}-{size}.png")), png).unwrap();
+            }
+        };
+        c.goto(&format!("{}/console/login", app.base))
+            .await
+            .unwrap();
+        shoot("login").await;
+        sign_in(&c, &app, &app.officer).await;
+        type_into(
+            &c,
+            "certificate_number",
+            granted["certificate_number"].as_str().unwrap(),
+        )
+        .await;
+        submit(&c, "/console/search").await;
+        shoot("search").await;
+        c.goto(&family).await.unwrap();
+        shoot("family").await;
+        c.goto(&format!("{}/console/families/new", app.base))
+            .await
+            .unwrap();
+        fill_family_of_five(&c, "2027-02-01").await;
+        submit(&c, "/console/families/new").await;
+        shoot("grant-error").await;
+        c.goto(granted["verify_url"].as_str().unwrap())
+            .await
+            .unwrap();
+        shoot("verify-valid").await;
+        c.goto(&format!("{}/v/not-a-token", app.base))
+            .await
+            .unwrap();
+        shoot("verify-not-found").await;
+        c.close().await.unwrap();
+        let c = browser(&driver, w, h, false).await;
+        sign_in(&c, &app, &holder).await;
+        let png = c.screenshot().await.unwrap();
+        std::fs::write(dir.join(format!("me-{size}.png")), png).unwrap();
+        c.close().await.unwrap();
+        let c = browser(&driver, w, h, false).await;
+        sign_in(&c, &app, &app.auditor).await;
+        c.goto(&family).await.unwrap();
+        let tall = c
+            .execute("return document.documentElement.scrollHeight;", vec![])
+            .await
+            .unwrap()
+            .as_u64()
+            .and_then(|t| u32::try_from(t).ok())
+            .unwrap_or(h)
+            .max(h);
+        c.set_window_size(w, tall).await.unwrap();
+        let png = c.screenshot().await.unwrap();
+        std::fs::write(dir.join(format!("auditor-family-{size}.png")), png).unwrap();
+        c.close().await.unwrap();
+    }
+}
