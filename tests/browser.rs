@@ -175,7 +175,12 @@ async fn an_officer_an_auditor_and_a_family_use_the_console(db: Db) {
 
     // Revocation, with its confirmation step.
     c.goto(family_url.as_str()).await.unwrap();
-    type_into(&c, "reason", "Семья переехала в другой регион").await;
+    c.find(Locator::Css("form[action$=\"/revocation\"] #reason"))
+        .await
+        .unwrap()
+        .send_keys("Семья переехала в другой регион")
+        .await
+        .unwrap();
     submit(&c, "/revocation").await;
     assert!(text(&c).await.contains("Отозвать статус семьи?"));
     assert_eq!(app.event_count().await, before + 1);
@@ -214,6 +219,42 @@ async fn an_officer_an_auditor_and_a_family_use_the_console(db: Db) {
 }
 
 on_both_backends!(an_officer_an_auditor_and_a_family_use_the_console);
+
+#[tokio::test]
+async fn with_scripts_on_the_card_shows_the_apps_live_code() {
+    let app = spawn_app(Db::Sqlite).await.unwrap();
+    let Some(driver) = driver().await else {
+        return;
+    };
+    let granted = app.grant_family().await;
+    let holder = app.holder_token(family_id_of(&granted)).await;
+    let c = browser(&driver, 390, 844, true).await;
+    sign_in(&c, &app, &holder).await;
+    c.wait()
+        .for_element(Locator::Css("img#qr[data-kind=live]"))
+        .await
+        .unwrap();
+    let note = c
+        .find(Locator::Id("qr-note"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        note.starts_with("Динамический код: обновится через"),
+        "{note}"
+    );
+    let shot = c.screenshot().await.unwrap();
+    let url = zbar(&shot);
+    assert_ne!(url, granted["verify_url"].as_str().unwrap());
+    let scan = app
+        .get(&app.path_of(&url).replace("/v/", "/api/v1/verify/"), None)
+        .await;
+    assert_eq!(scan.body["qr_kind"], "live", "{}", scan.text);
+    assert_eq!(scan.body["valid"], true);
+    c.close().await.unwrap();
+}
 
 /// The badge's width against its box, and the page's against the window.
 async fn fits(c: &Client) -> (bool, String) {

@@ -204,6 +204,34 @@ async fn an_officer_grants_and_revokes_and_the_others_see_it(db: Db) {
     assert!(timeline.contains("Статус отозван"), "{timeline}");
     assert!(timeline.contains("officer (сотрудник)"), "{timeline}");
     assert!(!timeline.contains("Да, отозвать") && !timeline.contains("name=\"reason\""));
+
+    // The history, exported for a spreadsheet and as JSON.
+    let csv = auditor
+        .get(format!("{}{family_path}/history.csv", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(csv.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let csv = csv.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(
+        lines[1].contains("StatusGranted") && lines[1].contains("officer"),
+        "{csv}"
+    );
+    assert!(lines[2].contains("StatusRevoked") && lines[2].contains("Недостоверные сведения"));
+    let json: serde_json::Value = auditor
+        .get(format!("{}{family_path}/history.json", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(json["events"].as_array().unwrap().len(), 2);
 }
 
 on_both_backends!(an_officer_grants_and_revokes_and_the_others_see_it);
@@ -444,6 +472,8 @@ async fn an_officer_renews_adds_corrects_removes_and_reissues_from_the_family_pa
     )
     .await;
     assert!(corrected.contains("Сведения исправлены.") && corrected.contains("Смирнова Варвара"));
+    // The timeline names the changed field and its new value.
+    assert!(corrected.contains("Изменено: имя: Варвара"), "{corrected}");
 
     // Renewed by a new decision.
     let renewed = post_form(

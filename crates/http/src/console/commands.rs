@@ -23,6 +23,8 @@ use registry_domain::{
 use uuid::Uuid;
 
 /// A form read and checked: the person may act, its CSRF token is theirs, the family id parses.
+/// The error is the page the handler answers as it is, once per request.
+#[allow(clippy::result_large_err)]
 fn checked(person: &Person, raw: &str, body: &[u8]) -> Result<(FamilyId, Fields), Response> {
     if !person.is_officer() {
         return Err(forbidden(person));

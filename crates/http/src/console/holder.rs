@@ -86,3 +86,43 @@ pub async fn pdf(State(state): State<AppState>, person: Person) -> Response {
         Err(e) => e.into_response(),
     }
 }
+
+/// The app's rotating code for the card's script: a fresh short-lived signed token as a QR image
+/// (a `data:` URL) and when it expires. Refused once the certificate may not be shown.
+pub async fn live_qr(State(state): State<AppState>, person: Person) -> Response {
+    use base64::Engine;
+    let row = match row(&state, &person).await {
+        Ok(r) => r,
+        Err(response) => return response,
+    };
+    if let Err(e) = crate::document::require_showable(row.state_on(state.registry().today())) {
+        return e.into_response();
+    }
+    let now = state.registry().now();
+    let seconds = state.config().live_qr_seconds;
+    let expires_at = now + chrono::Duration::seconds(seconds);
+    let token =
+        registry_credential::issue_live_token(&state.keys(), row.token_id, expires_at.timestamp());
+    let png = registry_credential::qr_png(&state.url_for_token(&token), 8);
+    let image = format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(png)
+    );
+    axum::Json(serde_json::json!({
+        "image": image,
+        "expires_at": expires_at,
+        "seconds": seconds,
+    }))
+    .into_response()
+}
+
+pub async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../assets/live-qr.js"),
+    )
+        .into_response()
+}

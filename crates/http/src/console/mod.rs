@@ -7,6 +7,7 @@
 //! store only its hash. Every form carries the session's CSRF token.
 
 mod commands;
+mod export;
 mod forms;
 mod holder;
 mod login;
@@ -64,6 +65,14 @@ pub fn routes() -> Router<AppState> {
             post(commands::reissue),
         )
         .route(
+            "/console/families/{family_id}/history.csv",
+            get(export::history_csv),
+        )
+        .route(
+            "/console/families/{family_id}/history.json",
+            get(export::history_json),
+        )
+        .route(
             "/console/families/{family_id}/qr.png",
             get(officer::family_qr),
         )
@@ -74,12 +83,16 @@ pub fn routes() -> Router<AppState> {
         .route("/me", get(holder::card))
         .route("/me/certificate.pdf", get(holder::pdf))
         .route("/me/qr.png", get(holder::qr))
+        .route("/me/live-qr.json", get(holder::live_qr))
+        .route("/assets/live-qr.js", get(holder::script))
         .route("/assets/console.css", get(stylesheet))
 }
 
-/// The console's CSP: the verifier page's, with forms posting to our own origin.
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; \
-                   form-action 'self'; frame-ancestors 'none'";
+/// The console's CSP: the verifier page's, with forms posting to our own origin, and our own
+/// scripts (only the card's live code has one) and their requests to our own origin.
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
+                   script-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; \
+                   frame-ancestors 'none'";
 
 /// Renders a page with the console's headers.
 fn page(status: StatusCode, template: &impl Template) -> Response {

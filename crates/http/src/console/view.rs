@@ -131,10 +131,50 @@ pub fn card(state: &AppState, family: &Family, revision: u64, today: NaiveDate) 
 /// One event of a family's timeline.
 #[derive(Clone, Debug)]
 pub struct TimelineEntry {
+    pub position: u64,
+    pub revision: u64,
+    pub event_type: String,
     pub when: String,
     pub what: &'static str,
     pub who: String,
+    pub role: &'static str,
     pub why: String,
+    /// For a correction: what changed, in Russian («имя: Варвара»).
+    pub changed: String,
+}
+
+/// The fields a correction changed, with their new values.
+pub fn changed_fields(data: &str) -> String {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(data) else {
+        return String::new();
+    };
+    let Some(changes) = value.get("changes").and_then(|c| c.as_object()) else {
+        return String::new();
+    };
+    changes
+        .iter()
+        .map(|(field, new)| {
+            let label = match field.as_str() {
+                "last_name" => "фамилия",
+                "first_name" => "имя",
+                "middle_name" => "отчество",
+                "birth_date" => "дата рождения",
+                "relation" => "кем приходится",
+                "student_until" => "очное обучение до",
+                "care" => "проживание",
+                other => other,
+            };
+            let shown = match new {
+                serde_json::Value::Null => "удалено".to_string(),
+                serde_json::Value::String(s) => {
+                    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_or_else(|_| s.clone(), ru_date)
+                }
+                other => other.to_string(),
+            };
+            format!("{label}: {shown}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub fn event_ru(event_type: &str) -> &'static str {
@@ -178,15 +218,23 @@ pub async fn timeline(
         .into_iter()
         .map(|r| {
             let role = role_ru(&r.actor_role);
-            let who = match names.get(&r.actor_id) {
-                Some(name) => format!("{name} ({role})"),
-                None => format!("{role} {}", r.actor_id),
+            let who = format!("{role} {}", r.actor_id);
+            let name = names.get(&r.actor_id).cloned().unwrap_or_default();
+            let changed = if r.event_type == "MemberDetailsCorrected" {
+                changed_fields(&r.data)
+            } else {
+                String::new()
             };
             TimelineEntry {
+                position: r.position,
+                revision: r.revision,
                 when: registry_domain::time::moscow_display(r.recorded_at),
                 what: event_ru(&r.event_type),
-                who,
+                event_type: r.event_type,
+                who: if name.is_empty() { who } else { name },
+                role,
                 why: r.reason.unwrap_or_default(),
+                changed,
             }
         })
         .collect();
@@ -224,4 +272,24 @@ pub fn hits(found: &SearchResult) -> Vec<SearchHit> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_a_correction_then_its_changed_fields_read_in_russian() {
+        let data = r#"{"member_id":"x","changes":{"first_name":"Варвара","birth_date":"2026-11-02","middle_name":null},"policy":"p"}"#;
+        assert_eq!(
+            changed_fields(data),
+            "дата рождения: 02.11.2026, имя: Варвара, отчество: удалено"
+        );
+    }
+
+    #[test]
+    fn given_an_event_without_changes_then_nothing_is_listed() {
+        assert_eq!(changed_fields(r#"{"member_id":"x"}"#), "");
+        assert_eq!(changed_fields("not json"), "");
+    }
 }
