@@ -18,12 +18,11 @@ async fn sign_in(c: &Client, app: &TestApp, token: &str) {
         .send_keys(token)
         .await
         .unwrap();
-    c.find(Locator::Css("main button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
+    let button = c
+        .find(Locator::Css("main button[type=submit]"))
         .await
         .unwrap();
+    click_and_wait(c, &button).await;
 }
 
 async fn text(c: &Client) -> String {
@@ -55,14 +54,36 @@ async fn type_into(c: &Client, name: &str, value: &str) {
 }
 
 async fn submit(c: &Client, form_action_suffix: &str) {
-    c.find(Locator::Css(&format!(
-        "form[action$=\"{form_action_suffix}\"] button[type=submit]"
-    )))
-    .await
-    .unwrap()
-    .click()
-    .await
-    .unwrap();
+    let button = c
+        .find(Locator::Css(&format!(
+            "form[action$=\"{form_action_suffix}\"] button[type=submit]"
+        )))
+        .await
+        .unwrap();
+    click_and_wait(c, &button).await;
+}
+
+/// Clicks and waits for the next page: the old document gone stale, the new one loaded.
+async fn click_and_wait(c: &Client, button: &fantoccini::elements::Element) {
+    let old = c.find(Locator::Css("html")).await.unwrap();
+    button.click().await.unwrap();
+    gone_and_loaded(c, &old).await;
+}
+
+async fn gone_and_loaded(c: &Client, old: &fantoccini::elements::Element) {
+    for _ in 0..200 {
+        if old.tag_name().await.is_err() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    for _ in 0..200 {
+        let state = c.execute("return document.readyState;", vec![]).await;
+        if state.is_ok_and(|s| s == "complete") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
 }
 
 async fn fill_family_of_five(c: &Client, youngest_born: &str) {
@@ -161,8 +182,10 @@ async fn an_officer_an_auditor_and_a_family_use_the_console(db: Db) {
         ))
         .await
         .unwrap();
+    let old = c.find(Locator::Css("html")).await.unwrap();
     button.click().await.unwrap();
     let _ = button.click().await; // the page may already be leaving
+    gone_and_loaded(&c, &old).await;
     c.wait().for_element(Locator::Css(".notice")).await.unwrap();
     let page = text(&c).await;
     assert!(
@@ -392,4 +415,45 @@ async fn screenshots() {
         std::fs::write(dir.join(format!("auditor-family-{size}.png")), png).unwrap();
         c.close().await.unwrap();
     }
+}
+
+#[tokio::test]
+async fn console_pages_fit_a_320_px_phone_without_sideways_scrolling() {
+    let app = spawn_app(Db::Sqlite).await.unwrap();
+    let Some(driver) = driver().await else {
+        return;
+    };
+    let granted = app.grant_family().await;
+    let family = format!(
+        "{}/console/families/{}",
+        app.base,
+        granted["family_id"].as_str().unwrap()
+    );
+    let c = browser(&driver, 320, 640, false).await;
+    let wide = |c: Client| async move {
+        let v = c
+            .execute(
+                "return [document.documentElement.scrollWidth, window.innerWidth];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        (v[0].as_i64().unwrap(), v[1].as_i64().unwrap())
+    };
+    c.goto(&format!("{}/console/login", app.base))
+        .await
+        .unwrap();
+    let (page, window) = wide(c.clone()).await;
+    assert!(page <= window, "login: {page} > {window}");
+    sign_in(&c, &app, &app.officer).await;
+    for url in [
+        format!("{}/console/search", app.base),
+        family.clone(),
+        format!("{}/console/families/new", app.base),
+    ] {
+        c.goto(&url).await.unwrap();
+        let (page, window) = wide(c.clone()).await;
+        assert!(page <= window, "{url}: {page} > {window}");
+    }
+    c.close().await.unwrap();
 }

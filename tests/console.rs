@@ -602,3 +602,43 @@ async fn a_form_of_a_family_changed_meanwhile_says_so_and_appends_nothing() {
     assert!(stale.contains("ДЕЙСТВИТЕЛЬНО"));
     assert_eq!(app.event_count().await, events);
 }
+
+#[tokio::test]
+async fn a_family_that_is_not_large_is_told_which_children_count_and_why_not() {
+    let app = spawn_app(Db::Sqlite).await.unwrap();
+    let officer = browser();
+    let csrf = hidden(
+        &sign_in(&app, &officer, &app.officer)
+            .await
+            .text()
+            .await
+            .unwrap(),
+        "csrf",
+    );
+    // Three children, but the eldest is 20 on the decision's day: two count.
+    let mut form = grant_form(&csrf, "t-not-large", "2021-04-04");
+    for (k, v) in &mut form {
+        if k == "members[2].birth_date" {
+            *v = "2006-01-15".into();
+        }
+    }
+    let before = app.event_count().await;
+    let refused = officer
+        .post(format!("{}/console/families/new", app.base))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = refused.text().await.unwrap();
+    assert!(
+        page.contains("учитывается детей — 2, нужно не меньше 3"),
+        "{page}"
+    );
+    assert!(
+        page.contains("Кузнецов Лев — не учитывается: возраст"),
+        "{page}"
+    );
+    assert!(page.contains("Кузнецова Ева — учитывается (до "), "{page}");
+    assert_eq!(app.event_count().await, before);
+}

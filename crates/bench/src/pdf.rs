@@ -27,6 +27,7 @@ pub fn document() -> Result<CertificatePdf> {
         &family,
         &Policy::federal_2024(),
         url,
+        chrono::Utc::now(),
     ))
 }
 

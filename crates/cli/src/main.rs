@@ -540,7 +540,8 @@ async fn certificate(stores: Stores, command: CertificateCommand) -> anyhow::Res
     let token = registry_credential::issue_token(&keys, family.certificate_id);
     let url = format!("{}/v/{token}", public_base_url.trim_end_matches('/'));
     let policy = Policy::by_name(&family.policy).unwrap_or_default();
-    let document = registry_http::document::certificate_document(&family, &policy, url);
+    let document =
+        registry_http::document::certificate_document(&family, &policy, url, chrono::Utc::now());
     let pdf = registry_credential::certificate_pdf(&document).context("rendering the PDF")?;
     std::fs::write(&output, pdf).with_context(|| format!("writing {}", output.display()))?;
     println!("wrote {}", output.display());

@@ -21,7 +21,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         valid_until: d("2028-04-30")?,
         valid_until_reason: Some("до 01.05.2028 — в этот день старший из трёх младших детей, Пётр, достигает возраста 18 лет".into()),
         issued_on: d("2026-11-20")?,
+        decision_number: "Р-2026/117".into(),
+        decision_date: d("2026-11-20")?,
+        office: Some("УСЗН района Хамовники".into()),
         verify_url: "https://registry.example.mos/v/AaT3yAAOTsb1FtFP5q-B2cvapQ0BbfkxIP-F961zPOAK2l85R44e9acJ_5a0ihG758eorEGbV013lIuRL9p-jICHUA69oZisr2Ux72MKlVS8V6I4DA".into(),
+        created_at: chrono::Utc::now(),
     })
     .ok_or("the embedded fonts could not be read")?;
     std::fs::write(&out, pdf)?;

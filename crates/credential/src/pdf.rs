@@ -4,7 +4,7 @@
 //! `fonts/make-subsets.sh` so that every PDF stays small.
 
 use crate::qr::qr_modules;
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use printpdf::{
     Color, FontId, Mm, Op, PaintMode, ParsedFont, PdfDocument, PdfFontHandle, PdfPage,
     PdfSaveOptions, Point, Pt, Rect, Rgb, TextItem,
@@ -38,7 +38,14 @@ pub struct CertificatePdf {
     /// Олег, достигает возраста 16 лет»).
     pub valid_until_reason: Option<String>,
     pub issued_on: NaiveDate,
+    /// The decision the status rests on: its number and date.
+    pub decision_number: String,
+    pub decision_date: NaiveDate,
+    /// The office that took it («УСЗН района Хамовники»), when recorded.
+    pub office: Option<String>,
     pub verify_url: String,
+    /// When this PDF was made (shown on the page, and the document's creation date).
+    pub created_at: DateTime<Utc>,
 }
 
 fn fonts() -> Option<&'static (ParsedFont, ParsedFont)> {
@@ -153,6 +160,11 @@ pub fn certificate_pdf(c: &CertificatePdf) -> Option<Vec<u8>> {
         "Удостоверение многодетной семьи № {}",
         c.certificate_number
     ));
+    if let Ok(created) = printpdf::OffsetDateTime::from_unix_timestamp(c.created_at.timestamp()) {
+        doc.metadata.info.creation_date = created;
+        doc.metadata.info.modification_date = created;
+        doc.metadata.info.metadata_date = created;
+    }
     let regular = doc.add_font(regular);
     let bold = doc.add_font(bold);
 
@@ -189,7 +201,7 @@ pub fn certificate_pdf(c: &CertificatePdf) -> Option<Vec<u8>> {
             10.0,
             120.0,
             255.5,
-            &format!("(выдано взамен предыдущего, экземпляр {})", c.serial),
+            &format!("(выдано взамен предыдущего, выпуск {})", c.serial),
         );
     }
     text(
@@ -219,9 +231,24 @@ pub fn certificate_pdf(c: &CertificatePdf) -> Option<Vec<u8>> {
         y - 2.0,
         &format!("Дата выдачи: {}", ru(c.issued_on)),
     );
+    let mut y = y - 9.0;
+    text(
+        &mut ops,
+        &regular,
+        11.0,
+        20.0,
+        y,
+        &format!("Решение № {} от {}", c.decision_number, ru(c.decision_date)),
+    );
+    if let Some(office) = &c.office {
+        for line in wrap(&format!("Выдал: {office}"), 85) {
+            y -= 5.5;
+            text(&mut ops, &regular, 11.0, 20.0, y, &line);
+        }
+    }
 
-    text(&mut ops, &bold, 13.0, 20.0, y - 16.0, "Члены семьи");
-    let mut y = y - 24.0;
+    text(&mut ops, &bold, 13.0, 20.0, y - 12.0, "Члены семьи");
+    let mut y = y - 20.0;
     for m in &c.members {
         text(&mut ops, &regular, 11.5, 20.0, y, &m.full_name);
         text(
@@ -233,16 +260,16 @@ pub fn certificate_pdf(c: &CertificatePdf) -> Option<Vec<u8>> {
             &format!("{}, {}", m.relation, ru(m.birth_date)),
         );
         y -= 7.0;
-        if y < 110.0 {
+        if y < 125.0 {
             break;
         }
     }
 
-    // The QR and the address it holds.
-    let qr_y = 38.0;
+    // The QR right under the members, and the address it holds.
+    let qr_y = (y - 4.0 - QR_SIDE_MM).clamp(58.0, 150.0);
     draw_qr(&mut ops, &c.verify_url, 20.0, qr_y, QR_SIDE_MM);
     fill(&mut ops, 0.1);
-    let mut line_y = qr_y - 5.0;
+    let mut line_y = qr_y - 4.0;
     for part in chunks(&c.verify_url, 58) {
         text(&mut ops, &regular, 8.0, 20.0, line_y, &part);
         line_y -= 4.0;
@@ -260,6 +287,43 @@ pub fn certificate_pdf(c: &CertificatePdf) -> Option<Vec<u8>> {
         text(&mut ops, &regular, 10.0, 85.0, note_y, line);
         note_y -= 6.0;
     }
+
+    // The lower part of the page: what a verifier sees, and what to do when something changes.
+    let mut y = (line_y - 8.0).min(62.0);
+    text(&mut ops, &bold, 11.0, 20.0, y, "Что видит проверяющий");
+    for line in [
+        "«ДЕЙСТВИТЕЛЬНО» — статус многодетной семьи действует сегодня; «НЕДЕЙСТВИТЕЛЬНО»",
+        "— отозван, прекращён, истёк или удостоверение заменено новым (с датой изменения).",
+        "Этот документ не нужно заменять при изменениях: QR-код всегда показывает",
+        "текущее состояние записи в реестре.",
+    ] {
+        y -= 5.0;
+        text(&mut ops, &regular, 9.5, 20.0, y, line);
+    }
+    y -= 9.0;
+    text(&mut ops, &bold, 11.0, 20.0, y, "Если сведения изменились");
+    for line in [
+        "Родился или усыновлён ребёнок, сменилась фамилия, семья переехала — сообщите",
+        "в управление социальной защиты населения по месту жительства.",
+    ] {
+        y -= 5.0;
+        text(&mut ops, &regular, 9.5, 20.0, y, line);
+    }
+    text(
+        &mut ops,
+        &regular,
+        8.0,
+        20.0,
+        12.0,
+        &format!(
+            "Документ сформирован {} · выпуск {} · № {}",
+            c.created_at
+                .with_timezone(&chrono_tz::Europe::Moscow)
+                .format("%d.%m.%Y %H:%M (МСК)"),
+            c.serial,
+            c.certificate_number
+        ),
+    );
 
     let page = PdfPage::new(Mm(210.0), Mm(297.0), ops);
     let mut warnings = Vec::new();

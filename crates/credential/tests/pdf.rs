@@ -25,7 +25,11 @@ fn sample() -> CertificatePdf {
         valid_until: date("2028-04-30"),
         valid_until_reason: Some("до 01.05.2028 — в этот день старший из трёх младших детей, Пётр, достигает возраста 18 лет".into()),
         issued_on: date("2026-11-20"),
+        decision_number: "Р-2026/117".into(),
+        decision_date: date("2026-11-20"),
+        office: Some("УСЗН района Хамовники".into()),
         verify_url: "https://registry.example.mos/v/AaT3yAAOTsb1FtFP5q-B2cvapQ0BbfkxIP-F961zPOAK2l85R44e9acJ_5a0ihG758eorEGbV013lIuRL9p-jICHUA69oZisr2Ux72MKlVS8V6I4DA".into(),
+        created_at: chrono::DateTime::from_timestamp(1_795_000_000, 0).expect("a time"),
     }
 }
 
@@ -56,6 +60,32 @@ fn the_qr_on_the_rendered_pdf_reads_back_as_the_verify_url_and_the_text_is_searc
         flat.contains("Основание срока: до 01.05.2028 — в этот день старший из трёх младших детей, Пётр, достигает возраста 18 лет"),
         "{text}"
     );
+    // The decision and its office, and when this PDF was made (Moscow time).
+    assert!(
+        flat.contains("Решение № Р-2026/117 от 20.11.2026"),
+        "{text}"
+    );
+    assert!(flat.contains("Выдал: УСЗН района Хамовники"), "{text}");
+    let made = certificate
+        .created_at
+        .with_timezone(&chrono_tz::Europe::Moscow)
+        .format("%d.%m.%Y %H:%M")
+        .to_string();
+    assert!(
+        flat.contains(&format!("Документ сформирован {made} (МСК)")),
+        "{text}"
+    );
+    assert!(flat.contains("Что видит проверяющий"), "{text}");
+}
+
+#[test]
+fn the_pdf_carries_its_real_creation_date() {
+    let certificate = sample();
+    let pdf = certificate_pdf(&certificate).expect("a PDF");
+    let raw = String::from_utf8_lossy(&pdf);
+    let stamp = certificate.created_at.format("D:%Y%m%d").to_string();
+    assert!(raw.contains(&stamp), "no {stamp} in the document info");
+    assert!(!raw.contains("D:1970"), "the epoch is not a creation date");
 }
 
 #[test]

@@ -16,6 +16,7 @@ pub fn certificate_document(
     family: &Family,
     policy: &Policy,
     verify_url: String,
+    created_at: chrono::DateTime<chrono::Utc>,
 ) -> CertificatePdf {
     CertificatePdf {
         certificate_number: family.certificate_number.clone(),
@@ -44,7 +45,11 @@ pub fn certificate_document(
         valid_until: family.valid_until,
         valid_until_reason: Some(validity_basis(policy, family).russian(family.valid_until)),
         issued_on: family.issued_on,
+        decision_number: family.decision.number.clone(),
+        decision_date: family.decision.date,
+        office: family.decision.office.clone(),
         verify_url,
+        created_at,
     }
 }
 
@@ -64,7 +69,12 @@ pub fn require_showable(state: CertificateState) -> ApiResult<()> {
 fn pdf_response(state: &AppState, family: &Family) -> ApiResult<Response> {
     require_showable(family.state_on(state.registry().today()))?;
     let policy = state.registry().policy_of(family);
-    let document = certificate_document(family, &policy, state.verify_url(family.certificate_id));
+    let document = certificate_document(
+        family,
+        &policy,
+        state.verify_url(family.certificate_id),
+        state.registry().now(),
+    );
     let bytes = certificate_pdf(&document)
         .ok_or_else(|| ApiError::internal("the PDF fonts could not be read"))?;
     metrics::counter!("certificate_pdfs_total").increment(1);

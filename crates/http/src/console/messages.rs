@@ -49,9 +49,89 @@ pub fn not_eligible(detail: &str) -> String {
     }
 }
 
+/// Each child of a grant, and whether it counts on the decision's day under `policy`, and why
+/// not («Лев — не учитывается: 16 лет исполнилось 15.01.2028»).
+pub fn children_explained(
+    policy: &registry_domain::Policy,
+    members: &[registry_domain::Member],
+    day: chrono::NaiveDate,
+) -> Vec<String> {
+    use registry_domain::{Care, Relation};
+    let ru = |d: chrono::NaiveDate| d.format("%d.%m.%Y").to_string();
+    members
+        .iter()
+        .filter(|m| m.relation == Relation::Child)
+        .map(|m| {
+            let name = format!("{} {}", m.last_name, m.first_name);
+            let why = if m.birth_date > day {
+                "не учитывается: родился(ась) после даты решения".to_string()
+            } else {
+                match policy.counted_until(m) {
+                    Some(until) if until >= day => format!("учитывается (до {})", ru(until)),
+                    Some(until) => format!(
+                        "не учитывается: возраст, до которого учитываются дети ({} лет{}), \
+                         пройден {}",
+                        policy.age_limit,
+                        policy.study.as_ref().map_or(String::new(), |s| format!(
+                            "; при очном обучении — {}",
+                            s.age_limit
+                        )),
+                        ru(until.succ_opt().unwrap_or(until))
+                    ),
+                    None => match m.care {
+                        Care::StateCare => {
+                            "не учитывается: на полном государственном обеспечении".to_string()
+                        }
+                        Care::ParentalRightsLost => {
+                            "не учитывается: родители лишены родительских прав".to_string()
+                        }
+                        Care::ParentalRightsRestricted => {
+                            "не учитывается: родители ограничены в родительских правах".to_string()
+                        }
+                        Care::Family => "не учитывается по правилам".to_string(),
+                    },
+                }
+            };
+            format!("{name} — {why}")
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn child(first: &str, born: &str) -> registry_domain::Member {
+        registry_domain::Member {
+            member_id: registry_domain::MemberId(uuid::Uuid::nil()),
+            last_name: "Орлов".into(),
+            first_name: first.into(),
+            middle_name: None,
+            birth_date: chrono::NaiveDate::parse_from_str(born, "%Y-%m-%d").unwrap_or_default(),
+            relation: registry_domain::Relation::Child,
+            student_until: None,
+            care: registry_domain::Care::default(),
+        }
+    }
+
+    #[test]
+    fn given_a_child_past_the_age_limit_then_the_refusal_says_which_and_when() {
+        let policy = registry_domain::Policy::federal_2024();
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 20).unwrap_or_default();
+        let lines = children_explained(
+            &policy,
+            &[child("Лев", "2005-01-15"), child("Ася", "2017-07-08")],
+            day,
+        );
+        assert!(
+            lines[0].starts_with("Орлов Лев — не учитывается: возраст"),
+            "{lines:?}"
+        );
+        assert!(
+            lines[1].starts_with("Орлов Ася — учитывается (до "),
+            "{lines:?}"
+        );
+    }
 
     #[test]
     fn given_a_known_message_then_it_reads_in_russian() {

@@ -270,6 +270,8 @@ struct GrantPage<'a> {
     rows: Vec<MemberRow>,
     errors: Errors,
     refusal: String,
+    /// Each child and whether it counts, under a `not_eligible` refusal.
+    children: Vec<String>,
 }
 
 fn grant_page(
@@ -277,8 +279,9 @@ fn grant_page(
     status: StatusCode,
     fields: Fields,
     errors: Errors,
-    refusal: String,
+    refusal: (String, Vec<String>),
 ) -> Response {
+    let (refusal, children) = refusal;
     let form_key = Some(fields.get("form_key").to_string())
         .filter(|k| !k.is_empty())
         .unwrap_or_else(|| Uuid::now_v7().to_string());
@@ -292,6 +295,7 @@ fn grant_page(
             fields,
             errors,
             refusal,
+            children,
         },
     )
 }
@@ -305,7 +309,7 @@ pub async fn grant_form(person: Person) -> Response {
         StatusCode::OK,
         Fields::default(),
         Errors::default(),
-        String::new(),
+        (String::new(), Vec::new()),
     )
 }
 
@@ -352,10 +356,16 @@ pub async fn grant(State(state): State<AppState>, person: Person, body: Bytes) -
             StatusCode::UNPROCESSABLE_ENTITY,
             fields,
             errors,
-            String::new(),
+            (String::new(), Vec::new()),
         );
     };
     let family_id = new_family_id();
+    let explained = state
+        .registry()
+        .policies()
+        .in_force_on(decision.date)
+        .map(|policy| super::messages::children_explained(policy, &members, decision.date))
+        .unwrap_or_default();
     let command = Command::Grant {
         decision,
         members: members
@@ -400,7 +410,7 @@ pub async fn grant(State(state): State<AppState>, person: Person, body: Bytes) -
                 StatusCode::UNPROCESSABLE_ENTITY,
                 fields,
                 errors,
-                String::new(),
+                (String::new(), Vec::new()),
             )
         }
         Err(ApiError::NotEligible(detail)) => grant_page(
@@ -408,7 +418,7 @@ pub async fn grant(State(state): State<AppState>, person: Person, body: Bytes) -
             StatusCode::UNPROCESSABLE_ENTITY,
             fields,
             Errors::default(),
-            not_eligible(&detail),
+            (not_eligible(&detail), explained),
         ),
         Err(e) => e.into_response(),
     }
