@@ -642,3 +642,70 @@ async fn a_family_that_is_not_large_is_told_which_children_count_and_why_not() {
     assert!(page.contains("Кузнецова Ева — учитывается (до "), "{page}");
     assert_eq!(app.event_count().await, before);
 }
+
+#[tokio::test]
+async fn a_refused_member_shows_its_errors_at_the_form_and_appends_nothing() {
+    let app = spawn_app(Db::Sqlite).await.unwrap();
+    let granted = app.grant_family().await;
+    let family_id = granted["family_id"].as_str().unwrap().to_string();
+    let officer = browser();
+    let csrf = hidden(
+        &sign_in(&app, &officer, &app.officer)
+            .await
+            .text()
+            .await
+            .unwrap(),
+        "csrf",
+    );
+    let family_url = format!("{}/console/families/{family_id}", app.base);
+    let (_, _, page0) = page(&officer, family_url.clone()).await;
+    let before = app.event_count().await;
+    let response = officer
+        .post(format!("{family_url}/members"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("form_key", "t-future"),
+            ("revision", hidden(&page0, "revision").as_str()),
+            ("relation", "child"),
+            ("last_name", "Смирнов"),
+            ("first_name", ""),
+            ("birth_date", "2030-01-01"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let text = response.text().await.unwrap();
+    let errors = text
+        .split("id=\"member-errors\"")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no errors at the form: {text}"));
+    assert!(errors.contains("Имя: обязательное поле"), "{errors}");
+    assert_eq!(app.event_count().await, before);
+
+    // With a name, the domain refuses the future birth date, shown at the same form.
+    let response = officer
+        .post(format!("{family_url}/members"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("form_key", "t-future-2"),
+            ("revision", hidden(&page0, "revision").as_str()),
+            ("relation", "child"),
+            ("last_name", "Смирнов"),
+            ("first_name", "Яков"),
+            ("birth_date", "2030-01-01"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let text = response.text().await.unwrap();
+    let errors = text
+        .split("id=\"member-errors\"")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        errors.contains("Дата рождения: дата не может быть в будущем"),
+        "{text}"
+    );
+    assert_eq!(app.event_count().await, before);
+}

@@ -38,6 +38,41 @@ fn checked(person: &Person, raw: &str, body: &[u8]) -> Result<(FamilyId, Fields)
     Ok((family_id, fields))
 }
 
+/// A form field's name in Russian, from the domain's path (`member.birth_date`).
+fn field_ru(path: &str) -> &'static str {
+    let last = path.rsplit('.').next().unwrap_or(path);
+    match last {
+        "last_name" => "Фамилия",
+        "first_name" => "Имя",
+        "middle_name" => "Отчество",
+        "birth_date" => "Дата рождения",
+        "relation" => "Кем приходится",
+        "number" => "Номер решения",
+        "date" => "Дата решения",
+        "student_until" => "Очное обучение до",
+        "member" | "member_id" => "Член семьи",
+        _ => "Поле",
+    }
+}
+
+/// The family page again, with the errors shown at the form that was sent.
+async fn failed(
+    state: &AppState,
+    person: &Person,
+    family_id: FamilyId,
+    form: &str,
+    lines: Vec<String>,
+) -> Response {
+    super::officer::family_response(
+        state,
+        person,
+        &family_id.0.to_string(),
+        &super::officer::FamilyQuery::default(),
+        (form, lines),
+    )
+    .await
+}
+
 fn family_path(family_id: FamilyId) -> String {
     format!("/console/families/{}", family_id.0)
 }
@@ -62,6 +97,11 @@ async fn run(
     command: Command,
     done: &str,
 ) -> Response {
+    let form = match done {
+        "renewed" => "renewal",
+        "added" => "member",
+        _ => "",
+    };
     let revision = fields.get("revision").parse::<u64>().ok();
     let request = request(person, fields, path, family_id, command, revision);
     let back = family_path(family_id);
@@ -74,12 +114,19 @@ async fn run(
         Ok(_) => see_other(&format!("{back}?done={done}")),
         Err(ApiError::PreconditionFailed(_)) => see_other(&format!("{back}?done=stale")),
         Err(ApiError::Validation(problems)) => {
-            let text = problems
+            let lines = problems
                 .iter()
-                .map(|p| russian(&p.message))
-                .collect::<Vec<_>>()
-                .join("; ");
-            refused(person, family_id, &format!("Проверьте поля формы: {text}."))
+                .map(|p| format!("{}: {}", field_ru(&p.field), russian(&p.message)))
+                .collect::<Vec<_>>();
+            if form.is_empty() {
+                refused(
+                    person,
+                    family_id,
+                    &format!("Проверьте: {}.", lines.join("; ")),
+                )
+            } else {
+                failed(state, person, family_id, form, lines).await
+            }
         }
         Err(ApiError::NotEligible(detail)) => refused(person, family_id, &not_eligible(&detail)),
         Err(ApiError::Conflict(why)) => message(
@@ -159,18 +206,21 @@ pub async fn add_member(
     let mut errors = Errors::default();
     let relation = relation(fields.get("relation"));
     let birth_date = forms::date(&mut errors, "birth_date", fields.get("birth_date"), true);
-    let (Some(relation), Some(birth_date), false, false) = (
-        relation,
-        birth_date,
-        fields.get("last_name").is_empty(),
-        fields.get("first_name").is_empty(),
-    ) else {
-        return refused(
-            &person,
-            family_id,
-            "Укажите, кем приходится новый член семьи, его фамилию, имя и дату рождения \
-             (ДД.ММ.ГГГГ).",
-        );
+    for field in ["last_name", "first_name"] {
+        if fields.get(field).is_empty() {
+            errors.add(field, "обязательное поле");
+        }
+    }
+    if relation.is_none() {
+        errors.add("relation", "выберите: родитель или ребёнок");
+    }
+    let (Some(relation), Some(birth_date), true) = (relation, birth_date, errors.is_empty()) else {
+        let lines = errors
+            .0
+            .iter()
+            .map(|(f, e)| format!("{}: {e}", field_ru(f)))
+            .collect();
+        return failed(&state, &person, family_id, "member", lines).await;
     };
     let member = Member {
         member_id: registry_app::new_member_id(),

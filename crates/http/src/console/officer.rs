@@ -136,10 +136,13 @@ struct FamilyPage<'a> {
     form_key: String,
     as_of: String,
     officer: bool,
+    /// The form on this page whose submission failed (`renewal`, `member`), and its errors.
+    failed_form: &'a str,
+    failures: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-pub struct FamilyQuery {
+pub(super) struct FamilyQuery {
     /// A day (`ГГГГ-ММ-ДД`): the family as it was at the end of it, Moscow time.
     as_of: Option<String>,
     /// What the page says on top after a change.
@@ -157,14 +160,16 @@ pub async fn family_page(
     query: Result<Query<FamilyQuery>, QueryRejection>,
 ) -> Response {
     let query = query.map(|Query(q)| q).unwrap_or_default();
-    family_response(&state, &person, &raw, &query).await
+    family_response(&state, &person, &raw, &query, ("", Vec::new())).await
 }
 
-async fn family_response(
+/// The family page, with the errors of a form on it that failed (`failed.0` names the form).
+pub(super) async fn family_response(
     state: &AppState,
     person: &Person,
     raw: &str,
     query: &FamilyQuery,
+    failed: (&str, Vec<String>),
 ) -> Response {
     if !readers(person) {
         return forbidden(person);
@@ -223,8 +228,13 @@ async fn family_response(
         }
         _ => "",
     };
+    let status = if failed.0.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
     page(
-        StatusCode::OK,
+        status,
         &FamilyPage {
             who: Some(person),
             csrf: &person.csrf,
@@ -234,6 +244,8 @@ async fn family_response(
             form_key: Uuid::now_v7().to_string(),
             as_of: as_of_day.map(|d| d.to_string()).unwrap_or_default(),
             officer: person.is_officer() && as_of_day.is_none(),
+            failed_form: failed.0,
+            failures: failed.1,
         },
     )
 }
