@@ -457,3 +457,58 @@ async fn console_pages_fit_a_320_px_phone_without_sideways_scrolling() {
     }
     c.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn in_the_browser_a_form_without_its_csrf_token_is_refused_and_an_idle_session_ends() {
+    let app = spawn_app_with(
+        Db::Sqlite,
+        Config {
+            session_idle: chrono::Duration::seconds(2),
+            ..Config::default()
+        },
+    )
+    .await
+    .unwrap();
+    let Some(driver) = driver().await else {
+        return;
+    };
+    let granted = app.grant_family().await;
+    let c = browser(&driver, 390, 844, false).await;
+    sign_in(&c, &app, &app.officer).await;
+
+    // The revocation form with its CSRF token taken out (as a page of another site would send it).
+    let family = format!(
+        "{}/console/families/{}",
+        app.base,
+        granted["family_id"].as_str().unwrap()
+    );
+    c.goto(&family).await.unwrap();
+    c.execute(
+        "document.querySelector('form[action$=\"/revocation\"] [name=csrf]').remove();",
+        vec![],
+    )
+    .await
+    .unwrap();
+    c.find(Locator::Css("form[action$=\"/revocation\"] #reason"))
+        .await
+        .unwrap()
+        .send_keys("Проверка")
+        .await
+        .unwrap();
+    let before = app.event_count().await;
+    submit(&c, "/revocation").await;
+    assert!(text(&c).await.contains("Запрос отклонён"));
+    assert_eq!(app.event_count().await, before);
+
+    // Past its idle time the session sends the person to the login page.
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    c.goto(&family).await.unwrap();
+    assert!(c
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .ends_with("/console/login"));
+    assert!(text(&c).await.contains("Сеанс завершён"));
+    c.close().await.unwrap();
+}

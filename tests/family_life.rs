@@ -156,6 +156,11 @@ async fn the_whole_life_of_a_family(db: Db) {
     assert!(page.text.contains(&on), "{}", page.text);
     assert!(!page.text.contains("Действует") && !page.text.contains("Члены семьи"));
     assert_eq!(scan.body["changed_on"], today.to_string());
+    assert_eq!(
+        scan.body["members"].as_array().unwrap().len(),
+        0,
+        "a revoked certificate's scan discloses no one"
+    );
 
     // The auditor's history: every event, in order, with actor and reason.
     let history = app

@@ -52,16 +52,21 @@ pub async fn driver() -> Option<Driver> {
         .stderr(Stdio::null())
         .spawn()
         .expect("start chromedriver");
-    let url = format!("http://127.0.0.1:{port}");
+    // Owned by the guard from here on: every path kills and waits for it.
+    let driver = Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
     for _ in 0..100 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .is_ok()
         {
-            return Some(Driver { child, url });
+            return Some(driver);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    drop(driver);
     panic!("chromedriver did not start listening on {port}");
 }
 

@@ -17,6 +17,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use uuid::Uuid;
 
+/// Sessions one token (one person) may have at once; a new one ends the oldest.
+pub const SESSIONS_PER_TOKEN: usize = 8;
+
 /// What a session knows about the person.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Session {
@@ -49,8 +52,10 @@ pub fn same_secret(a: &str, b: &str) -> bool {
 /// Where sessions are kept, by the hash of their id.
 #[async_trait]
 pub trait SessionStore: Send + Sync + std::fmt::Debug + 'static {
-    /// Starts a session for `session` and returns its id (shown once, in the cookie).
-    async fn start(&self, session: Session) -> String;
+    /// Starts a session for `session` and returns its id (shown once, in the cookie). Sessions
+    /// idle for longer than `idle` may be dropped meanwhile, and a token keeps at most
+    /// [`SESSIONS_PER_TOKEN`] sessions (its oldest goes).
+    async fn start(&self, session: Session, idle: Duration) -> String;
 
     /// The session with this id if it was used within `idle` of `now`; marks it used at `now`.
     /// A session idle for longer is ended.
@@ -90,13 +95,24 @@ impl MemorySessions {
 
 #[async_trait]
 impl SessionStore for MemorySessions {
-    async fn start(&self, session: Session) -> String {
+    async fn start(&self, session: Session, idle: Duration) -> String {
         let id = new_secret();
         let mut sessions = self.lock();
-        // Ended-by-idleness sessions are dropped as new ones start, so the map stays bounded
-        // by the sessions started within one idle period.
+        // Sessions ended by idleness are dropped as new ones start, so the map holds at most the
+        // sessions of one idle period, and each token at most `SESSIONS_PER_TOKEN` of them.
         let now = session.last_seen;
-        sessions.retain(|_, s| now - s.last_seen < Duration::hours(12));
+        sessions.retain(|_, s| now - s.last_seen <= idle);
+        let mut same: Vec<(String, DateTime<Utc>)> = sessions
+            .iter()
+            .filter(|(_, s)| s.token_id == session.token_id)
+            .map(|(k, s)| (k.clone(), s.last_seen))
+            .collect();
+        if same.len() >= SESSIONS_PER_TOKEN {
+            same.sort_by_key(|(_, seen)| *seen);
+            for (key, _) in same.iter().take(same.len() + 1 - SESSIONS_PER_TOKEN) {
+                sessions.remove(key);
+            }
+        }
         sessions.insert(token_hash(&id), session);
         id
     }
@@ -141,7 +157,7 @@ mod tests {
     #[tokio::test]
     async fn given_a_session_when_used_within_the_idle_time_then_it_goes_on() {
         let store = MemorySessions::default();
-        let id = store.start(session(at(0))).await;
+        let id = store.start(session(at(0)), Duration::minutes(30)).await;
         assert!(store
             .touch(&id, at(29), Duration::minutes(30))
             .await
@@ -156,7 +172,7 @@ mod tests {
     #[tokio::test]
     async fn given_a_session_when_idle_too_long_then_it_is_ended() {
         let store = MemorySessions::default();
-        let id = store.start(session(at(0))).await;
+        let id = store.start(session(at(0)), Duration::minutes(30)).await;
         assert!(store
             .touch(&id, at(31), Duration::minutes(30))
             .await
@@ -171,7 +187,7 @@ mod tests {
     #[tokio::test]
     async fn given_a_session_when_logged_out_then_its_id_finds_nothing() {
         let store = MemorySessions::default();
-        let id = store.start(session(at(0))).await;
+        let id = store.start(session(at(0)), Duration::minutes(30)).await;
         store.end(&id).await;
         assert!(store
             .touch(&id, at(1), Duration::minutes(30))
@@ -182,10 +198,40 @@ mod tests {
     #[tokio::test]
     async fn the_session_id_is_stored_only_as_its_hash() {
         let store = MemorySessions::default();
-        let id = store.start(session(at(0))).await;
+        let id = store.start(session(at(0)), Duration::minutes(30)).await;
         let keys = store.stored_keys();
         assert_eq!(keys, vec![token_hash(&id)]);
         assert!(!keys.contains(&id));
+    }
+
+    #[tokio::test]
+    async fn given_many_sign_ins_with_one_token_then_only_the_newest_sessions_stay() {
+        let store = MemorySessions::default();
+        let one = session(at(0));
+        let mut ids = Vec::new();
+        for i in 0..20 {
+            let mut s = one.clone();
+            s.last_seen = at(0) + Duration::seconds(i);
+            ids.push(store.start(s, Duration::minutes(30)).await);
+        }
+        assert_eq!(store.len(), SESSIONS_PER_TOKEN);
+        let idle = Duration::minutes(30);
+        assert!(
+            store.touch(&ids[0], at(1), idle).await.is_none(),
+            "the oldest went"
+        );
+        assert!(
+            store.touch(&ids[19], at(1), idle).await.is_some(),
+            "the newest stays"
+        );
+    }
+
+    #[tokio::test]
+    async fn given_idle_sessions_when_a_new_one_starts_then_they_are_dropped() {
+        let store = MemorySessions::default();
+        store.start(session(at(0)), Duration::minutes(30)).await;
+        store.start(session(at(31)), Duration::minutes(30)).await;
+        assert_eq!(store.len(), 1);
     }
 
     #[test]

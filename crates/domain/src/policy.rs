@@ -200,6 +200,25 @@ impl Policy {
         }
     }
 
+    /// Whether `member` is one of the children [`Policy::counted_on`] counts on `day` (the same
+    /// rule, one member at a time: what a page marks «учитывается»).
+    pub fn counts_on(&self, members: &[Member], member: &Member, day: NaiveDate) -> bool {
+        if member.relation != Relation::Child
+            || self.not_counted.contains(&member.care)
+            || member.birth_date > day
+        {
+            return false;
+        }
+        let by_age = self.counted_until(member).is_some_and(|until| until >= day);
+        if self.ends_with == EndsWith::KthYoungest {
+            return by_age;
+        }
+        match self.deciding_child(members) {
+            Some((_, until)) if until >= day => true,
+            _ => by_age,
+        }
+    }
+
     /// Children that count towards the minimum at all (any age): not parents, not excluded.
     fn eligible_children<'a>(&self, members: &'a [Member]) -> Vec<&'a Member> {
         members
@@ -385,5 +404,37 @@ mod tests {
             Policy::by_name("moscow-2005").is_ok(),
             "still explains old events"
         );
+    }
+
+    fn child(born: (i32, u32, u32)) -> crate::Member {
+        crate::Member {
+            member_id: crate::MemberId(uuid::Uuid::nil()),
+            last_name: "Орлов".into(),
+            first_name: "Лев".into(),
+            middle_name: None,
+            birth_date: chrono::NaiveDate::from_ymd_opt(born.0, born.1, born.2).unwrap_or_default(),
+            relation: crate::Relation::Child,
+            student_until: None,
+            care: crate::Care::default(),
+        }
+    }
+
+    #[test]
+    fn given_moscows_rule_when_the_youngest_counts_then_an_older_child_counts_too() {
+        let policy = Policy::moscow_2008();
+        let members = [
+            child((2009, 1, 1)),
+            child((2015, 1, 1)),
+            child((2020, 1, 1)),
+        ];
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 20).unwrap_or_default();
+        // 17 years old: past the age limit by itself, counted while the youngest counts.
+        assert!(policy.counted_until(&members[0]).is_some_and(|u| u < day));
+        assert!(policy.counts_on(&members, &members[0], day));
+        let each = members
+            .iter()
+            .filter(|m| policy.counts_on(&members, m, day))
+            .count();
+        assert_eq!(each, policy.counted_on(&members, day));
     }
 }

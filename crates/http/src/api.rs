@@ -268,8 +268,7 @@ fn family_view(
                 relation: m.relation.into(),
                 student_until: m.student_until,
                 care: m.care.into(),
-                counted: m.birth_date <= today
-                    && policy.counted_until(m).is_some_and(|until| until >= today),
+                counted: policy.counts_on(&family.members, m, today),
             })
             .collect(),
         revision,

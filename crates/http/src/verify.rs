@@ -113,10 +113,18 @@ async fn lookup(state: &AppState, token: &str) -> ApiResult<Lookup> {
     };
     let level = state.config().disclosure;
     let now = state.registry().now();
+    // One rule for every state that is not valid: a verifier sees no one.
+    let shown = |kind: &str| {
+        let mut result = verify_result(state, &row, level, kind);
+        if !result.valid {
+            result.members.clear();
+        }
+        result
+    };
     let found = match verified.kind {
-        TokenKind::Static => Lookup::Found(verify_result(state, &row, level, "static")),
+        TokenKind::Static => Lookup::Found(shown("static")),
         TokenKind::Live { expires_at } if expires_at >= now.timestamp() => {
-            Lookup::Found(verify_result(state, &row, level, "live"))
+            Lookup::Found(shown("live"))
         }
         TokenKind::Live { .. } => {
             let mut result = verify_result(state, &row, level, "live");
@@ -234,6 +242,14 @@ fn validity_ru(result: &VerifyResult) -> (&'static str, String) {
         (_, "terminated") => on("Прекращено"),
         (_, "replaced") => on("Заменено"),
         (_, "expired") => ("Срок истёк", ru_date(result.valid_until)),
+        (_, "not_yet_valid") => (
+            "Срок действия",
+            format!(
+                "с {} по {} включительно",
+                ru_date(result.valid_from),
+                ru_date(result.valid_until)
+            ),
+        ),
         _ => (
             "Действует",
             format!(
@@ -247,7 +263,8 @@ fn validity_ru(result: &VerifyResult) -> (&'static str, String) {
 
 fn render_page(result: &VerifyResult) -> Response {
     let live_expired = result.reason.as_deref() == Some("live_code_expired");
-    // One rule for every state that is not valid: no one is disclosed.
+    // One rule for every state that is not valid: no one is disclosed (the JSON is already
+    // empty then; the holder's own card is not shown through this page).
     let members = if result.valid {
         result
             .members

@@ -128,7 +128,9 @@ async fn run(
                 failed(state, person, family_id, form, lines).await
             }
         }
-        Err(ApiError::NotEligible(detail)) => refused(person, family_id, &not_eligible(&detail)),
+        Err(ApiError::NotEligible(detail)) => {
+            refused(person, family_id, &not_eligible(&detail, None))
+        }
         Err(ApiError::Conflict(why)) => message(
             StatusCode::CONFLICT,
             Some(person),
@@ -327,17 +329,8 @@ fn confirm(
     fields: &Fields,
     title: &str,
     text: String,
-    action: String,
+    (action, back): (String, String),
 ) -> Response {
-    let back = action
-        .rsplit_once('/')
-        .map_or(String::new(), |(a, _)| a.to_string());
-    let back = if back.ends_with("/members") || back.ends_with("/certificate") {
-        back.rsplit_once('/')
-            .map_or(back.clone(), |(a, _)| a.to_string())
-    } else {
-        back
-    };
     let hidden = fields
         .pairs()
         .filter(|(k, _)| *k != "csrf" && *k != "confirmed")
@@ -400,7 +393,13 @@ pub async fn remove_member(
              учитываются, останется меньше трёх, статус семьи прекратится.",
             fields.get("member_name")
         );
-        return confirm(&person, &fields, "Исключить члена семьи?", text, path);
+        return confirm(
+            &person,
+            &fields,
+            "Исключить члена семьи?",
+            text,
+            (path, family_path(family_id)),
+        );
     }
     let command = Command::RemoveMember { member_id, reason };
     run(
@@ -428,9 +427,16 @@ pub async fn reissue(
     let path = format!("{}/certificate/reissue", family_path(family_id));
     if fields.get("confirmed") != "yes" {
         let text = "Будет выпущено новое удостоверение с тем же номером и новым QR-кодом; \
-                    прежний код и прежний PDF при проверке покажут «ЗАМЕНЕНО»."
+                    прежний код и прежний PDF при проверке покажут «НЕДЕЙСТВИТЕЛЬНО» с \
+                    пометкой, что удостоверение заменено."
             .to_string();
-        return confirm(&person, &fields, "Перевыпустить удостоверение?", text, path);
+        return confirm(
+            &person,
+            &fields,
+            "Перевыпустить удостоверение?",
+            text,
+            (path, family_path(family_id)),
+        );
     }
     let command = Command::ReissueCertificate {
         reason,

@@ -28,6 +28,12 @@ impl Fields {
             .map_or("", |(_, v)| v.trim())
     }
 
+    /// Replaces (or adds) a field.
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.0.retain(|(k, _)| k != name);
+        self.0.push((name.to_string(), value.to_string()));
+    }
+
     /// Every field, in the order sent.
     pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))

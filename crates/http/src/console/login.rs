@@ -117,17 +117,24 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: By
             "",
         );
     };
+    // A sign-in always starts a new session: the one this browser had (if any) ends.
+    if let Some(old) = cookie(&headers, COOKIE) {
+        state.sessions().end(old).await;
+    }
     let id = state
         .sessions()
-        .start(Session {
-            token_id: record.id,
-            token_hash: token_hash(token),
-            role: record.role,
-            family_id: record.family_id,
-            name: record.name.clone(),
-            csrf: new_secret(),
-            last_seen: chrono::Utc::now(),
-        })
+        .start(
+            Session {
+                token_id: record.id,
+                token_hash: token_hash(token),
+                role: record.role,
+                family_id: record.family_id,
+                name: record.name.clone(),
+                csrf: new_secret(),
+                last_seen: chrono::Utc::now(),
+            },
+            state.config().session_idle,
+        )
         .await;
     let mut response = see_other(start_page(record.role));
     let idle = state.config().session_idle.num_seconds();

@@ -15,6 +15,12 @@ pub fn russian(message: &str) -> String {
         "this person is already a member of the family" => "этот человек уже есть в семье",
         "the family must keep at least one parent" => "в семье должен остаться родитель",
         "must not be before the birth date" => "дата раньше даты рождения",
+        "the same member is confirmed twice" => "этот ребёнок подтверждён дважды",
+        "no such member in this family" => "в семье нет такого члена семьи",
+        "only children can be confirmed as students" => "обучение подтверждается только детям",
+        "this key was already used with a different request" => {
+            "эта форма уже отправлена с другими данными: откройте её заново"
+        }
         "the corrected member would duplicate another member" => {
             "после исправления запись совпадёт с другим членом семьи"
         }
@@ -33,19 +39,27 @@ pub fn russian(message: &str) -> String {
 }
 
 /// Why a grant was refused as not eligible, in Russian, from the API's explanation
-/// ("N children count under the policy; at least M are required").
-pub fn not_eligible(detail: &str) -> String {
+/// ("N children count under the policy; at least M are required") and the policy in force.
+pub fn not_eligible(detail: &str, policy: Option<&registry_domain::Policy>) -> String {
     let numbers: Vec<&str> = detail
         .split(|c: char| !c.is_ascii_digit())
         .filter(|s| !s.is_empty())
         .collect();
+    let rule = policy.map_or(String::new(), |p| {
+        let study = p.study.as_ref().map_or(String::new(), |s| {
+            format!(
+                " (при подтверждённом обучении — до {} лет; подтверждает {})",
+                s.age_limit, s.confirmed_by
+            )
+        });
+        format!(" Учитываются дети до {} лет{study}.", p.age_limit)
+    });
     match numbers.as_slice() {
         [counted, required, ..] => format!(
             "Семья не многодетная по правилам, действующим на дату решения: учитывается детей — \
-             {counted}, нужно не меньше {required}. Учитываются дети до 16 лет (учащиеся очно — \
-             до 18 лет), живущие в семье."
+             {counted}, нужно не меньше {required}.{rule}"
         ),
-        _ => "Семья не многодетная по правилам, действующим на дату решения.".to_string(),
+        _ => format!("Семья не многодетная по правилам, действующим на дату решения.{rule}"),
     }
 }
 
@@ -68,6 +82,9 @@ pub fn children_explained(
             } else {
                 match policy.counted_until(m) {
                     Some(until) if until >= day => format!("учитывается (до {})", ru(until)),
+                    Some(_) if policy.counts_on(members, m, day) => {
+                        "учитывается, пока учитывается младший ребёнок".to_string()
+                    }
                     Some(until) => format!(
                         "не учитывается: возраст, до которого учитываются дети ({} лет{}), \
                          пройден {}",
@@ -152,7 +169,15 @@ mod tests {
 
     #[test]
     fn given_the_counts_then_the_refusal_names_them() {
-        let text = not_eligible("2 children count under the policy; at least 3 are required");
+        let policy = registry_domain::Policy::federal_2024();
+        let text = not_eligible(
+            "2 children count under the policy; at least 3 are required",
+            Some(&policy),
+        );
+        assert!(
+            text.contains(&format!("до {} лет", policy.age_limit)),
+            "{text}"
+        );
         assert!(text.contains("учитывается детей — 2"), "{text}");
         assert!(text.contains("не меньше 3"), "{text}");
     }

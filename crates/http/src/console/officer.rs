@@ -256,13 +256,22 @@ pub async fn family_qr(
     person: Person,
     Segments(raw): Segments<String>,
 ) -> Response {
-    if !readers(&person) {
+    // A QR verifiers accept: for the officers who hand certificates out, and only while it may
+    // be shown.
+    if !person.is_officer() {
         return forbidden(&person);
     }
     let Some(family_id) = family_id_of(&raw) else {
         return ApiError::NotFound("no such family").into_response();
     };
     match state.read().certificate_of_family(family_id).await {
+        Ok(Some(row))
+            if crate::document::require_showable(row.state_on(state.registry().today()))
+                .is_err() =>
+        {
+            ApiError::Conflict("the certificate is not valid: there is no code to show".into())
+                .into_response()
+        }
         Ok(Some(row)) => {
             let png = registry_credential::qr_png(&state.verify_url(row.token_id), 8);
             ([(header::CONTENT_TYPE, "image/png")], png).into_response()
@@ -372,11 +381,15 @@ pub async fn grant(State(state): State<AppState>, person: Person, body: Bytes) -
         );
     };
     let family_id = new_family_id();
-    let explained = state
+    let policy = state
         .registry()
         .policies()
         .in_force_on(decision.date)
-        .map(|policy| super::messages::children_explained(policy, &members, decision.date))
+        .ok()
+        .cloned();
+    let explained = policy
+        .as_ref()
+        .map(|p| super::messages::children_explained(p, &members, decision.date))
         .unwrap_or_default();
     let command = Command::Grant {
         decision,
@@ -409,6 +422,26 @@ pub async fn grant(State(state): State<AppState>, person: Person, body: Bytes) -
             "/console/families/{}?done=granted",
             outcome.family.family_id.0
         )),
+        Err(ApiError::Validation(problems))
+            if problems.iter().any(|p| p.field == "Idempotency-Key") =>
+        {
+            // This form was sent before with other data: a fresh form, the data kept.
+            let mut fields = fields;
+            fields.set("form_key", &Uuid::now_v7().to_string());
+            let mut errors = Errors::default();
+            errors.add(
+                "form",
+                "Эта форма уже была отправлена с другими данными. Проверьте поля и отправьте \
+                 снова.",
+            );
+            grant_page(
+                &person,
+                StatusCode::CONFLICT,
+                fields,
+                errors,
+                (String::new(), Vec::new()),
+            )
+        }
         Err(ApiError::Validation(problems)) => {
             let mut errors = Errors::default();
             for p in problems {
@@ -430,7 +463,7 @@ pub async fn grant(State(state): State<AppState>, person: Person, body: Bytes) -
             StatusCode::UNPROCESSABLE_ENTITY,
             fields,
             Errors::default(),
-            (not_eligible(&detail), explained),
+            (not_eligible(&detail, policy.as_ref()), explained),
         ),
         Err(e) => e.into_response(),
     }

@@ -65,6 +65,8 @@ pub struct FamilyCard {
     pub members: Vec<MemberLine>,
     pub revision: u64,
     pub active: bool,
+    /// Not revoked: the officer's forms apply (an expired or terminated status can be renewed).
+    pub changeable: bool,
 }
 
 pub fn card(state: &AppState, family: &Family, revision: u64, today: NaiveDate) -> FamilyCard {
@@ -119,12 +121,12 @@ pub fn card(state: &AppState, family: &Family, revision: u64, today: NaiveDate) 
                 .to_string(),
                 relation: relation_ru(m.relation),
                 born: ru_date(m.birth_date),
-                counted: m.birth_date <= today
-                    && policy.counted_until(m).is_some_and(|until| until >= today),
+                counted: policy.counts_on(&family.members, m, today),
             })
             .collect(),
         revision,
         active: shown.is_valid(),
+        changeable: family.status != registry_domain::Status::Revoked,
     }
 }
 
