@@ -112,6 +112,10 @@ pub trait TokenStore: Send + Sync + std::fmt::Debug + 'static {
     /// Every token, oldest first.
     async fn list_tokens(&self) -> Result<Vec<AccessToken>, TokenStoreError>;
 
+    /// The tokens with these ids, revoked ones included (a history names every actor), in no
+    /// particular order; unknown ids are left out.
+    async fn tokens_by_id(&self, ids: &[Uuid]) -> Result<Vec<AccessToken>, TokenStoreError>;
+
     /// Revokes a live token; `false` when there is no such live token.
     async fn revoke_token(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, TokenStoreError>;
 }

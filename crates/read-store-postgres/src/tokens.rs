@@ -71,6 +71,21 @@ impl TokenStore for PostgresReadStore {
         rows.iter().map(parse).collect()
     }
 
+    async fn tokens_by_id(&self, ids: &[Uuid]) -> Result<Vec<AccessToken>, TokenStoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM access_tokens WHERE id = ANY($1)"
+        ))
+        .bind(&ids)
+        .fetch_all(self.pool())
+        .await
+        .map_err(error)?;
+        rows.iter().map(parse).collect()
+    }
+
     async fn revoke_token(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, TokenStoreError> {
         let done = sqlx::query(
             "UPDATE access_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",

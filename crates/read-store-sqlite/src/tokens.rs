@@ -98,6 +98,31 @@ impl TokenStore for SqliteReadStore {
         parsed.into_iter().collect()
     }
 
+    async fn tokens_by_id(&self, ids: &[Uuid]) -> Result<Vec<AccessToken>, TokenStoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Point lookups by the primary key, on this thread.
+        let parsed = self
+            .read_now(|conn| {
+                let mut q = conn
+                    .prepare_cached(&format!(
+                        "SELECT {COLUMNS} FROM access_tokens WHERE id = ?1"
+                    ))
+                    .map_err(backend)?;
+                let mut out = Vec::new();
+                for id in ids {
+                    let mut rows = q.query_map([id.to_string()], parse).map_err(backend)?;
+                    if let Some(row) = rows.next() {
+                        out.push(row.map_err(backend)?);
+                    }
+                }
+                Ok(out)
+            })
+            .map_err(token_error)?;
+        parsed.into_iter().collect()
+    }
+
     async fn revoke_token(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, TokenStoreError> {
         self.write(move |conn| {
             let n = conn

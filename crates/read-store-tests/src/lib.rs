@@ -529,4 +529,14 @@ pub async fn access_tokens_are_found_by_their_value_but_stored_hashed(
     assert!(tokens.revoke_token(record.id, now).await.unwrap());
     assert!(!tokens.revoke_token(record.id, now).await.unwrap());
     assert!(tokens.find_access_token(&officer).await.unwrap().is_none());
+
+    // By id, revoked ones too (a history names every actor); unknown ids are left out.
+    let by_id = tokens
+        .tokens_by_id(&[record.id, uuid::Uuid::from_u128(77)])
+        .await
+        .unwrap();
+    assert_eq!(by_id.len(), 1);
+    assert_eq!(by_id[0].name, "УСЗН ЦАО");
+    assert!(by_id[0].revoked_at.is_some());
+    assert!(tokens.tokens_by_id(&[]).await.unwrap().is_empty());
 }

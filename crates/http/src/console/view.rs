@@ -209,9 +209,16 @@ pub async fn timeline(
     family_id: FamilyId,
 ) -> Result<Vec<TimelineEntry>, ApiError> {
     let rows = state.read().history(family_id).await?;
+    // The names of this history's actors only (looked up by id, not the whole token table).
+    let mut actors: Vec<uuid::Uuid> = rows
+        .iter()
+        .filter_map(|r| uuid::Uuid::parse_str(&r.actor_id).ok())
+        .collect();
+    actors.sort_unstable();
+    actors.dedup();
     let names: HashMap<String, String> = state
         .tokens()
-        .list_tokens()
+        .tokens_by_id(&actors)
         .await?
         .into_iter()
         .map(|t| (t.id.to_string(), t.name))
