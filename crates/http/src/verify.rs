@@ -206,7 +206,8 @@ struct NotFoundPage {
     checked_at: String,
 }
 
-fn ru_date(d: chrono::NaiveDate) -> String {
+/// A date as people in Russia write it (ДД.ММ.ГГГГ); the console's pages use it too.
+pub(crate) fn ru_date(d: chrono::NaiveDate) -> String {
     d.format("%d.%m.%Y").to_string()
 }
 
@@ -263,28 +264,23 @@ fn validity_ru(result: &VerifyResult) -> (&'static str, String) {
 
 fn render_page(result: &VerifyResult) -> Response {
     let live_expired = result.reason.as_deref() == Some("live_code_expired");
-    // One rule for every state that is not valid: no one is disclosed (the JSON is already
-    // empty then; the holder's own card is not shown through this page).
-    let members = if result.valid {
-        result
-            .members
-            .iter()
-            .map(|m| {
-                let relation = match m.relation {
-                    Relation::Parent => "родитель",
-                    Relation::Child => "ребёнок",
-                };
-                let born = match (m.birth_date, m.birth_year) {
-                    (Some(d), _) => format!("дата рождения: {}", ru_date(d)),
-                    (None, Some(y)) => format!("{y} г. р."),
-                    _ => String::new(),
-                };
-                (m.display_name.clone(), relation, born)
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
+    // `lookup` already emptied the members of every state that is not valid.
+    let members = result
+        .members
+        .iter()
+        .map(|m| {
+            let relation = match m.relation {
+                Relation::Parent => "родитель",
+                Relation::Child => "ребёнок",
+            };
+            let born = match (m.birth_date, m.birth_year) {
+                (Some(d), _) => format!("дата рождения: {}", ru_date(d)),
+                (None, Some(y)) => format!("{y} г. р."),
+                _ => String::new(),
+            };
+            (m.display_name.clone(), relation, born)
+        })
+        .collect();
     let (validity_label, validity) = validity_ru(result);
     let page = VerifyPage {
         result,

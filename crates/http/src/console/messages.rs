@@ -71,7 +71,7 @@ pub fn children_explained(
     day: chrono::NaiveDate,
 ) -> Vec<String> {
     use registry_domain::{Care, Relation};
-    let ru = |d: chrono::NaiveDate| d.format("%d.%m.%Y").to_string();
+    let ru = crate::verify::ru_date;
     members
         .iter()
         .filter(|m| m.relation == Relation::Child)

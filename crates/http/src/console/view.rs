@@ -8,9 +8,7 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use registry_domain::{CertificateState, Family, FamilyId, Relation};
 use std::collections::HashMap;
 
-pub fn ru_date(d: NaiveDate) -> String {
-    d.format("%d.%m.%Y").to_string()
-}
+pub(crate) use crate::verify::ru_date;
 
 /// The last instant of a Moscow day.
 pub fn end_of_day(day: NaiveDate) -> DateTime<Utc> {
