@@ -282,6 +282,13 @@ struct AllArgs {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    // The registry's own log lines (phase timings of a rebuild, for one) when RUST_LOG asks.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let outcome = match cli.command {
         Cmd::All(args) => {
             return suites::run(&args);

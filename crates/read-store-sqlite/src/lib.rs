@@ -6,6 +6,7 @@
 //! a small set of read-only connections (`registry-sqlite-pool`), the point lookups of a QR scan
 //! and a token check on the calling thread (a hand-off would cost more than the lookup).
 
+mod insert;
 mod rebuild;
 mod rows;
 mod schema;
@@ -39,6 +40,9 @@ pub use registry_sqlite_pool::path_of;
 /// Opens a read-write connection with the read store's settings.
 pub(crate) fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
+    // Room for every statement the writer prepares (one- and many-row forms of each insert):
+    // the default 16 would re-prepare the long ones.
+    conn.set_prepared_statement_cache_capacity(64);
     // 8 KiB pages (set before WAL, so only a new file takes them). A live batch writes each
     // page it dirties to the WAL whole, and a grant's random keys (certificate id, number,
     // names) dirty a leaf each: with 16 KiB pages the WAL traffic of a steady 1,000 commands/s

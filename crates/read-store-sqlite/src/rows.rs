@@ -1,5 +1,6 @@
 //! Writing and reading the projections' rows on one connection, live or shadow (`suffix`).
 
+use crate::insert::insert_rows;
 use registry_domain::FamilyId;
 use registry_read_store::codec::{
     to_u64, StoredCertificate, StoredHistory, CERTIFICATE_COLUMNS, HISTORY_COLUMNS,
@@ -29,11 +30,29 @@ pub fn write(
     changes: &Changes,
     replace_search: bool,
 ) -> Result<(), ReadStoreError> {
-    if !changes.certificates.is_empty() {
-        write_certificates(conn, suffix, &changes.certificates)?;
-    }
-    if !changes.search.is_empty() {
-        write_search(conn, suffix, &changes.search, replace_search)?;
+    if !replace_search && changes.search.len() >= ENCODE_AHEAD_FROM {
+        // A bulk load into empty tables: the keys are made and sorted on a second thread
+        // while this one writes the certificates.
+        std::thread::scope(|scope| -> Result<(), ReadStoreError> {
+            let keys = scope.spawn(|| sorted(all_keys(&changes.search)));
+            write_certificates(conn, suffix, &changes.certificates)?;
+            let keys = keys
+                .join()
+                .map_err(|_| ReadStoreError::Backend("making the search keys failed".into()))?;
+            insert_search(conn, suffix, &keys)
+        })?;
+    } else {
+        if !changes.certificates.is_empty() {
+            write_certificates(conn, suffix, &changes.certificates)?;
+        }
+        if !changes.search.is_empty() {
+            let keys = if replace_search {
+                changed_keys(conn, suffix, &changes.search)?
+            } else {
+                all_keys(&changes.search)
+            };
+            insert_search(conn, suffix, &sorted(keys))?;
+        }
     }
     if !changes.history.is_empty() {
         write_history(conn, suffix, &changes.history)?;
@@ -46,41 +65,36 @@ fn write_certificates(
     suffix: &str,
     rows: &[CertificateRow],
 ) -> Result<(), ReadStoreError> {
-    let mut upsert = conn
-        .prepare_cached(&format!(
-            "INSERT INTO certificate_view{suffix} ({CERTIFICATE_COLUMNS}) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-             ON CONFLICT (token_id) DO UPDATE SET \
-             is_current = excluded.is_current, certificate_number = excluded.certificate_number, \
-             serial = excluded.serial, status = excluded.status, \
-             valid_from = excluded.valid_from, valid_until = excluded.valid_until, \
-             family = excluded.family, revision = excluded.revision, \
-             position = excluded.position \
-             WHERE certificate_view{suffix}.position < excluded.position"
-        ))
-        .map_err(backend)?;
-    let mut put = |c: StoredCertificate| -> Result<(), ReadStoreError> {
-        upsert
-            .execute(params![
-                c.token_id,
-                c.family_id,
-                c.is_current,
-                c.certificate_number,
-                c.serial,
-                c.status,
-                c.valid_from,
-                c.valid_until,
-                c.family,
-                c.revision,
-                c.position
-            ])
-            .map_err(backend)?;
-        Ok(())
+    let into = format!("INTO certificate_view{suffix} ({CERTIFICATE_COLUMNS})");
+    let then = format!(
+        "ON CONFLICT (token_id) DO UPDATE SET \
+         is_current = excluded.is_current, certificate_number = excluded.certificate_number, \
+         serial = excluded.serial, status = excluded.status, \
+         valid_from = excluded.valid_from, valid_until = excluded.valid_until, \
+         family = excluded.family, revision = excluded.revision, \
+         position = excluded.position \
+         WHERE certificate_view{suffix}.position < excluded.position"
+    );
+    let put = |rows: &[StoredCertificate]| {
+        insert_rows(conn, &into, &then, rows, CERTIFICATES_PER_INSERT, |c| {
+            [
+                &c.token_id,
+                &c.family_id,
+                &c.is_current,
+                &c.certificate_number,
+                &c.serial,
+                &c.status,
+                &c.valid_from,
+                &c.valid_until,
+                &c.family,
+                &c.revision,
+                &c.position,
+            ]
+        })
     };
     if rows.len() < ENCODE_AHEAD_FROM {
-        for row in rows {
-            put(StoredCertificate::encode(row)?)?;
-        }
+        let encoded: Result<Vec<_>, _> = rows.iter().map(StoredCertificate::encode).collect();
+        put(&encoded?)?;
     } else {
         // A bulk write (a rebuild's): the family JSON is encoded on a second thread while
         // this one inserts, up to `ENCODE_AHEAD` chunks ahead (ADR 11).
@@ -97,9 +111,7 @@ fn write_certificates(
                 }
             });
             for encoded in receive {
-                for c in encoded? {
-                    put(c)?;
-                }
+                put(&encoded?)?;
             }
             Ok(())
         })?;
@@ -107,59 +119,87 @@ fn write_certificates(
     Ok(())
 }
 
-fn write_search(
+/// A search key as stored: kind, normalized value, family id.
+type KeyRow = (&'static str, String, String);
+
+/// A family's keys, each once, normalized.
+fn wanted_keys(keys: &[SearchKey]) -> std::collections::BTreeSet<(&'static str, String)> {
+    keys.iter().map(|k| (k.kind(), k.value())).collect()
+}
+
+/// Every key of every family: for tables that hold none of them yet.
+fn all_keys(search: &[(FamilyId, Vec<SearchKey>)]) -> Vec<KeyRow> {
+    let mut rows = Vec::new();
+    for (family, keys) in search {
+        let family = family.to_string();
+        rows.extend(
+            wanted_keys(keys)
+                .into_iter()
+                .map(|(k, v)| (k, v, family.clone())),
+        );
+    }
+    rows
+}
+
+/// Deletes the stored keys each family no longer has; returns the keys it has that are not
+/// stored yet. An unchanged key is left alone and dirties no index page (a family's keys sit
+/// on random pages of the index, one page each).
+fn changed_keys(
     conn: &Connection,
     suffix: &str,
     search: &[(FamilyId, Vec<SearchKey>)],
-    replace_search: bool,
-) -> Result<(), ReadStoreError> {
-    let mut keys: Vec<(&'static str, String, String)> = Vec::new();
-    for (family, wanted) in search {
-        let family = family.to_string();
-        let wanted: std::collections::BTreeSet<(&'static str, String)> =
-            wanted.iter().map(|k| (k.kind(), k.value())).collect();
-        if replace_search {
-            // Only the keys that changed: an unchanged key left alone dirties no index page
-            // (a family's keys sit on random pages of the index, one page each).
-            let stored = stored_search(conn, suffix, &family)?;
-            let mut forget = conn
-                .prepare_cached(&format!(
-                    "DELETE FROM family_search{suffix} \
-                     WHERE kind = ?1 AND value = ?2 AND family_id = ?3"
-                ))
-                .map_err(backend)?;
-            for (kind, value) in &stored {
-                if !wanted.iter().any(|(k, v)| k == kind && v == value) {
-                    forget
-                        .execute(params![kind, value, family])
-                        .map_err(backend)?;
-                }
-            }
-            keys.extend(
-                wanted
-                    .into_iter()
-                    .filter(|(k, v)| !stored.iter().any(|(sk, sv)| sk == k && sv == v))
-                    .map(|(k, v)| (k, v, family.clone())),
-            );
-        } else {
-            keys.extend(wanted.into_iter().map(|(k, v)| (k, v, family.clone())));
-        }
-    }
-    // In key order: each insert lands next to the last one in the index (a bulk load of a
-    // rebuild appends instead of splitting pages all over the tree).
-    keys.sort_unstable();
-    let mut insert = conn
+) -> Result<Vec<KeyRow>, ReadStoreError> {
+    let mut forget = conn
         .prepare_cached(&format!(
-            "INSERT OR IGNORE INTO family_search{suffix} (kind, value, family_id) \
-                 VALUES (?1, ?2, ?3)"
+            "DELETE FROM family_search{suffix} WHERE kind = ?1 AND value = ?2 AND family_id = ?3"
         ))
         .map_err(backend)?;
-    for (kind, value, family) in &keys {
-        insert
-            .execute(params![kind, value, family])
-            .map_err(backend)?;
+    let mut rows = Vec::new();
+    for (family, keys) in search {
+        let family = family.to_string();
+        let wanted = wanted_keys(keys);
+        let stored = stored_search(conn, suffix, &family)?;
+        for (kind, value) in &stored {
+            if !wanted.iter().any(|(k, v)| k == kind && v == value) {
+                forget
+                    .execute(params![kind, value, family])
+                    .map_err(backend)?;
+            }
+        }
+        rows.extend(
+            wanted
+                .into_iter()
+                .filter(|(k, v)| !stored.iter().any(|(sk, sv)| sk == k && sv == v))
+                .map(|(k, v)| (k, v, family.clone())),
+        );
     }
-    Ok(())
+    Ok(rows)
+}
+
+/// In key order: each insert lands next to the last one in the index (a bulk load of a
+/// rebuild appends instead of splitting pages all over the tree).
+fn sorted(mut rows: Vec<KeyRow>) -> Vec<KeyRow> {
+    rows.sort_unstable();
+    rows
+}
+
+/// Rows per `INSERT`. A search key is about 100 bytes, so one statement's own overhead
+/// (binding, a VDBE run) is a large part of its cost: 64 to a statement made a rebuild's keys
+/// about 15% cheaper. History rows (about 700 bytes) went about 30% slower in statements of 16,
+/// and certificate rows (about 2 KiB) no faster in statements of 8 (BENCHMARKS.md, 2026-12-02).
+const SEARCH_KEYS_PER_INSERT: usize = 64;
+const CERTIFICATES_PER_INSERT: usize = 1;
+const HISTORY_ROWS_PER_INSERT: usize = 1;
+
+fn insert_search(conn: &Connection, suffix: &str, keys: &[KeyRow]) -> Result<(), ReadStoreError> {
+    insert_rows(
+        conn,
+        &format!("OR IGNORE INTO family_search{suffix} (kind, value, family_id)"),
+        "",
+        keys,
+        SEARCH_KEYS_PER_INSERT,
+        |(k, v, f)| [k, v, f],
+    )
 }
 
 /// A family's stored search keys.
@@ -184,35 +224,32 @@ fn write_history(
     suffix: &str,
     rows: &[HistoryRow],
 ) -> Result<(), ReadStoreError> {
-    let mut insert = conn
-        .prepare_cached(&format!(
-            "INSERT INTO family_history{suffix} ({HISTORY_COLUMNS}) VALUES \
-                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
-                 ON CONFLICT (position) DO NOTHING"
-        ))
-        .map_err(backend)?;
-    for r in rows {
-        let h = StoredHistory::encode(r);
-        insert
-            .execute(params![
-                h.position,
-                h.family_id,
-                h.revision,
-                h.event_id,
-                h.event_type,
-                h.schema_version,
-                h.recorded_at,
-                h.actor_id,
-                h.actor_role,
-                h.correlation_id,
-                h.causation_id,
-                h.reason,
-                h.decision,
-                h.data
-            ])
-            .map_err(backend)?;
-    }
-    Ok(())
+    let encoded: Vec<StoredHistory> = rows.iter().map(StoredHistory::encode).collect();
+    insert_rows(
+        conn,
+        &format!("INTO family_history{suffix} ({HISTORY_COLUMNS})"),
+        "ON CONFLICT (position) DO NOTHING",
+        &encoded,
+        HISTORY_ROWS_PER_INSERT,
+        |h| {
+            [
+                &h.position,
+                &h.family_id,
+                &h.revision,
+                &h.event_id,
+                &h.event_type,
+                &h.schema_version,
+                &h.recorded_at,
+                &h.actor_id,
+                &h.actor_role,
+                &h.correlation_id,
+                &h.causation_id,
+                &h.reason,
+                &h.decision,
+                &h.data,
+            ]
+        },
+    )
 }
 
 /// The current rows of `ids`, to fold onto.

@@ -36,6 +36,7 @@ macro_rules! contract_tests {
             search_finds_families_by_each_key_newest_first_a_page_at_a_time,
             a_rebuild_is_written_aside_and_swapped_in_at_once,
             a_rebuild_reads_back_the_families_it_wrote_out,
+            a_bulk_rebuild_finds_every_family_by_every_key,
             a_rebuild_holds_off_live_batches_until_its_swap,
             access_tokens_are_found_by_their_value_but_stored_hashed,
         );
@@ -434,6 +435,112 @@ pub async fn a_rebuild_is_written_aside_and_swapped_in_at_once(
     again.index().await.unwrap();
     again.swap(Changes::default(), 3, 2).await.unwrap();
     assert!(read.dump_certificates().await.unwrap().is_empty());
+}
+
+/// A rebuild writes its rows in bulk (on SQLite: keys made on a second thread, many rows to a
+/// statement); every family of a write that large is found by each of its keys, and a live
+/// change afterwards replaces only that family's keys.
+pub async fn a_bulk_rebuild_finds_every_family_by_every_key(
+    read: Arc<dyn ReadStore>,
+    _: Arc<dyn TokenStore>,
+) {
+    prepared(&read).await;
+    const FAMILIES: u64 = 2_345;
+    let all: Vec<_> = (1..=FAMILIES)
+        .map(|i| {
+            family(
+                i,
+                &format!("Фамилия{i}"),
+                &format!("77-{i:05}"),
+                &format!("Р-{i}"),
+            )
+        })
+        .collect();
+    let mut rebuild = read.begin_rebuild(CERTIFICATE_VIEW).await.unwrap();
+    rebuild
+        .write(Changes {
+            certificates: all
+                .iter()
+                .zip(1..)
+                .map(|(f, i)| certificate(f, i, true))
+                .collect(),
+            search: all.iter().map(|f| (f.family_id, rows::keys(f))).collect(),
+            history: vec![],
+        })
+        .await
+        .unwrap();
+    rebuild.index().await.unwrap();
+    rebuild.swap(Changes::default(), FAMILIES, 2).await.unwrap();
+    let found = |key: SearchKey| {
+        let read = read.clone();
+        async move {
+            read.search(&Search {
+                key,
+                after: None,
+                limit: 5,
+            })
+            .await
+            .unwrap()
+            .hits
+            .iter()
+            .map(|h| h.family_id)
+            .collect::<Vec<_>>()
+        }
+    };
+    for (i, f) in (1..)
+        .zip(&all)
+        .step_by(97)
+        .chain([(FAMILIES, &all[all.len() - 1])])
+    {
+        assert_eq!(
+            found(SearchKey::CertificateNumber(format!("77-{i:05}"))).await,
+            vec![f.family_id]
+        );
+        assert_eq!(
+            found(SearchKey::DecisionNumber(format!("р-{i}"))).await,
+            vec![f.family_id]
+        );
+        assert_eq!(
+            found(SearchKey::Member {
+                last_name: format!("фамилия{i}"),
+                birth_date: rows::mother_born(),
+            })
+            .await,
+            vec![f.family_id]
+        );
+    }
+    // A live batch renames one family: its old surname finds nothing, its new one finds it, and
+    // its neighbours keep theirs.
+    let mut renamed = all[41].clone();
+    for m in &mut renamed.members {
+        m.last_name = "Новая".into();
+    }
+    read.apply(Batch {
+        moves: vec![Move {
+            projection: CERTIFICATE_VIEW,
+            from: FAMILIES,
+            to: FAMILIES + 1,
+            version: 2,
+        }],
+        changes: Changes {
+            certificates: vec![certificate(&renamed, FAMILIES + 1, true)],
+            search: vec![(renamed.family_id, rows::keys(&renamed))],
+            history: vec![],
+        },
+    })
+    .await
+    .unwrap();
+    let member = |name: &str| SearchKey::Member {
+        last_name: name.into(),
+        birth_date: rows::mother_born(),
+    };
+    assert!(found(member("фамилия42")).await.is_empty());
+    assert_eq!(found(member("новая")).await, vec![renamed.family_id]);
+    assert_eq!(found(member("фамилия43")).await, vec![all[42].family_id]);
+    assert_eq!(
+        found(SearchKey::CertificateNumber("77-00042".into())).await,
+        vec![renamed.family_id]
+    );
 }
 
 pub async fn a_rebuild_reads_back_the_families_it_wrote_out(

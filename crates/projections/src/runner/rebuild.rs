@@ -277,6 +277,7 @@ impl Job {
         let folded = started.elapsed();
         let mut changes = Changes::default();
         p.flush(&mut families, &mut changes);
+        let flushed = started.elapsed();
         if !changes.is_empty() {
             self.rebuild.write(changes).await?;
         }
@@ -287,6 +288,7 @@ impl Job {
             projection = p.name(),
             events = at.events,
             fed_ms = folded.as_millis(),
+            flushed_ms = flushed.as_millis(),
             written_ms = written.as_millis(),
             indexed_ms = started.elapsed().as_millis(),
             "rebuilt the shadow tables"
