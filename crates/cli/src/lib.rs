@@ -12,6 +12,7 @@ use registry_app::{Clock, Registry};
 use registry_credential::KeyRing;
 use registry_domain::PolicyBook;
 use registry_http::{AppState, HttpConfig};
+use registry_personal_data::{FileKek, SealingStore, SqliteFamilyKeys};
 use registry_projections::{default_projections, ProjectionRunner};
 use registry_read_store::ReadStore;
 use registry_read_store_postgres::PostgresReadStore;
@@ -103,7 +104,28 @@ impl Stores {
     }
 
     /// Opens the event store the URL names.
+    /// Opens the event store the URL names, behind the seal of personal data (ADR 19): every
+    /// family event's personal fields are sealed with the family's key on append and opened on
+    /// read. The keys are in `DATA_DIR/keys` (`family-keys.db`, wrapped by `personal-data.kek`);
+    /// a key-encryption key that does not match them is refused here.
     pub async fn open_event_store(&self) -> anyhow::Result<Arc<dyn EventStore>> {
+        let inner = self.open_plain_event_store().await?;
+        let dir = self.keys_dir();
+        let keys = tokio::task::spawn_blocking(move || -> anyhow::Result<SqliteFamilyKeys> {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("creating the key directory {}", dir.display()))?;
+            let kek = FileKek::load_or_create(&dir)?;
+            Ok(SqliteFamilyKeys::open(
+                &dir.join(SqliteFamilyKeys::FILE),
+                Arc::new(kek),
+            )?)
+        })
+        .await??;
+        Ok(Arc::new(SealingStore::new(inner, Arc::new(keys))))
+    }
+
+    /// The event store as stored: sealed personal fields stay sealed.
+    pub async fn open_plain_event_store(&self) -> anyhow::Result<Arc<dyn EventStore>> {
         let url = self.event_store_url();
         let context = || format!("opening the event store {}", redact(&url));
         if url.starts_with("sqlite:") || !url.contains("://") {

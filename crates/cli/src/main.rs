@@ -147,6 +147,10 @@ struct ServeArgs {
     /// Minutes a console session may stay unused before it ends.
     #[arg(long, env = "REGISTRY_SESSION_IDLE_MINUTES", default_value_t = 30)]
     session_idle_minutes: i64,
+    /// Days after a family's status ended before its personal data may be erased (default: five
+    /// years).
+    #[arg(long, env = "REGISTRY_ERASURE_RETENTION_DAYS", default_value_t = 5 * 365 + 1)]
+    erasure_retention_days: u32,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "REGISTRY_LOG_JSON")]
     log_json: bool,
@@ -302,6 +306,7 @@ async fn serve(stores: Stores, args: ServeArgs) -> anyhow::Result<()> {
             body_limit: args.body_limit,
             live_qr_seconds: args.live_qr_seconds,
             session_idle: chrono::Duration::minutes(args.session_idle_minutes.max(1)),
+            erasure_retention_days: args.erasure_retention_days,
             connections: ConnectionLimits {
                 max_connections: args
                     .max_connections

@@ -132,6 +132,13 @@ pub enum Command {
         reason: String,
         certificate_id: CertificateId,
     },
+    /// Erase the family's personal data: allowed once its status has ended and
+    /// `retention_days` have passed since.
+    ErasePersonalData {
+        reason: String,
+        decision: Decision,
+        retention_days: u32,
+    },
 }
 
 impl Command {
@@ -159,6 +166,7 @@ impl Command {
             Command::CorrectMember { .. } => "correct_member",
             Command::Revoke { .. } => "revoke",
             Command::ReissueCertificate { .. } => "reissue_certificate",
+            Command::ErasePersonalData { .. } => "erase_personal_data",
         }
     }
 }

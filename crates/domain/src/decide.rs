@@ -2,7 +2,8 @@ use crate::command::{Command, MemberChanges, StudentConfirmation};
 use crate::error::{DomainError, FieldError};
 use crate::event::{
     CertificateReissued, FamilyEvent, MemberAdded, MemberDetailsCorrected, MemberRemoved,
-    StatusGranted, StatusRenewed, StatusRevoked, StatusTerminated, TerminationReason,
+    PersonalDataErased, StatusGranted, StatusRenewed, StatusRevoked, StatusTerminated,
+    TerminationReason,
 };
 use crate::ids::{CertificateId, FamilyId, MemberId};
 use crate::member::{Care, Decision, Member, Relation};
@@ -161,7 +162,59 @@ pub fn decide(
                 },
             )])
         }
+        Command::ErasePersonalData {
+            reason,
+            decision,
+            retention_days,
+        } => erase(existing(state)?, ctx, reason, decision, *retention_days),
     }
+}
+
+/// The day a family's status ended: when it was terminated or revoked, or the day after its
+/// certificate ran out; `None` while it is in force.
+pub fn status_ended_on(family: &Family, today: NaiveDate) -> Option<NaiveDate> {
+    match family.status {
+        Status::Terminated | Status::Revoked => Some(family.ended_on.unwrap_or(family.valid_until)),
+        Status::Active if today > family.valid_until => family.valid_until.succ_opt(),
+        Status::Active => None,
+    }
+}
+
+/// The first day the family's personal data may be erased, `retention_days` after its status
+/// ended; `None` while the status is in force.
+pub fn erasable_from(family: &Family, today: NaiveDate, retention_days: u32) -> Option<NaiveDate> {
+    status_ended_on(family, today)
+        .and_then(|ended| ended.checked_add_days(chrono::Days::new(u64::from(retention_days))))
+}
+
+fn erase(
+    family: &Family,
+    ctx: &DecideContext<'_>,
+    reason: &str,
+    decision: &Decision,
+    retention_days: u32,
+) -> Result<Vec<FamilyEvent>, DomainError> {
+    let Some(from) = erasable_from(family, ctx.today, retention_days) else {
+        return Err(DomainError::Conflict(
+            "the status is in force: personal data is erased only after it ends and the \
+             retention period passes"
+                .into(),
+        ));
+    };
+    if ctx.today < from {
+        return Err(DomainError::Conflict(format!(
+            "the retention period has not passed: erasure is allowed from {from}"
+        )));
+    }
+    let mut errors = Vec::new();
+    let reason = text(&mut errors, "reason", reason);
+    let decision = check_decision(&mut errors, "decision", decision, ctx.today);
+    finish(errors)?;
+    Ok(vec![FamilyEvent::PersonalDataErased(PersonalDataErased {
+        reason,
+        decision,
+        erased_on: ctx.today,
+    })])
 }
 
 fn grant(
@@ -430,8 +483,16 @@ fn eligible_until(
     }
 }
 
+/// The family, unless there is none or its personal data was erased (an erased family takes no
+/// more commands).
 fn existing(state: Option<&Family>) -> Result<&Family, DomainError> {
-    state.ok_or_else(|| DomainError::NotFound("no such family".into()))
+    let family = state.ok_or_else(|| DomainError::NotFound("no such family".into()))?;
+    if family.erased_on.is_some() {
+        return Err(DomainError::Conflict(
+            "the personal data of this family was erased".into(),
+        ));
+    }
+    Ok(family)
 }
 
 fn not_revoked(family: &Family, what: &str) -> Result<(), DomainError> {

@@ -112,6 +112,16 @@ pub struct CertificateReissued {
 }
 
 /// Every event of a family stream.
+/// The family's personal data was erased (152-ФЗ, art. 21): its data key is destroyed, and
+/// every personal field of its events reads as erased from now on. Nothing personal is in it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PersonalDataErased {
+    pub reason: String,
+    pub decision: Decision,
+    pub erased_on: NaiveDate,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FamilyEvent {
     StatusGranted(StatusGranted),
@@ -122,10 +132,11 @@ pub enum FamilyEvent {
     StatusTerminated(StatusTerminated),
     StatusRevoked(StatusRevoked),
     CertificateReissued(CertificateReissued),
+    PersonalDataErased(PersonalDataErased),
 }
 
 /// Every event type name, in catalogue order.
-pub const EVENT_TYPES: [&str; 8] = [
+pub const EVENT_TYPES: [&str; 9] = [
     "StatusGranted",
     "StatusRenewed",
     "MemberAdded",
@@ -134,6 +145,7 @@ pub const EVENT_TYPES: [&str; 8] = [
     "StatusTerminated",
     "StatusRevoked",
     "CertificateReissued",
+    "PersonalDataErased",
 ];
 
 /// A stored event could not be read as a domain event.
@@ -152,8 +164,8 @@ pub enum DecodeError {
 }
 
 impl FamilyEvent {
-    /// The schema version written for new events.
-    pub const SCHEMA_VERSION: u16 = 1;
+    /// The schema version written for new events (2: personal fields sealed at rest).
+    pub const SCHEMA_VERSION: u16 = 2;
 
     pub fn event_type(&self) -> &'static str {
         match self {
@@ -165,6 +177,7 @@ impl FamilyEvent {
             FamilyEvent::StatusTerminated(_) => "StatusTerminated",
             FamilyEvent::StatusRevoked(_) => "StatusRevoked",
             FamilyEvent::CertificateReissued(_) => "CertificateReissued",
+            FamilyEvent::PersonalDataErased(_) => "PersonalDataErased",
         }
     }
 
@@ -179,13 +192,17 @@ impl FamilyEvent {
             FamilyEvent::StatusTerminated(e) => serde_json::to_value(e),
             FamilyEvent::StatusRevoked(e) => serde_json::to_value(e),
             FamilyEvent::CertificateReissued(e) => serde_json::to_value(e),
+            FamilyEvent::PersonalDataErased(e) => serde_json::to_value(e),
         };
         // Plain structs of strings, dates and ids always serialize.
         value.unwrap_or(serde_json::Value::Null)
     }
 
     /// Reads a stored event. This is the one place where older schema versions are upcast to the
-    /// current shape; today every type is at version 1.
+    /// current shape. Version 2 has the shape of version 1 (`schemas/events/*.v1.schema.json`);
+    /// at rest its personal fields are sealed with the family's key, and the store opens them
+    /// before anything decodes the event (`registry-personal-data`, docs/DESIGN.md §9). Version
+    /// 1 events were written before that, in the clear, and are read as they are.
     pub fn decode(
         event_type: &str,
         schema_version: u16,
@@ -194,7 +211,7 @@ impl FamilyEvent {
         if !EVENT_TYPES.contains(&event_type) {
             return Err(DecodeError::UnknownType(event_type.to_string()));
         }
-        if schema_version != Self::SCHEMA_VERSION {
+        if !(1..=Self::SCHEMA_VERSION).contains(&schema_version) {
             return Err(DecodeError::UnsupportedVersion {
                 event_type: event_type.to_string(),
                 version: schema_version,
@@ -219,6 +236,7 @@ impl FamilyEvent {
             }
             "StatusTerminated" => FamilyEvent::StatusTerminated(parse(event_type, data)?),
             "StatusRevoked" => FamilyEvent::StatusRevoked(parse(event_type, data)?),
+            "PersonalDataErased" => FamilyEvent::PersonalDataErased(parse(event_type, data)?),
             _ => FamilyEvent::CertificateReissued(parse(event_type, data)?),
         })
     }
@@ -234,6 +252,7 @@ impl FamilyEvent {
             "StatusTerminated" => schemars::schema_for!(StatusTerminated),
             "StatusRevoked" => schemars::schema_for!(StatusRevoked),
             "CertificateReissued" => schemars::schema_for!(CertificateReissued),
+            "PersonalDataErased" => schemars::schema_for!(PersonalDataErased),
             _ => return None,
         };
         Some(schema.to_value())

@@ -11,18 +11,19 @@ mod error;
 mod event;
 mod ids;
 mod member;
+pub mod personal;
 mod policy;
 mod state;
 pub mod time;
 mod validity;
 
 pub use command::{Command, MemberChanges, StudentConfirmation};
-pub use decide::{decide, policy_for, DecideContext};
+pub use decide::{decide, erasable_from, policy_for, status_ended_on, DecideContext};
 pub use error::{DomainError, FieldError};
 pub use event::{
     CertificateReissued, DecodeError, FamilyEvent, MemberAdded, MemberDetailsCorrected,
-    MemberRemoved, StatusGranted, StatusRenewed, StatusRevoked, StatusTerminated,
-    TerminationReason, EVENT_TYPES,
+    MemberRemoved, PersonalDataErased, StatusGranted, StatusRenewed, StatusRevoked,
+    StatusTerminated, TerminationReason, EVENT_TYPES,
 };
 pub use ids::{CertificateId, FamilyId, MemberId};
 pub use member::{Care, Decision, Member, Relation, RemovalReason};

@@ -49,6 +49,24 @@ pub struct Member {
 }
 
 impl Member {
+    /// This member's personal data was erased (the family's key is destroyed).
+    pub fn is_erased(&self) -> bool {
+        self.birth_date == crate::personal::erased_date()
+    }
+
+    /// The member with each personal field erased.
+    pub fn erased(&self) -> Member {
+        let text = crate::personal::ERASED_TEXT.to_string();
+        Member {
+            last_name: text.clone(),
+            first_name: text.clone(),
+            // Always present: whether there was one is personal too (and a rebuild cannot know).
+            middle_name: Some(text),
+            birth_date: crate::personal::erased_date(),
+            ..self.clone()
+        }
+    }
+
     /// "Фамилия Имя Отчество", as on documents.
     pub fn full_name(&self) -> String {
         match &self.middle_name {

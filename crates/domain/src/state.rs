@@ -74,6 +74,10 @@ pub struct Family {
     /// them).
     #[serde(default)]
     pub decision_numbers: Vec<String>,
+    /// The day its personal data was erased: every member's personal fields read as erased, and
+    /// its QR codes are no longer in the registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erased_on: Option<NaiveDate>,
 }
 
 impl Family {
@@ -115,6 +119,7 @@ pub fn evolve(state: Option<Family>, event: &FamilyEvent) -> Option<Family> {
                 ended_on: None,
                 end_reason: None,
                 decision_numbers: vec![e.decision.number.clone()],
+                erased_on: None,
             }),
             _ => None,
         };
@@ -184,6 +189,11 @@ pub fn evolve(state: Option<Family>, event: &FamilyEvent) -> Option<Family> {
             family.previous_certificate_ids.push(old);
             family.certificate_serial = e.certificate_serial;
             family.issued_on = e.issued_on;
+        }
+        FamilyEvent::PersonalDataErased(e) => {
+            family.erased_on = Some(e.erased_on);
+            family.members = family.members.iter().map(Member::erased).collect();
+            family.decision_numbers.push(e.decision.number.clone());
         }
     }
     Some(family)

@@ -14,10 +14,9 @@ fn schema_dir() -> PathBuf {
 }
 
 fn schema_path(event_type: &str) -> PathBuf {
-    schema_dir().join(format!(
-        "{event_type}.v{}.schema.json",
-        FamilyEvent::SCHEMA_VERSION
-    ))
+    // Version 1 is the events' shape; version 2 is the same shape with its personal fields
+    // sealed at rest (docs/DESIGN.md §9).
+    schema_dir().join(format!("{event_type}.v1.schema.json"))
 }
 
 fn read_schema(event_type: &str) -> serde_json::Value {
@@ -67,6 +66,11 @@ fn samples() -> Vec<FamilyEvent> {
     run(Command::Revoke {
         reason: "недостоверные сведения".into(),
         decision: Some(decision("Р-4", TODAY)),
+    });
+    run(Command::ErasePersonalData {
+        reason: "срок хранения истёк".into(),
+        decision: decision("Р-5", TODAY),
+        retention_days: 0,
     });
     history
 }

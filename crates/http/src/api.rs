@@ -202,6 +202,35 @@ pub async fn revoke(
     run(&state, cmd.request(family_id, command), StatusCode::OK).await
 }
 
+/// Erase the family's personal data (152-ФЗ, art. 21).
+///
+/// Allowed once the status has ended and the retention period (`--erasure-retention-days`) has
+/// passed since; else 409 saying from when. Records `PersonalDataErased` and destroys the family's
+/// data key: its QR codes are then not in the registry, and its views and history show
+/// «сведения удалены» in place of each personal field.
+#[utoipa::path(post, path = "/api/v1/families/{family_id}/erasure", tag = "officer",
+    request_body = ErasureRequest,
+    params(("family_id" = Uuid, Path), ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = CommandResult), (status = 409, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn erase(
+    State(state): State<AppState>,
+    Segments(family): Segments<String>,
+    cmd: OfficerCommand<ErasureRequest>,
+) -> ApiResult<Response> {
+    let family_id = family_id(&family)?;
+    let command = Command::ErasePersonalData {
+        reason: cmd.body.reason.clone(),
+        decision: cmd.body.decision.clone().into(),
+        retention_days: state.config().erasure_retention_days,
+    };
+    let answer = run(&state, cmd.request(family_id, command), StatusCode::OK).await?;
+    // The view has applied the erasure (the answer waits for it), so the family's key is
+    // destroyed and its rows rewritten; now the old pages leave the read store's files.
+    state.read().scrub().await?;
+    Ok(answer)
+}
+
 /// Reissue the certificate (a lost phone, a leaked PDF).
 ///
 /// Records `CertificateReissued` with a new QR token and the next serial; the old QR then scans as replaced.
@@ -264,7 +293,11 @@ fn family_view(
                 last_name: m.last_name.clone(),
                 first_name: m.first_name.clone(),
                 middle_name: m.middle_name.clone(),
-                birth_date: m.birth_date,
+                birth_date: if m.is_erased() {
+                    registry_domain::personal::ERASED_TEXT.to_string()
+                } else {
+                    m.birth_date.to_string()
+                },
                 relation: m.relation.into(),
                 student_until: m.student_until,
                 care: m.care.into(),

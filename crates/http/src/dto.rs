@@ -269,6 +269,15 @@ pub struct RevokeRequest {
     pub decision: Option<DecisionInput>,
 }
 
+/// `POST /api/v1/families/{family_id}/erasure`
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErasureRequest {
+    #[schema(min_length = 1, max_length = 500)]
+    pub reason: String,
+    pub decision: DecisionInput,
+}
+
 /// `POST /api/v1/families/{family_id}/certificate/reissue`
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -305,7 +314,9 @@ pub struct MemberView {
     pub first_name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub middle_name: Option<String>,
-    pub birth_date: NaiveDate,
+    /// `YYYY-MM-DD`; «сведения удалены» (like each name) once the family's personal data was
+    /// erased.
+    pub birth_date: String,
     pub relation: Relation,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub student_until: Option<NaiveDate>,

@@ -59,6 +59,7 @@ pub fn router(state: AppState) -> Router {
             post(api::remove_member),
         )
         .route("/api/v1/families/{family_id}/revocation", post(api::revoke))
+        .route("/api/v1/families/{family_id}/erasure", post(api::erase))
         .route(
             "/api/v1/families/{family_id}/certificate/reissue",
             post(api::reissue),

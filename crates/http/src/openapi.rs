@@ -21,7 +21,7 @@ use utoipa::{Modify, OpenApi};
     ),
     paths(
         api::grant, api::renew, api::add_member, api::remove_member, api::correct_member,
-        api::revoke, api::reissue, api::get_family, api::history,
+        api::revoke, api::erase, api::reissue, api::get_family, api::history,
         search::search_by_query, search::search_by_body,
         api::my_certificate, api::my_qr_svg, api::my_qr_png, api::my_live_qr,
         document::my_pdf, document::family_pdf,
@@ -30,7 +30,7 @@ use utoipa::{Modify, OpenApi};
     ),
     components(schemas(
         dto::GrantRequest, dto::RenewRequest, dto::AddMemberRequest, dto::RemoveMemberRequest,
-        dto::CorrectMemberRequest, dto::RevokeRequest, dto::ReissueRequest, dto::CommandResult,
+        dto::CorrectMemberRequest, dto::RevokeRequest, dto::ErasureRequest, dto::ReissueRequest, dto::CommandResult,
         dto::FamilyView, dto::MemberView, dto::VerifyResult, dto::VerifyMember, dto::HolderCard,
         dto::History, dto::HistoryEvent, dto::LiveQr, error::Problem, error::ProblemField,
         dto::SearchRequest, dto::SearchResult, dto::FamilySummary, dto::SummaryMember,

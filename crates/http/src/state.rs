@@ -53,6 +53,8 @@ pub struct HttpConfig {
     pub connections: crate::server::ConnectionLimits,
     /// A console session unused for this long is ended.
     pub session_idle: chrono::Duration,
+    /// Days after a status ends before its family's personal data may be erased.
+    pub erasure_retention_days: u32,
 }
 
 impl Default for HttpConfig {
@@ -67,6 +69,8 @@ impl Default for HttpConfig {
             live_qr_seconds: 60,
             connections: crate::server::ConnectionLimits::default(),
             session_idle: chrono::Duration::minutes(30),
+            // Five years after the status ended.
+            erasure_retention_days: 5 * 365 + 1,
         }
     }
 }

@@ -103,10 +103,13 @@ async fn lookup(state: &AppState, token: &str) -> ApiResult<Lookup> {
         metrics::counter!("verify_outcomes_total", "state" => "not_found").increment(1);
         return Ok(Lookup::NotFound);
     };
+    // An erased family's QR codes are no longer in the registry: the same answer as an unknown
+    // token.
     let Some(row) = state
         .read()
         .certificate_by_token(verified.certificate_id)
         .await?
+        .filter(|row| !row.is_erased())
     else {
         metrics::counter!("verify_outcomes_total", "state" => "not_found").increment(1);
         return Ok(Lookup::NotFound);

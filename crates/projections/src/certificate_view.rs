@@ -5,7 +5,7 @@
 use crate::families::{Families, Folded, Replaced};
 use crate::{Projection, ProjectionError};
 use registry_domain::{evolve, Family, FamilyEvent, FamilyId, Status};
-use registry_read_store::{CertificateRow, Changes, SearchKey, CERTIFICATE_VIEW};
+use registry_read_store::{CertificateRow, Changes, SearchKey, CERTIFICATE_VIEW, ERASED};
 use registry_store::RecordedEvent;
 use std::collections::BTreeSet;
 
@@ -43,8 +43,9 @@ impl Projection for CertificateView {
     }
 
     /// 2: the search keys were added. 3: a replaced row keeps the day it was replaced on.
+    /// 4: erased families (status `erased`, no search keys).
     fn version(&self) -> i64 {
-        3
+        4
     }
 
     fn folds_families(&self) -> bool {
@@ -91,6 +92,21 @@ impl Projection for CertificateView {
                     position: e.position,
                 });
             }
+            if let (FamilyEvent::PersonalDataErased(_), Some(before)) = (&event, &entry.family) {
+                // Every QR the family ever had is no longer in the registry: the rows of its
+                // replaced tokens say so too.
+                for old_token in &before.previous_certificate_ids {
+                    let mut old = before.clone();
+                    old.members.clear();
+                    old.certificate_id = *old_token;
+                    old.erased_on = Some(registry_domain::time::moscow_date(e.recorded_at));
+                    families.replaced.push(Replaced {
+                        family: old,
+                        revision: e.revision,
+                        position: e.position,
+                    });
+                }
+            }
             entry.family = evolve(entry.family.take(), &event);
             entry.revision = e.revision;
             entry.position = e.position;
@@ -132,7 +148,9 @@ fn row(family: Family, is_current: bool, revision: u64, position: u64) -> Certif
         is_current,
         certificate_number: family.certificate_number.clone(),
         serial: family.certificate_serial,
-        status: if is_current {
+        status: if family.erased_on.is_some() {
+            ERASED.to_string()
+        } else if is_current {
             status_str(family.status).to_string()
         } else {
             "replaced".to_string()
@@ -154,8 +172,11 @@ fn status_str(status: Status) -> &'static str {
 }
 
 /// Every key the family is found by now: its certificate number, each current member by surname
-/// and birth date, and every decision recorded for it.
+/// and birth date, and every decision recorded for it. None once its personal data is erased.
 pub fn search_keys(family: &Family) -> Vec<SearchKey> {
+    if family.erased_on.is_some() {
+        return Vec::new();
+    }
     let mut keys = BTreeSet::new();
     keys.insert(SearchKey::CertificateNumber(
         family.certificate_number.clone(),

@@ -29,6 +29,18 @@ impl Projection for FamilyHistory {
         out.history.reserve(events.len());
         for e in events {
             if let Some(row) = history_row(e)? {
+                if row.event_type == "PersonalDataErased" {
+                    // The rows stored before it are rewritten redacted; those of this batch are
+                    // redacted here (they are not stored yet).
+                    out.erased.push(row.family_id);
+                    for earlier in out
+                        .history
+                        .iter_mut()
+                        .filter(|h| h.family_id == row.family_id)
+                    {
+                        earlier.data = registry_domain::personal::redacted_json(&earlier.data);
+                    }
+                }
                 out.history.push(row);
             }
         }
@@ -57,6 +69,7 @@ pub fn reason_and_decision(event: &FamilyEvent) -> (Option<String>, Option<Strin
             e.decision.as_ref().and_then(decision),
         ),
         FamilyEvent::CertificateReissued(e) => (Some(e.reason.clone()), None),
+        FamilyEvent::PersonalDataErased(e) => (Some(e.reason.clone()), decision(&e.decision)),
     }
 }
 
@@ -110,7 +123,7 @@ fn why_stored(
     data: &str,
 ) -> Result<(Option<String>, Option<String>), registry_domain::DecodeError> {
     if !registry_domain::EVENT_TYPES.contains(&event_type)
-        || schema_version != FamilyEvent::SCHEMA_VERSION
+        || !(1..=FamilyEvent::SCHEMA_VERSION).contains(&schema_version)
     {
         // Unknown types and versions: let the full decoder say what is wrong.
         let event = FamilyEvent::decode(event_type, schema_version, data)?;

@@ -286,6 +286,17 @@ impl ReadStore for PostgresReadStore {
         Ok(SearchPage::of_fetched(rows::certificates(&rows)?, limit))
     }
 
+    async fn scrub(&self) -> ReadResult<()> {
+        // `VACUUM FULL` writes each table into new files and removes the old ones, so erased rows
+        // are in no table file; the server's WAL keeps them until it recycles its segments
+        // (docs/DESIGN.md §9 says what that takes).
+        sqlx::query("VACUUM FULL certificate_view, family_search, family_history")
+            .execute(&self.pool)
+            .await
+            .map_err(rows::backend)?;
+        Ok(())
+    }
+
     async fn dump_certificates(&self) -> ReadResult<Vec<CertificateRow>> {
         let rows = sqlx::query(&format!(
             "SELECT {CERTIFICATE_COLUMNS} FROM certificate_view ORDER BY token_id"

@@ -102,6 +102,25 @@ pub async fn write(
         q.push(" ON CONFLICT (position) DO NOTHING");
         q.build().execute(&mut *conn).await.map_err(backend)?;
     }
+    for family in &changes.erased {
+        let rows: Vec<(i64, String)> = sqlx::query_as(&format!(
+            "SELECT position, data FROM family_history{suffix} WHERE family_id = $1"
+        ))
+        .bind(family.to_string())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend)?;
+        for (position, data) in rows {
+            sqlx::query(&format!(
+                "UPDATE family_history{suffix} SET data = $1 WHERE position = $2"
+            ))
+            .bind(registry_domain::personal::redacted_json(&data))
+            .bind(position)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+        }
+    }
     Ok(())
 }
 

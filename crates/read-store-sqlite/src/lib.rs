@@ -40,9 +40,6 @@ pub use registry_sqlite_pool::path_of;
 /// Opens a read-write connection with the read store's settings.
 pub(crate) fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
-    // Room for every statement the writer prepares (one- and many-row forms of each insert):
-    // the default 16 would re-prepare the long ones.
-    conn.set_prepared_statement_cache_capacity(64);
     // 8 KiB pages (set before WAL, so only a new file takes them). A live batch writes each
     // page it dirties to the WAL whole, and a grant's random keys (certificate id, number,
     // names) dirty a leaf each: with 16 KiB pages the WAL traffic of a steady 1,000 commands/s
@@ -53,6 +50,10 @@ pub(crate) fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
     // rows, so NORMAL (no fsync per commit) is safe here. The WAL shrinks back to 64 MiB when
     // reset after a rebuild made it large.
     configure(&conn, "NORMAL")?;
+    // What a live batch deletes or rewrites (an erased family's rows) is overwritten in the file,
+    // freed pages included, so erased data does not linger in it (ADR 19). A rebuild's own
+    // connection leaves this off: dropping the old tables would write every freed page again.
+    conn.execute_batch("PRAGMA secure_delete = ON;")?;
     // The WAL is copied back by a checkpointer beside the writer (`Checkpointer`); the writer's
     // own automatic checkpoint is a backstop. The WAL shrinks back to 64 MiB when reset.
     conn.execute_batch(&format!(
@@ -305,6 +306,26 @@ impl ReadStore for SqliteReadStore {
             Ok(SearchPage::of_fetched(
                 hits,
                 usize::try_from(limit).unwrap_or(usize::MAX),
+            ))
+        })
+        .await
+    }
+
+    async fn scrub(&self) -> ReadResult<()> {
+        self.write(|conn| {
+            // Copy every page back into the file and empty the WAL, which still holds the pages
+            // as they were before the erasure. Readers can hold it up: try a few times.
+            for _ in 0..50 {
+                let busy: i64 = conn
+                    .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+                    .map_err(backend)?;
+                if busy == 0 {
+                    return Ok(());
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(ReadStoreError::Backend(
+                "the read store's WAL could not be emptied: readers held it".into(),
             ))
         })
         .await

@@ -57,6 +57,38 @@ pub fn write(
     if !changes.history.is_empty() {
         write_history(conn, suffix, &changes.history)?;
     }
+    for family in &changes.erased {
+        redact_history(conn, suffix, *family)?;
+    }
+    Ok(())
+}
+
+/// Rewrites the family's history rows with their personal fields erased.
+fn redact_history(conn: &Connection, suffix: &str, family: FamilyId) -> Result<(), ReadStoreError> {
+    let rows: Vec<(i64, String)> = {
+        let mut q = conn
+            .prepare_cached(&format!(
+                "SELECT position, data FROM family_history{suffix} WHERE family_id = ?1"
+            ))
+            .map_err(backend)?;
+        let rows = q
+            .query_map([family.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(backend)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(backend)?
+    };
+    let mut update = conn
+        .prepare_cached(&format!(
+            "UPDATE family_history{suffix} SET data = ?1 WHERE position = ?2"
+        ))
+        .map_err(backend)?;
+    for (position, data) in rows {
+        update
+            .execute(params![
+                registry_domain::personal::redacted_json(&data),
+                position
+            ])
+            .map_err(backend)?;
+    }
     Ok(())
 }
 

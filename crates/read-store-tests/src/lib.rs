@@ -109,6 +109,7 @@ pub async fn a_batch_moves_rows_and_checkpoints_together(
         certificates: vec![certificate(&f, 1, true)],
         search: vec![(f.family_id, rows::keys(&f))],
         history: vec![history(&f, 1, 0)],
+        erased: vec![],
     };
     let done = read
         .apply(Batch {
@@ -152,6 +153,7 @@ pub async fn a_batch_computed_from_a_moved_checkpoint_writes_nothing(
                 certificates: vec![certificate(&f, 6, true)],
                 search: vec![],
                 history: vec![history(&f, 6, 0)],
+                erased: vec![],
             },
         })
         .await
@@ -171,11 +173,13 @@ pub async fn a_redelivered_batch_changes_nothing(read: Arc<dyn ReadStore>, _: Ar
         certificates: vec![certificate(&f, 1, true)],
         search: vec![],
         history: vec![history(&f, 1, 0)],
+        erased: vec![],
     };
     let second = Changes {
         certificates: vec![certificate(&later, 2, true)],
         search: vec![],
         history: vec![history(&later, 2, 1)],
+        erased: vec![],
     };
     read.apply(Batch {
         moves: moves(0, 1),
@@ -226,6 +230,7 @@ pub async fn the_current_certificate_and_replaced_tokens_are_found(
             certificates: vec![certificate(&old, 2, false), certificate(&new, 2, true)],
             search: vec![],
             history: vec![],
+            erased: vec![],
         },
     })
     .await
@@ -328,6 +333,7 @@ pub async fn search_finds_families_by_each_key_newest_first_a_page_at_a_time(
             certificates: vec![certificate(&renamed, 26, true)],
             search: vec![(renamed.family_id, rows::keys(&renamed))],
             history: vec![],
+            erased: vec![],
         },
     })
     .await
@@ -370,6 +376,7 @@ pub async fn a_rebuild_is_written_aside_and_swapped_in_at_once(
             certificates: vec![certificate(&live, 1, true)],
             search: vec![(live.family_id, rows::keys(&live))],
             history: vec![history(&live, 1, 0)],
+            erased: vec![],
         },
     })
     .await
@@ -381,6 +388,7 @@ pub async fn a_rebuild_is_written_aside_and_swapped_in_at_once(
             certificates: vec![certificate(&rebuilt, 1, true)],
             search: vec![(rebuilt.family_id, rows::keys(&rebuilt))],
             history: vec![],
+            erased: vec![],
         })
         .await
         .unwrap();
@@ -404,6 +412,7 @@ pub async fn a_rebuild_is_written_aside_and_swapped_in_at_once(
                 certificates: vec![certificate(&tail, 2, true)],
                 search: vec![(tail.family_id, rows::keys(&tail))],
                 history: vec![],
+                erased: vec![],
             },
             2,
             2,
@@ -466,6 +475,7 @@ pub async fn a_bulk_rebuild_finds_every_family_by_every_key(
                 .collect(),
             search: all.iter().map(|f| (f.family_id, rows::keys(f))).collect(),
             history: vec![],
+            erased: vec![],
         })
         .await
         .unwrap();
@@ -526,6 +536,7 @@ pub async fn a_bulk_rebuild_finds_every_family_by_every_key(
             certificates: vec![certificate(&renamed, FAMILIES + 1, true)],
             search: vec![(renamed.family_id, rows::keys(&renamed))],
             history: vec![],
+            erased: vec![],
         },
     })
     .await
@@ -555,6 +566,7 @@ pub async fn a_rebuild_reads_back_the_families_it_wrote_out(
             certificates: vec![certificate(&f, 4, true)],
             search: vec![],
             history: vec![],
+            erased: vec![],
         })
         .await
         .unwrap();
@@ -586,6 +598,7 @@ pub async fn a_rebuild_holds_off_live_batches_until_its_swap(
                 certificates: vec![certificate(&f, 1, true)],
                 search: vec![],
                 history: vec![],
+                erased: vec![],
             },
         })
         .await

@@ -60,6 +60,7 @@ pub fn family(n: u64, surname: &str, number: &str, decision: &str) -> Family {
         ended_on: None,
         end_reason: None,
         decision_numbers: vec![decision.into()],
+        erased_on: None,
     }
 }
 

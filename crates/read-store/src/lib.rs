@@ -21,6 +21,9 @@ use registry_domain::{CertificateId, FamilyId};
 pub const CERTIFICATE_VIEW: &str = "certificate_view";
 /// The family history: one row per event.
 pub const FAMILY_HISTORY: &str = "family_history";
+/// The status of every certificate row of a family whose personal data was erased: its QR
+/// codes are no longer in the registry.
+pub const ERASED: &str = "erased";
 /// Every projection a read store keeps, in the order they are applied.
 pub const PROJECTIONS: [&str; 2] = [CERTIFICATE_VIEW, FAMILY_HISTORY];
 
@@ -56,17 +59,24 @@ pub struct Changes {
     /// `(family, every key it is found by now)`.
     pub search: Vec<(FamilyId, Vec<SearchKey>)>,
     pub history: Vec<HistoryRow>,
+    /// Families whose personal data was erased: every history row of theirs already stored is
+    /// rewritten with its personal fields erased (`registry_domain::personal::redact`).
+    pub erased: Vec<FamilyId>,
 }
 
 impl Changes {
     pub fn is_empty(&self) -> bool {
-        self.certificates.is_empty() && self.search.is_empty() && self.history.is_empty()
+        self.certificates.is_empty()
+            && self.search.is_empty()
+            && self.history.is_empty()
+            && self.erased.is_empty()
     }
 
     pub fn extend(&mut self, other: Changes) {
         self.certificates.extend(other.certificates);
         self.search.extend(other.search);
         self.history.extend(other.history);
+        self.erased.extend(other.erased);
     }
 }
 
@@ -141,6 +151,11 @@ pub trait ReadStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// Families found by a search key, newest first, a page at a time (an index, never a scan).
     async fn search(&self, search: &Search) -> ReadResult<SearchPage>;
+
+    /// After an erasure: makes the rows it rewrote gone from the database's files, not only from
+    /// its tables (SQLite: `secure_delete` is on, and the WAL is checkpointed and truncated;
+    /// PostgreSQL: `VACUUM` of the projections' tables).
+    async fn scrub(&self) -> ReadResult<()>;
 
     /// Every certificate row, in token order (tests and benchmarks).
     async fn dump_certificates(&self) -> ReadResult<Vec<CertificateRow>>;

@@ -24,6 +24,11 @@ pub struct CertificateRow {
 }
 
 impl CertificateRow {
+    /// The family's personal data was erased: a scan of this token finds nothing.
+    pub fn is_erased(&self) -> bool {
+        self.family.erased_on.is_some()
+    }
+
     /// What the QR of this row shows on `today`.
     pub fn state_on(&self, today: NaiveDate) -> CertificateState {
         if self.is_current {

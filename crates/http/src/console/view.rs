@@ -118,7 +118,11 @@ pub fn card(state: &AppState, family: &Family, revision: u64, today: NaiveDate) 
                 .trim()
                 .to_string(),
                 relation: relation_ru(m.relation),
-                born: ru_date(m.birth_date),
+                born: if m.is_erased() {
+                    registry_domain::personal::ERASED_TEXT.to_string()
+                } else {
+                    ru_date(m.birth_date)
+                },
                 counted: policy.counts_on(&family.members, m, today),
             })
             .collect(),

@@ -1,0 +1,218 @@
+//! Erasure of a family's personal data (crypto-shredding), over HTTP on a real socket: refused
+//! while the status is in force and before the retention period ends; afterwards the QR is not
+//! in the registry, the views read «сведения удалены», and no file of the data directory holds
+//! an erased name or birth date, while another family stays readable.
+
+#![allow(clippy::unwrap_used)]
+
+use registry_e2e::*;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+const SURNAME: &str = "Шрёдингерова";
+const FIRST: &str = "Евлампия";
+const BORN: &str = "1979-03-17";
+const CHILD_BORN: &str = "2013-07-29";
+
+fn erased_family_body() -> Value {
+    json!({
+        "decision": {"number": "Р-2026/501", "date": "2026-11-20", "office": "УСЗН района Арбат"},
+        "members": [
+            {"last_name": SURNAME, "first_name": FIRST, "middle_name": "Аристарховна", "birth_date": BORN, "relation": "parent"},
+            {"last_name": "Шрёдингеров", "first_name": "Вениамин", "birth_date": CHILD_BORN, "relation": "child"},
+            {"last_name": "Шрёдингеров", "first_name": "Савватий", "birth_date": "2016-02-11", "relation": "child"},
+            {"last_name": "Шрёдингерова", "first_name": "Пелагея", "birth_date": "2020-10-05", "relation": "child"}
+        ]
+    })
+}
+
+fn erasure() -> Value {
+    json!({"reason": "истёк срок хранения", "decision": {"number": "Р-2032/9", "date": "2026-11-25"}})
+}
+
+/// Every personal value of the erased family, in the forms the code could write it.
+fn secrets() -> Vec<String> {
+    let mut out = Vec::new();
+    for text in [
+        SURNAME,
+        "Шрёдингеров",
+        FIRST,
+        "Аристарховна",
+        "Вениамин",
+        "Савватий",
+        "Пелагея",
+    ] {
+        out.push(text.to_string());
+        // JSON with non-ASCII escaped, should anything write it that way.
+        out.push(
+            text.encode_utf16()
+                .map(|u| format!("\\u{u:04x}"))
+                .collect::<String>(),
+        );
+        out.push(text.to_lowercase());
+    }
+    for date in [BORN, CHILD_BORN, "2016-02-11", "2020-10-05"] {
+        out.push(date.to_string());
+        let (y, rest) = date.split_at(4);
+        out.push(format!("{}.{}.{y}", &rest[4..6], &rest[1..3]));
+    }
+    out
+}
+
+fn files_holding(dir: &std::path::Path, needles: &[String]) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            for n in needles {
+                if bytes.windows(n.len()).any(|w| w == n.as_bytes()) {
+                    found.push(format!("{} holds {n}", path.display()));
+                }
+            }
+        }
+    }
+    found
+}
+
+fn verify_path(app: &TestApp, granted: &Value) -> String {
+    let page = app.path_of(granted["verify_url"].as_str().unwrap());
+    page.replacen("/v/", "/api/v1/verify/", 1)
+}
+
+#[tokio::test]
+async fn an_erased_family_is_gone_from_every_file_and_reads_as_erased_while_another_stays() {
+    let app = spawn_app(Db::Sqlite).await.unwrap();
+    let granted = app
+        .post("/api/v1/families", &app.officer, erased_family_body())
+        .await;
+    assert_eq!(granted.status, StatusCode::CREATED, "{}", granted.text);
+    let family = family_id_of(&granted.body);
+    let other = app.grant_family().await;
+    let path = format!("/api/v1/families/{}", family.0);
+
+    // In force: refused, and nothing appended.
+    let before = app.event_count().await;
+    let refused = app
+        .post(&format!("{path}/erasure"), &app.officer, erasure())
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.text);
+    assert_eq!(app.event_count().await, before);
+
+    let revoked = app
+        .post(
+            &format!("{path}/revocation"),
+            &app.officer,
+            json!({"reason": "переезд в другой регион"}),
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.text);
+
+    // Ended, but the retention period has not passed: refused, saying from when.
+    let early = app
+        .post(&format!("{path}/erasure"), &app.officer, erasure())
+        .await;
+    assert_eq!(early.status, StatusCode::CONFLICT, "{}", early.text);
+    assert!(early.text.contains("2031-11-25"), "{}", early.text);
+    // An auditor may not erase.
+    let auditor = app
+        .post(&format!("{path}/erasure"), &app.auditor, erasure())
+        .await;
+    assert_eq!(auditor.status, StatusCode::FORBIDDEN, "{}", auditor.text);
+
+    app.advance_days(5 * 365 + 1);
+    let erased = app
+        .post(&format!("{path}/erasure"), &app.officer, erasure())
+        .await;
+    assert_eq!(erased.status, StatusCode::OK, "{}", erased.text);
+
+    // The QR is not in the registry: the same answer as a token never issued.
+    let scan = app.get(&verify_path(&app, &granted.body), None).await;
+    assert_eq!(scan.status, StatusCode::NOT_FOUND, "{}", scan.text);
+    assert!(!scan.text.contains(SURNAME));
+
+    // The family view and the history keep the facts and erase the person.
+    let view = app.get(&path, Some(&app.officer)).await;
+    assert_eq!(view.status, StatusCode::OK, "{}", view.text);
+    for m in view.body["members"].as_array().unwrap() {
+        assert_eq!(m["last_name"], "сведения удалены");
+        assert_eq!(m["first_name"], "сведения удалены");
+        assert_eq!(m["birth_date"], "сведения удалены");
+    }
+    let history = app
+        .get(&format!("{path}/history"), Some(&app.auditor))
+        .await;
+    assert_eq!(history.status, StatusCode::OK, "{}", history.text);
+    let types: Vec<&str> = history.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        ["StatusGranted", "StatusRevoked", "PersonalDataErased"]
+    );
+    assert!(
+        history.text.contains("переезд в другой регион"),
+        "reasons stay"
+    );
+    for secret in secrets() {
+        assert!(!history.text.contains(&secret), "{secret} in the history");
+        assert!(!view.text.contains(&secret), "{secret} in the view");
+    }
+    // No more commands for it.
+    let again = app
+        .post(
+            &format!("{path}/certificate/reissue"),
+            &app.officer,
+            json!({"reason": "утерян"}),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text);
+
+    // Another family is still readable.
+    let other_view = app
+        .get(
+            &format!("/api/v1/families/{}", other["family_id"].as_str().unwrap()),
+            Some(&app.officer),
+        )
+        .await;
+    assert!(other_view.text.contains("Смирнова"), "{}", other_view.text);
+
+    // Gone from disk: no file of the data directory (databases, WAL, shared memory) holds any of
+    // it in any form, while the server runs and after it stopped.
+    let dir = app.data_dir.clone();
+    let found = files_holding(&dir, &secrets());
+    assert!(found.is_empty(), "{found:#?}");
+    app.running.stop().await.unwrap();
+    let found = files_holding(&dir, &secrets());
+    assert!(found.is_empty(), "{found:#?}");
+    // The same search finds the other family, whose views still hold its names: the grep is not
+    // blind.
+    assert!(!files_holding(&dir, &["Смирнова".to_string()]).is_empty());
+}
+
+#[tokio::test]
+async fn a_key_encryption_key_that_does_not_match_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let stores = registry_cli::Stores {
+        data_dir: dir.path().to_path_buf(),
+        event_store: None,
+        read_store: None,
+    };
+    let app = spawn_on(&stores).await;
+    app.grant_family().await;
+    app.running.stop().await.unwrap();
+    std::fs::write(dir.path().join("keys/personal-data.kek"), [7u8; 32]).unwrap();
+    let err = stores.open_event_store().await.unwrap_err();
+    assert!(
+        format!("{err:#}").contains("key-encryption key does not open the family keys"),
+        "{err:#}"
+    );
+}
