@@ -211,7 +211,7 @@ pub async fn revoke(
 #[utoipa::path(post, path = "/api/v1/families/{family_id}/erasure", tag = "officer",
     request_body = ErasureRequest,
     params(("family_id" = Uuid, Path), ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 200, body = CommandResult), (status = 409, body = crate::error::Problem)),
+    responses((status = 200, body = CommandResult)),
     security(("bearer" = [])))]
 pub async fn erase(
     State(state): State<AppState>,

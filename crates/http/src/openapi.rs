@@ -81,6 +81,7 @@ pub const PROBLEMS: &[(&str, &str, &[u16])] = &[
         "/api/v1/families/{family_id}/certificate/reissue",
         COMMAND,
     ),
+    ("post", "/api/v1/families/{family_id}/erasure", COMMAND),
     ("get", "/api/v1/families", &[400, 401, 403, 422]),
     (
         "post",
