@@ -135,7 +135,10 @@ impl Projection for CertificateView {
                 rows.push(row(family.clone(), true, *revision, *position));
             }
         }
-        rows.sort_unstable_by_key(|r| r.token_id);
+        // One row per token, the newest: a token replaced and then erased in one batch has two,
+        // and one statement may not write a row twice (PostgreSQL refuses it).
+        rows.sort_unstable_by_key(|r| (r.token_id, std::cmp::Reverse(r.position)));
+        rows.dedup_by_key(|r| r.token_id);
         out.certificates.extend(rows);
     }
 }

@@ -1,5 +1,8 @@
 //! Property: after any sequence of commands, the live views (followed event by event while the
-//! commands ran) equal the views rebuilt from scratch, compared as full dumps.
+//! commands ran) equal the views rebuilt from scratch, compared as full dumps. The store seals
+//! personal data as the binary's does, and erasures are among the commands: the live views
+//! redact what they hold, the rebuild reads the sealed fields with the key gone, and the two
+//! must agree.
 
 #![allow(clippy::unwrap_used)]
 mod support;
@@ -21,6 +24,7 @@ enum Op {
     Renew(usize),
     Revoke,
     Reissue,
+    Erase,
     Wait(i64),
 }
 
@@ -36,6 +40,7 @@ fn op() -> impl Strategy<Value = (usize, Op)> {
             1 => (0usize..6).prop_map(Op::Renew),
             1 => Just(Op::Revoke),
             1 => Just(Op::Reissue),
+            1 => Just(Op::Erase),
             2 => (1i64..400).prop_map(Op::Wait),
         ],
     )
@@ -94,6 +99,12 @@ async fn apply(w: &World, families: &[FamilyId], (which, op): &(usize, Op)) {
         Op::Reissue => Command::ReissueCertificate {
             reason: "утерян".into(),
             certificate_id: new_certificate_id(),
+        },
+        // No retention: allowed as soon as the status ended (revoked, or run out).
+        Op::Erase => Command::ErasePersonalData {
+            reason: "истёк срок хранения".into(),
+            decision: decision("Р-10", &w.registry.today().to_string()),
+            retention_days: 0,
         },
         Op::Wait(days) => {
             w.clock.advance(Duration::days(*days));

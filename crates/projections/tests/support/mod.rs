@@ -54,10 +54,21 @@ pub async fn world_with(
 ) -> Option<World> {
     let dir = tempfile::tempdir().unwrap();
     let events_url = database(db, &dir, "events.db").await?;
-    let store: Arc<dyn EventStore> = match db {
+    let plain: Arc<dyn EventStore> = match db {
         Db::Sqlite => Arc::new(SqliteEventStore::open(&events_url).await.unwrap()),
         Db::Postgres => Arc::new(PostgresEventStore::open(&events_url).await.unwrap()),
     };
+    // As the binary runs it: personal fields sealed per family (ADR 19).
+    let kek = registry_personal_data::FileKek::load_or_create(&dir.path().join("keys")).unwrap();
+    let keys = registry_personal_data::SqliteFamilyKeys::open(
+        &dir.path().join("keys/family-keys.db"),
+        Arc::new(kek),
+    )
+    .unwrap();
+    let store: Arc<dyn EventStore> = Arc::new(registry_personal_data::SealingStore::new(
+        plain,
+        Arc::new(keys),
+    ));
     let read_url = database(db, &dir, "views.db").await?;
     let read = open_read_store(db, &read_url).await;
     let runner = configure(ProjectionRunner::new(
