@@ -6,41 +6,6 @@
 use registry_e2e::*;
 use reqwest::StatusCode;
 
-/// A browser without JavaScript: cookies kept, redirects followed.
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .unwrap()
-}
-
-/// The value of the hidden field `name` in a page.
-fn hidden(page: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = page
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in {page}"))
-        + marker.len();
-    page[start..].split('"').next().unwrap().to_string()
-}
-
-async fn sign_in(app: &TestApp, client: &reqwest::Client, token: &str) -> reqwest::Response {
-    let login = client
-        .get(format!("{}/console/login", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    client
-        .post(format!("{}/console/login", app.base))
-        .form(&[("token", token), ("csrf", &hidden(&login, "csrf"))])
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn page(client: &reqwest::Client, url: String) -> (StatusCode, String, String) {
     let r = client.get(url).send().await.unwrap();
     let (status, at) = (r.status(), r.url().path().to_string());

@@ -261,3 +261,40 @@ pub fn family_id_of(result: &Value) -> FamilyId {
 }
 
 pub use registry_test_support::pdf::{read_pdf, tools_present as pdf_tools_present};
+
+// The console as a browser without JavaScript sees it (tests/console.rs, tests/access_record.rs).
+
+/// A browser without JavaScript: cookies kept, redirects followed.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap()
+}
+
+/// The value of the hidden field `name` in a page.
+pub fn hidden(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {page}"))
+        + marker.len();
+    page[start..].split('"').next().unwrap().to_string()
+}
+
+pub async fn sign_in(app: &TestApp, client: &reqwest::Client, token: &str) -> reqwest::Response {
+    let login = client
+        .get(format!("{}/console/login", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    client
+        .post(format!("{}/console/login", app.base))
+        .form(&[("token", token), ("csrf", &hidden(&login, "csrf"))])
+        .send()
+        .await
+        .unwrap()
+}

@@ -6,8 +6,10 @@
 //! the binary picks one. Only a SHA-256 of a token is stored: tokens carry 256 random bits, so a
 //! plain hash is enough (no password stretching needed).
 
+pub mod record;
 pub mod session;
 
+pub use record::{AccessEntry, AccessKind, AccessRecord, AccessRecordError, ACCESS_PAGE};
 pub use session::{MemorySessions, Session, SessionStore};
 
 use async_trait::async_trait;

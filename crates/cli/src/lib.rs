@@ -7,7 +7,7 @@ mod demo;
 pub mod offline;
 
 use anyhow::{bail, Context};
-use registry_access::TokenStore;
+use registry_access::{AccessRecord, TokenStore};
 use registry_app::{Clock, Registry};
 use registry_credential::KeyRing;
 use registry_domain::PolicyBook;
@@ -158,14 +158,16 @@ impl Stores {
             let store = PostgresReadStore::open(&url).await.with_context(context)?;
             return Ok(ReadStores {
                 read: Arc::new(store.clone()),
-                tokens: Arc::new(store),
+                tokens: Arc::new(store.clone()),
+                access: Arc::new(store),
             });
         }
         if url.starts_with("sqlite:") || !url.contains("://") {
             let store = SqliteReadStore::open(&url).await.with_context(context)?;
             return Ok(ReadStores {
                 read: Arc::new(store.clone()),
-                tokens: Arc::new(store),
+                tokens: Arc::new(store.clone()),
+                access: Arc::new(store),
             });
         }
         bail!(
@@ -180,6 +182,8 @@ impl Stores {
 pub struct ReadStores {
     pub read: Arc<dyn ReadStore>,
     pub tokens: Arc<dyn TokenStore>,
+    /// The access record (in the read store's database, beside the tokens).
+    pub access: Arc<dyn AccessRecord>,
 }
 
 /// A URL with its password, if any, replaced by `***`, for messages and logs.
@@ -265,7 +269,11 @@ pub async fn start(
 ) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     let store = stores.open_event_store().await?;
-    let ReadStores { read, tokens } = stores.open_read_store().await?;
+    let ReadStores {
+        read,
+        tokens,
+        access,
+    } = stores.open_read_store().await?;
     let keys = KeyRing::load_or_create(&stores.keys_dir()).context("loading the signing keys")?;
 
     let runner = Arc::new(ProjectionRunner::new(
@@ -287,6 +295,7 @@ pub async fn start(
         registry,
         read,
         tokens,
+        access,
         runner.handle(),
         keys,
         options.http.clone(),

@@ -10,6 +10,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
+use registry_access::AccessKind;
 use registry_app::{new_certificate_id, new_family_id, new_member_id, CommandRequest, Role};
 use registry_domain::{Command, Family, FamilyEvent, MemberId};
 use serde::Deserialize;
@@ -354,6 +355,9 @@ pub async fn get_family(
             .ok_or(ApiError::NotFound(
                 "the family did not exist at that instant",
             ))?;
+        state
+            .record_access(&caller, [family_id], AccessKind::FamilyAsOf)
+            .await?;
         let view = family_view(&state, &then.family, then.revision, then.position, Some(at));
         return Ok(with_etag(Json(view).into_response(), then.revision));
     }
@@ -362,6 +366,9 @@ pub async fn get_family(
         .load(family_id)
         .await?
         .ok_or(ApiError::NotFound("no such family"))?;
+    state
+        .record_access(&caller, [family_id], AccessKind::FamilyView)
+        .await?;
     let view = family_view(
         &state,
         &loaded.family,
@@ -390,6 +397,9 @@ pub async fn history(
     if rows.is_empty() {
         return Err(ApiError::NotFound("no such family"));
     }
+    state
+        .record_access(&caller, [family_id], AccessKind::History)
+        .await?;
     let events = rows
         .into_iter()
         .map(|r| HistoryEvent {

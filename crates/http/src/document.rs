@@ -6,6 +6,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use registry_access::AccessKind;
 use registry_app::Role;
 use registry_credential::{certificate_pdf, CertificatePdf, PdfMember};
 use registry_domain::{validity_basis, CertificateState, Family, Policy, Relation};
@@ -133,5 +134,9 @@ pub async fn family_pdf(
         .load(family_id)
         .await?
         .ok_or(ApiError::NotFound("no such family"))?;
+    require_showable(loaded.family.state_on(state.registry().today()))?;
+    state
+        .record_access(&caller, [family_id], AccessKind::Pdf)
+        .await?;
     pdf_response(&state, &loaded.family)
 }

@@ -127,6 +127,8 @@ pub struct Caller {
     pub token_id: Uuid,
     pub role: Role,
     pub family_id: Option<FamilyId>,
+    /// The token's name (a person's name, for officers and auditors): the access record shows it.
+    pub name: String,
 }
 
 impl Caller {
@@ -175,6 +177,7 @@ impl FromRequestParts<AppState> for Caller {
             token_id: record.id,
             role: record.role,
             family_id: record.family_id,
+            name: record.name,
         })
     }
 }

@@ -4,6 +4,7 @@
 //! event-store backend; the binary builds the state from the configured URLs and hands this crate
 //! a listener and a shutdown signal (so tests bind port 0).
 
+mod access_log;
 mod api;
 mod console;
 pub mod document;
@@ -65,6 +66,12 @@ pub fn router(state: AppState) -> Router {
             post(api::reissue),
         )
         .route("/api/v1/families/{family_id}/history", get(api::history))
+        .route(
+            "/api/v1/families/{family_id}/access-log",
+            get(access_log::of_family),
+        )
+        .route("/api/v1/access-log", get(access_log::of_actor))
+        .route("/api/v1/me/access-log", get(access_log::mine))
         .route("/api/v1/me/certificate", get(api::my_certificate))
         .route("/api/v1/me/certificate/qr.svg", get(api::my_qr_svg))
         .route("/api/v1/me/certificate/qr.png", get(api::my_qr_png))

@@ -21,7 +21,8 @@ use utoipa::{Modify, OpenApi};
     ),
     paths(
         api::grant, api::renew, api::add_member, api::remove_member, api::correct_member,
-        api::revoke, api::erase, api::reissue, api::get_family, api::history,
+        api::revoke, api::erase, api::reissue, crate::access_log::mine,
+        crate::access_log::of_family, crate::access_log::of_actor, api::get_family, api::history,
         search::search_by_query, search::search_by_body,
         api::my_certificate, api::my_qr_svg, api::my_qr_png, api::my_live_qr,
         document::my_pdf, document::family_pdf,
@@ -30,7 +31,8 @@ use utoipa::{Modify, OpenApi};
     ),
     components(schemas(
         dto::GrantRequest, dto::RenewRequest, dto::AddMemberRequest, dto::RemoveMemberRequest,
-        dto::CorrectMemberRequest, dto::RevokeRequest, dto::ErasureRequest, dto::ReissueRequest, dto::CommandResult,
+        dto::CorrectMemberRequest, dto::RevokeRequest, dto::ErasureRequest, crate::access_log::AccessLog,
+        crate::access_log::AccessLogEntry, crate::access_log::AccessActor, dto::ReissueRequest, dto::CommandResult,
         dto::FamilyView, dto::MemberView, dto::VerifyResult, dto::VerifyMember, dto::HolderCard,
         dto::History, dto::HistoryEvent, dto::LiveQr, error::Problem, error::ProblemField,
         dto::SearchRequest, dto::SearchResult, dto::FamilySummary, dto::SummaryMember,
@@ -82,17 +84,28 @@ pub const PROBLEMS: &[(&str, &str, &[u16])] = &[
         COMMAND,
     ),
     ("post", "/api/v1/families/{family_id}/erasure", COMMAND),
-    ("get", "/api/v1/families", &[400, 401, 403, 422]),
+    (
+        "get",
+        "/api/v1/families/{family_id}/access-log",
+        &[401, 403, 404, 503],
+    ),
+    ("get", "/api/v1/access-log", &[400, 401, 403, 503]),
+    ("get", "/api/v1/me/access-log", &[401, 403, 503]),
+    ("get", "/api/v1/families", &[400, 401, 403, 422, 503]),
     (
         "post",
         "/api/v1/families/search",
-        &[400, 401, 403, 413, 422],
+        &[400, 401, 403, 413, 422, 503],
     ),
-    ("get", "/api/v1/families/{family_id}", &[400, 401, 403, 404]),
+    (
+        "get",
+        "/api/v1/families/{family_id}",
+        &[400, 401, 403, 404, 503],
+    ),
     (
         "get",
         "/api/v1/families/{family_id}/history",
-        &[401, 403, 404],
+        &[401, 403, 404, 503],
     ),
     ("get", "/api/v1/families/{family_id}/certificate.pdf", SHOWN),
     ("get", "/api/v1/me/certificate", &[401, 403, 404]),
@@ -127,7 +140,7 @@ fn problem_description(status: u16) -> &'static str {
         413 => "`payload_too_large`: the body is over the limit",
         422 => "`validation_failed` (see `errors`) or `not_eligible`",
         429 => "`rate_limited`: too many requests from this address; see `Retry-After`",
-        503 => "`unavailable`: recorded, but the views lag; retry with the same `Idempotency-Key`",
+        503 => "`unavailable`: try again. A command was recorded but the views lag (retry with the same `Idempotency-Key`); a read of personal data could not be written to the access record",
         _ => "a problem",
     }
 }

@@ -9,6 +9,7 @@ use crate::extract::{Caller, JsonBody};
 use crate::state::AppState;
 use axum::extract::{Query, State};
 use axum::Json;
+use registry_access::AccessKind;
 use registry_app::Role;
 use registry_read_store::{Search, SearchKey, SEARCH_PAGE};
 
@@ -88,6 +89,13 @@ pub async fn search_families(
             after,
             limit: SEARCH_PAGE,
         })
+        .await?;
+    state
+        .record_access(
+            caller,
+            page.hits.iter().map(|h| h.family_id),
+            AccessKind::SearchResult,
+        )
         .await?;
     let today = state.registry().today();
     Ok(SearchResult {

@@ -1,8 +1,10 @@
 use crate::ratelimit::RateLimiter;
-use registry_access::{MemorySessions, SessionStore, TokenStore};
+use registry_access::{
+    AccessEntry, AccessKind, AccessRecord, MemorySessions, Role, SessionStore, TokenStore,
+};
 use registry_app::Registry;
 use registry_credential::{issue_token, KeyRing, TokenError, VerifiedToken};
-use registry_domain::CertificateId;
+use registry_domain::{CertificateId, FamilyId};
 use registry_projections::ProjectionHandle;
 use registry_read_store::ReadStore;
 use std::str::FromStr;
@@ -86,6 +88,7 @@ struct Inner {
     registry: Registry,
     read: Arc<dyn ReadStore>,
     tokens: Arc<dyn TokenStore>,
+    access: Arc<dyn AccessRecord>,
     sessions: Arc<dyn SessionStore>,
     projections: ProjectionHandle,
     keys: RwLock<Arc<KeyRing>>,
@@ -104,6 +107,7 @@ impl AppState {
         registry: Registry,
         read: Arc<dyn ReadStore>,
         tokens: Arc<dyn TokenStore>,
+        access: Arc<dyn AccessRecord>,
         projections: ProjectionHandle,
         keys: KeyRing,
         mut config: HttpConfig,
@@ -115,6 +119,7 @@ impl AppState {
                 registry,
                 read,
                 tokens,
+                access,
                 sessions: Arc::new(MemorySessions::default()),
                 projections,
                 keys: RwLock::new(Arc::new(keys)),
@@ -127,6 +132,43 @@ impl AppState {
 
     pub fn registry(&self) -> &Registry {
         &self.inner.registry
+    }
+
+    pub fn access(&self) -> &Arc<dyn AccessRecord> {
+        &self.inner.access
+    }
+
+    /// Records that `caller` read these families' personal data, durably, before the answer is
+    /// given (an official's read only: a family reading its own card is not recorded). A read
+    /// that cannot be recorded is not answered.
+    pub async fn record_access(
+        &self,
+        caller: &crate::extract::Caller,
+        families: impl IntoIterator<Item = FamilyId>,
+        kind: AccessKind,
+    ) -> Result<(), crate::error::ApiError> {
+        if !matches!(caller.role, Role::Officer | Role::Auditor) {
+            return Ok(());
+        }
+        let at = self.registry().now();
+        let entries: Vec<AccessEntry> = families
+            .into_iter()
+            .map(|family_id| AccessEntry {
+                at,
+                family_id,
+                actor_id: caller.token_id,
+                actor_name: caller.name.clone(),
+                actor_role: caller.role,
+                office: None,
+                kind,
+            })
+            .collect();
+        self.inner.access.record(entries).await.map_err(|e| {
+            tracing::error!(error = %e, "the access record could not be written");
+            crate::error::ApiError::Unavailable(
+                "the read could not be recorded in the access record; try again".into(),
+            )
+        })
     }
 
     pub fn read(&self) -> &Arc<dyn ReadStore> {

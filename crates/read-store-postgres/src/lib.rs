@@ -5,6 +5,7 @@
 //! exactly one applies the projections at a time (a session advisory lock is its lease; see
 //! [`PostgresReadStore::lead`]).
 
+mod access;
 mod rebuild;
 mod rows;
 mod schema;

@@ -8,7 +8,12 @@ use std::sync::Arc;
 async fn fresh() -> registry_read_store_tests::Fresh<()> {
     let url = registry_test_support::fresh_database().await?;
     let store = PostgresReadStore::open(&url).await.expect("open store");
-    Some((Arc::new(store.clone()), Arc::new(store), ()))
+    Some((
+        Arc::new(store.clone()),
+        Arc::new(store.clone()),
+        Arc::new(store),
+        (),
+    ))
 }
 
 registry_read_store_tests::contract_tests!(fresh());

@@ -6,6 +6,7 @@
 //! a small set of read-only connections (`registry-sqlite-pool`), the point lookups of a QR scan
 //! and a token check on the calling thread (a hand-off would cost more than the lookup).
 
+mod access;
 mod insert;
 mod rebuild;
 mod rows;

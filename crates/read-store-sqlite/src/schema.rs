@@ -24,6 +24,23 @@ CREATE TABLE IF NOT EXISTS access_tokens (
     revoked_at TEXT,
     CHECK ((role = 'holder') = (family_id IS NOT NULL))
 );
+-- The access record (who read a family's personal data): append-only.
+CREATE TABLE IF NOT EXISTS access_log (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    at         TEXT NOT NULL,
+    family_id  TEXT NOT NULL,
+    actor_id   TEXT NOT NULL,
+    actor_name TEXT NOT NULL,
+    actor_role TEXT NOT NULL,
+    office     TEXT,
+    kind       TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS access_log_family ON access_log (family_id, seq);
+CREATE INDEX IF NOT EXISTS access_log_actor ON access_log (actor_id, seq);
+CREATE TRIGGER IF NOT EXISTS access_log_no_update BEFORE UPDATE ON access_log
+    BEGIN SELECT RAISE(ABORT, 'the access record is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS access_log_no_delete BEFORE DELETE ON access_log
+    BEGIN SELECT RAISE(ABORT, 'the access record is append-only'); END;
 ";
 
 /// Applies the base tables.

@@ -9,7 +9,12 @@ async fn fresh() -> registry_read_store_tests::Fresh<tempfile::TempDir> {
     let store = SqliteReadStore::open(path.to_str().expect("utf-8 path"))
         .await
         .expect("open store");
-    Some((Arc::new(store.clone()), Arc::new(store), dir))
+    Some((
+        Arc::new(store.clone()),
+        Arc::new(store.clone()),
+        Arc::new(store),
+        dir,
+    ))
 }
 
 registry_read_store_tests::contract_tests!(fresh());

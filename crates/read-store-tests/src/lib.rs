@@ -7,7 +7,7 @@
 
 mod rows;
 
-pub use registry_access::TokenStore;
+pub use registry_access::{AccessRecord, TokenStore};
 pub use registry_read_store::ReadStore;
 
 use registry_access::{Role, TokenStoreExt};
@@ -20,7 +20,12 @@ use std::time::Duration;
 
 /// A fresh store for one check: the same database as a read store and as a token store, and a
 /// guard (a temporary directory, or nothing) that lives until the check ends.
-pub type Fresh<G> = Option<(Arc<dyn ReadStore>, Arc<dyn TokenStore>, G)>;
+pub type Fresh<G> = Option<(
+    Arc<dyn ReadStore>,
+    Arc<dyn TokenStore>,
+    Arc<dyn AccessRecord>,
+    G,
+)>;
 
 /// Generates one `#[tokio::test]` per contract check. `$make` is an async expression giving a
 /// [`Fresh`] store; `None` means the backend is not available here and the check is skipped.
@@ -39,14 +44,15 @@ macro_rules! contract_tests {
             a_bulk_rebuild_finds_every_family_by_every_key,
             a_rebuild_holds_off_live_batches_until_its_swap,
             access_tokens_are_found_by_their_value_but_stored_hashed,
+            the_access_record_lists_entries_by_family_and_by_actor_and_changes_none,
         );
     };
     (@tests $make:expr; $($name:ident),+ $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $name() {
-                if let Some((read, tokens, _guard)) = $make.await {
-                    $crate::$name(read, tokens).await;
+                if let Some((read, tokens, access, _guard)) = $make.await {
+                    $crate::$name(read, tokens, access).await;
                 }
             }
         )+
@@ -88,6 +94,7 @@ async fn checkpoint(read: &Arc<dyn ReadStore>, name: &str) -> u64 {
 pub async fn a_new_store_creates_each_projection_once(
     read: Arc<dyn ReadStore>,
     _: Arc<dyn TokenStore>,
+    _: Arc<dyn AccessRecord>,
 ) {
     assert!(read.checkpoints().await.unwrap().is_empty());
     prepared(&read).await;
@@ -102,6 +109,7 @@ pub async fn a_new_store_creates_each_projection_once(
 pub async fn a_batch_moves_rows_and_checkpoints_together(
     read: Arc<dyn ReadStore>,
     _: Arc<dyn TokenStore>,
+    _: Arc<dyn AccessRecord>,
 ) {
     prepared(&read).await;
     let f = family(1, "Смирнова", "77-0001", "Р-1");
@@ -143,6 +151,7 @@ pub async fn a_batch_moves_rows_and_checkpoints_together(
 pub async fn a_batch_computed_from_a_moved_checkpoint_writes_nothing(
     read: Arc<dyn ReadStore>,
     _: Arc<dyn TokenStore>,
+    _: Arc<dyn AccessRecord>,
 ) {
     prepared(&read).await;
     let f = family(1, "Смирнова", "77-0001", "Р-1");
@@ -164,7 +173,11 @@ pub async fn a_batch_computed_from_a_moved_checkpoint_writes_nothing(
     assert_eq!(checkpoint(&read, CERTIFICATE_VIEW).await, 0);
 }
 
-pub async fn a_redelivered_batch_changes_nothing(read: Arc<dyn ReadStore>, _: Arc<dyn TokenStore>) {
+pub async fn a_redelivered_batch_changes_nothing(
+    read: Arc<dyn ReadStore>,
+    _: Arc<dyn TokenStore>,
+    _: Arc<dyn AccessRecord>,
+) {
     prepared(&read).await;
     let f = family(1, "Смирнова", "77-0001", "Р-1");
     let mut later = f.clone();
@@ -218,6 +231,7 @@ pub async fn a_redelivered_batch_changes_nothing(read: Arc<dyn ReadStore>, _: Ar
 pub async fn the_current_certificate_and_replaced_tokens_are_found(
     read: Arc<dyn ReadStore>,
     _: Arc<dyn TokenStore>,
+    _: Arc<dyn AccessRecord>,
 ) {
     prepared(&read).await;
     let old = family(1, "Смирнова", "77-0001", "Р-1");
@@ -258,6 +272,7 @@ pub async fn the_current_certificate_and_replaced_tokens_are_found(
 pub async fn search_finds_families_by_each_key_newest_first_a_page_at_a_time(
     read: Arc<dyn ReadStore>,
     _: Arc<dyn TokenStore>,
+    _: Arc<dyn AccessRecord>,
 ) {
     prepared(&read).await;
     // 25 families of one surname (ё and е alike), each with its own number and decision.
@@ -367,6 +382,7 @@ pub async fn search_finds_families_by_each_key_newest_first_a_page_at_a_time(
 pub async fn a_rebuild_is_written_aside_and_swapped_in_at_once(
     read: Arc<dyn ReadStore>,
     _: Arc<dyn TokenStore>,
+    _: Arc<dyn AccessRecord>,
 ) {
     prepared(&read).await;
     let live = family(1, "Смирнова", "77-0001", "Р-1");
@@ -452,6 +468,7 @@ pub async fn a_rebuild_is_written_aside_and_swapped_in_at_once(
 pub async fn a_bulk_rebuild_finds_every_family_by_every_key(
     read: Arc<dyn ReadStore>,
     _: Arc<dyn TokenStore>,
+    _: Arc<dyn AccessRecord>,
 ) {
     prepared(&read).await;
     const FAMILIES: u64 = 2_345;
@@ -557,6 +574,7 @@ pub async fn a_bulk_rebuild_finds_every_family_by_every_key(
 pub async fn a_rebuild_reads_back_the_families_it_wrote_out(
     read: Arc<dyn ReadStore>,
     _: Arc<dyn TokenStore>,
+    _: Arc<dyn AccessRecord>,
 ) {
     prepared(&read).await;
     let f = family(1, "Смирнова", "77-0001", "Р-1");
@@ -584,6 +602,7 @@ pub async fn a_rebuild_reads_back_the_families_it_wrote_out(
 pub async fn a_rebuild_holds_off_live_batches_until_its_swap(
     read: Arc<dyn ReadStore>,
     _: Arc<dyn TokenStore>,
+    _: Arc<dyn AccessRecord>,
 ) {
     prepared(&read).await;
     let mut rebuild = read.begin_rebuild(CERTIFICATE_VIEW).await.unwrap();
@@ -624,6 +643,7 @@ pub async fn a_rebuild_holds_off_live_batches_until_its_swap(
 pub async fn access_tokens_are_found_by_their_value_but_stored_hashed(
     _: Arc<dyn ReadStore>,
     tokens: Arc<dyn TokenStore>,
+    _: Arc<dyn AccessRecord>,
 ) {
     let now = chrono::Utc::now();
     let (officer, record) = tokens
@@ -659,4 +679,81 @@ pub async fn access_tokens_are_found_by_their_value_but_stored_hashed(
     assert_eq!(by_id[0].name, "УСЗН ЦАО");
     assert!(by_id[0].revoked_at.is_some());
     assert!(tokens.tokens_by_id(&[]).await.unwrap().is_empty());
+}
+
+/// The access record answers by family and by actor, newest first, and keeps every entry
+/// (durable, append-only: the trait has no call that changes one).
+pub async fn the_access_record_lists_entries_by_family_and_by_actor_and_changes_none(
+    _: Arc<dyn ReadStore>,
+    _: Arc<dyn TokenStore>,
+    access: Arc<dyn AccessRecord>,
+) {
+    use registry_access::{AccessEntry, AccessKind};
+    let officer = uuid::Uuid::now_v7();
+    let auditor = uuid::Uuid::now_v7();
+    let (one, two) = (family(1, "А", "77-1", "Р-1"), family(2, "Б", "77-2", "Р-2"));
+    let at = |minute: u32| {
+        chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 12, 2, 10, minute, 0).unwrap()
+    };
+    let entry = |minute, family: &registry_domain::Family, actor, kind| AccessEntry {
+        at: at(minute),
+        family_id: family.family_id,
+        actor_id: actor,
+        actor_name: if actor == officer {
+            "Петрова А. А.".into()
+        } else {
+            "аудитор".into()
+        },
+        actor_role: if actor == officer {
+            Role::Officer
+        } else {
+            Role::Auditor
+        },
+        office: (actor == officer).then(|| "УСЗН ЦАО".to_string()),
+        kind,
+    };
+    access
+        .record(vec![
+            entry(1, &one, officer, AccessKind::SearchResult),
+            entry(1, &two, officer, AccessKind::SearchResult),
+        ])
+        .await
+        .unwrap();
+    access
+        .record(vec![entry(2, &one, officer, AccessKind::FamilyView)])
+        .await
+        .unwrap();
+    access
+        .record(vec![entry(3, &one, auditor, AccessKind::History)])
+        .await
+        .unwrap();
+    access.record(vec![]).await.unwrap();
+
+    let of_one = access.by_family(one.family_id, 10).await.unwrap();
+    assert_eq!(
+        of_one
+            .iter()
+            .map(|e| (e.kind, e.actor_id))
+            .collect::<Vec<_>>(),
+        vec![
+            (AccessKind::History, auditor),
+            (AccessKind::FamilyView, officer),
+            (AccessKind::SearchResult, officer),
+        ],
+        "newest first"
+    );
+    assert_eq!(
+        of_one[1],
+        entry(2, &one, officer, AccessKind::FamilyView),
+        "every field kept"
+    );
+    assert_eq!(access.by_family(two.family_id, 10).await.unwrap().len(), 1);
+    let by_officer = access.by_actor(officer, 10).await.unwrap();
+    assert_eq!(by_officer.len(), 3);
+    assert!(by_officer.iter().all(|e| e.actor_id == officer));
+    assert_eq!(
+        access.by_actor(officer, 2).await.unwrap().len(),
+        2,
+        "limited"
+    );
 }

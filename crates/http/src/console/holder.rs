@@ -21,6 +21,31 @@ struct CardPage<'a> {
     card: FamilyCard,
     /// The QR may be shown (not revoked, terminated or expired).
     showable: bool,
+    /// Who read the family's personal data, newest first.
+    access: Vec<AccessRow>,
+}
+
+/// One line of «Кто просматривал сведения о семье».
+struct AccessRow {
+    when: String,
+    who: String,
+    office: String,
+    what: &'static str,
+}
+
+fn access_rows(entries: Vec<registry_access::AccessEntry>) -> Vec<AccessRow> {
+    entries
+        .into_iter()
+        .map(|e| AccessRow {
+            when: registry_domain::time::moscow_display(e.at),
+            who: match e.actor_role {
+                Role::Auditor => format!("аудитор {}", e.actor_name),
+                _ => format!("сотрудник {}", e.actor_name),
+            },
+            office: e.office.unwrap_or_default(),
+            what: e.kind.russian(),
+        })
+        .collect()
 }
 
 async fn row(state: &AppState, person: &Person) -> Result<CertificateRow, Response> {
@@ -56,6 +81,18 @@ pub async fn card(State(state): State<AppState>, person: Person) -> Response {
     };
     let today = state.registry().today();
     let showable = crate::document::require_showable(row.state_on(today)).is_ok();
+    let access = match state
+        .access()
+        .by_family(row.family_id, registry_access::ACCESS_PAGE)
+        .await
+    {
+        Ok(entries) => access_rows(entries),
+        Err(e) => {
+            tracing::error!(error = %e, "the access record could not be read");
+            return ApiError::Unavailable("the access record could not be read".into())
+                .into_response();
+        }
+    };
     page(
         StatusCode::OK,
         &CardPage {
@@ -63,6 +100,7 @@ pub async fn card(State(state): State<AppState>, person: Person) -> Response {
             csrf: &person.csrf,
             card: view::card(&state, &row.family, row.revision, today),
             showable,
+            access,
         },
     )
 }

@@ -16,6 +16,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use registry_access::AccessKind;
 use registry_app::{new_certificate_id, new_family_id, new_member_id, CommandRequest, Role};
 use registry_domain::{Command, FamilyId};
 use serde::Deserialize;
@@ -208,6 +209,17 @@ pub(super) async fn family_response(
         Ok(None) => return not_found(),
         Err(e) => return ApiError::from(e).into_response(),
     };
+    let kind = if as_of_day.is_some() {
+        AccessKind::FamilyAsOf
+    } else {
+        AccessKind::FamilyView
+    };
+    if let Err(e) = state
+        .record_access(&person.caller(), [family_id], kind)
+        .await
+    {
+        return e.into_response();
+    }
     let timeline = match view::timeline(state, family_id).await {
         Ok(t) => t,
         Err(e) => return e.into_response(),

@@ -32,6 +32,7 @@ impl Person {
             token_id: self.token_id,
             role: self.role,
             family_id: self.family_id,
+            name: self.name.clone(),
         }
     }
 
