@@ -238,6 +238,15 @@ async fn an_officer_an_auditor_and_a_family_use_the_console(db: Db) {
     assert!(h.current_url().await.unwrap().path().ends_with("/me"));
     let shot = h.screenshot().await.unwrap();
     assert_eq!(zbar(&shot), granted["verify_url"].as_str().unwrap());
+    // Below the card, who looked at the family's record, and when: the officer whose search
+    // named it.
+    let card = text(&h).await;
+    let when = registry_domain::time::moscow_display(app.now());
+    assert!(card.contains("Кто просматривал сведения о семье"), "{card}");
+    assert!(
+        card.contains(&format!("{when} — сотрудник officer: результат поиска")),
+        "{card}"
+    );
     h.close().await.unwrap();
 }
 

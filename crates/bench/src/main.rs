@@ -19,6 +19,7 @@ mod pdf;
 mod pg;
 mod projection;
 mod report;
+mod sealing;
 mod suites;
 mod workloads;
 
@@ -203,6 +204,13 @@ enum Cmd {
         #[arg(long, default_value_t = 3_000)]
         count: usize,
     },
+    /// What sealing personal data costs: appends and rebuilds, plain and sealed, alternated
+    Sealing {
+        #[arg(long, default_value_t = 20_000)]
+        families: usize,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
     /// Certificate PDFs rendered per second.
     Pdf {
         #[arg(long, default_value_t = 1)]
@@ -374,6 +382,9 @@ fn main() -> Result<()> {
             count,
         } => runtime()?.block_on(pg::plain(&server, mode, batch, connections, count))?,
         Cmd::Pdf { threads, seconds } => pdf::pdf(threads, seconds)?,
+        Cmd::Sealing { families, rounds } => {
+            runtime()?.block_on(sealing::sealing(families, rounds))?
+        }
     };
     if std::env::var_os(CHILD_ENV).is_some() {
         println!("{RESULT_PREFIX}{}", serde_json::to_string(&outcome)?);

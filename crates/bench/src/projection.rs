@@ -31,8 +31,22 @@ pub fn is_postgres(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
-/// Opens the event store a URL names: `postgres://...`, or else a SQLite file.
+/// Opens the event store a URL names: `postgres://...`, or else a SQLite file; `sealed:URL` is
+/// that store behind the seal of personal data, as the binary runs it (keys in `URL.keys/`).
 pub async fn open_store(url: &str) -> Result<Arc<dyn EventStore>> {
+    if let Some(inner) = url.strip_prefix("sealed:") {
+        let plain = Box::pin(open_store(inner)).await?;
+        let dir = std::path::PathBuf::from(format!("{}.keys", inner.trim_start_matches("sqlite:")));
+        let kek = registry_personal_data::FileKek::load_or_create(&dir)?;
+        let keys = registry_personal_data::SqliteFamilyKeys::open(
+            &dir.join(registry_personal_data::SqliteFamilyKeys::FILE),
+            Arc::new(kek),
+        )?;
+        return Ok(Arc::new(registry_personal_data::SealingStore::new(
+            plain,
+            Arc::new(keys),
+        )));
+    }
     if is_postgres(url) {
         let store = PostgresEventStore::open(url)
             .await
@@ -167,7 +181,7 @@ pub async fn populate_families(
     } else {
         format!(
             "; file {:.0} MiB",
-            db_size(Path::new(store_url)) as f64 / (1024.0 * 1024.0)
+            db_size(Path::new(store_url.trim_start_matches("sealed:"))) as f64 / (1024.0 * 1024.0)
         )
     };
     let mix: Vec<String> = mix

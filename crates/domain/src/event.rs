@@ -200,9 +200,10 @@ impl FamilyEvent {
 
     /// Reads a stored event. This is the one place where older schema versions are upcast to the
     /// current shape. Version 2 has the shape of version 1 (`schemas/events/*.v1.schema.json`);
-    /// at rest its personal fields are sealed with the family's key, and the store opens them
-    /// before anything decodes the event (`registry-personal-data`, docs/DESIGN.md §9). Version
-    /// 1 events were written before that, in the clear, and are read as they are.
+    /// at rest its personal fields are sealed with the family's key (`*.v2.schema.json`), and
+    /// the store opens them before anything decodes the event (`registry-personal-data`,
+    /// docs/DESIGN.md §9). Version 1 events were written before that, in the clear, and are read
+    /// as they are.
     pub fn decode(
         event_type: &str,
         schema_version: u16,
