@@ -34,6 +34,9 @@ pub trait FamilyKeys: Send + Sync + fmt::Debug + 'static {
 pub struct SqliteFamilyKeys {
     path: PathBuf,
     conn: Arc<Mutex<Connection>>,
+    /// New keys waiting for the next group commit, and the lock one commit at a time takes.
+    pending: Mutex<Vec<NewKey>>,
+    writer: tokio::sync::Mutex<()>,
     kek: Arc<dyn KeyEncryptionKey>,
     cache: quick_cache::sync::Cache<FamilyId, Option<DataKey>>,
 }
@@ -44,6 +47,17 @@ impl fmt::Debug for SqliteFamilyKeys {
             .field("path", &self.path)
             .finish_non_exhaustive()
     }
+}
+
+/// What a commit answers for one new key: whether the family's key was destroyed before, and
+/// the wrapped key stored (this one, or one stored before it).
+type Stored = (bool, Option<Vec<u8>>);
+
+/// A family's new key, wrapped, and where its commit's answer goes.
+struct NewKey {
+    id: String,
+    wrapped: Vec<u8>,
+    reply: tokio::sync::oneshot::Sender<Result<Stored, KeyError>>,
 }
 
 /// Unwrapped keys kept in memory (about 100 bytes each).
@@ -101,9 +115,79 @@ impl SqliteFamilyKeys {
         Ok(Self {
             path: path.to_path_buf(),
             conn: Arc::new(Mutex::new(conn)),
+            pending: Mutex::new(Vec::new()),
+            writer: tokio::sync::Mutex::new(()),
             kek,
             cache: quick_cache::sync::Cache::new(KEY_CACHE),
         })
+    }
+
+    /// Stores every key queued so far in one transaction (one fsync for all of them: a group
+    /// commit, as the event store does), and answers each. A caller whose key a commit already
+    /// took finds its answer waiting.
+    async fn commit_pending(&self) -> Result<(), KeyError> {
+        let _writer = self.writer.lock().await;
+        let batch = std::mem::take(
+            &mut *self
+                .pending
+                .lock()
+                .map_err(|_| KeyError::Backend("the key store's queue was poisoned".into()))?,
+        );
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.on_conn(move |conn| {
+            let stored = (|| -> Result<Vec<Stored>, KeyError> {
+                conn.execute_batch("BEGIN IMMEDIATE").map_err(backend)?;
+                let mut out = Vec::with_capacity(batch.len());
+                for new in &batch {
+                    let destroyed = conn
+                        .query_row(
+                            "SELECT 1 FROM destroyed_keys WHERE family_id = ?1",
+                            [&new.id],
+                            |_| Ok(()),
+                        )
+                        .optional()
+                        .map_err(backend)?
+                        .is_some();
+                    if destroyed {
+                        out.push((true, None));
+                        continue;
+                    }
+                    conn.execute(
+                        "INSERT OR IGNORE INTO family_keys (family_id, wrapped) VALUES (?1, ?2)",
+                        params![new.id, new.wrapped],
+                    )
+                    .map_err(backend)?;
+                    let wrapped: Vec<u8> = conn
+                        .query_row(
+                            "SELECT wrapped FROM family_keys WHERE family_id = ?1",
+                            [&new.id],
+                            |r| r.get(0),
+                        )
+                        .map_err(backend)?;
+                    out.push((false, Some(wrapped)));
+                }
+                // Durable before the first sealed event uses any of them (synchronous = FULL).
+                conn.execute_batch("COMMIT").map_err(backend)?;
+                Ok(out)
+            })();
+            match stored {
+                Ok(out) => {
+                    for (new, answer) in batch.into_iter().zip(out) {
+                        let _ = new.reply.send(Ok(answer));
+                    }
+                }
+                Err(e) => {
+                    let _ = conn.execute_batch("ROLLBACK");
+                    for new in batch {
+                        let _ = new.reply.send(Err(KeyError::Backend(e.to_string())));
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn on_conn<R: Send + 'static>(
@@ -136,37 +220,19 @@ impl FamilyKeys for SqliteFamilyKeys {
         }
         let fresh = DataKey::generate();
         let wrapped_fresh = self.kek.wrap(&fresh, &aad(family));
-        let id = family.to_string();
-        let (destroyed, wrapped) = self
-            .on_conn(move |conn| {
-                let destroyed: bool = conn
-                    .query_row(
-                        "SELECT 1 FROM destroyed_keys WHERE family_id = ?1",
-                        [&id],
-                        |_| Ok(true),
-                    )
-                    .optional()
-                    .map_err(backend)?
-                    .unwrap_or(false);
-                if destroyed {
-                    return Ok((true, None));
-                }
-                // Durable before the first sealed event uses it (synchronous = FULL).
-                conn.execute(
-                    "INSERT OR IGNORE INTO family_keys (family_id, wrapped) VALUES (?1, ?2)",
-                    params![id, wrapped_fresh],
-                )
-                .map_err(backend)?;
-                let wrapped: Vec<u8> = conn
-                    .query_row(
-                        "SELECT wrapped FROM family_keys WHERE family_id = ?1",
-                        [&id],
-                        |r| r.get(0),
-                    )
-                    .map_err(backend)?;
-                Ok((false, Some(wrapped)))
-            })
-            .await?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.pending
+            .lock()
+            .map_err(|_| KeyError::Backend("the key store's queue was poisoned".into()))?
+            .push(NewKey {
+                id: family.to_string(),
+                wrapped: wrapped_fresh,
+                reply,
+            });
+        self.commit_pending().await?;
+        let (destroyed, wrapped) = answer
+            .await
+            .map_err(|_| KeyError::Backend("a new key's commit was lost".into()))??;
         let key = match (destroyed, wrapped) {
             (false, Some(w)) => Some(self.unwrap(family, &w)?),
             _ => None,
@@ -293,6 +359,41 @@ mod tests {
         for entry in std::fs::read_dir(dir.path()).unwrap() {
             let bytes = std::fs::read(entry.unwrap().path()).unwrap();
             assert!(!bytes.windows(wrapped.len()).any(|w| w == wrapped));
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn given_many_new_families_at_once_when_their_keys_are_made_then_each_has_one_for_good() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.db");
+        let kek = kek();
+        let keys = Arc::new(SqliteFamilyKeys::open(&path, kek.clone()).unwrap());
+        let families: Vec<FamilyId> = (0..40).map(|_| FamilyId(Uuid::now_v7())).collect();
+        // Each family asked for twice at once: the same key both times.
+        let mut tasks = Vec::new();
+        for f in families.iter().chain(families.iter()) {
+            let (keys, f) = (keys.clone(), *f);
+            tasks.push(tokio::spawn(async move {
+                (
+                    f,
+                    *keys.key_for_append(f).await.unwrap().unwrap().as_bytes(),
+                )
+            }));
+        }
+        let mut made = std::collections::HashMap::new();
+        for t in tasks {
+            let (f, key) = t.await.unwrap();
+            assert_eq!(*made.entry(f).or_insert(key), key, "one key per family");
+        }
+        let distinct: std::collections::HashSet<_> = made.values().collect();
+        assert_eq!(distinct.len(), families.len());
+        // Stored for good: another process reads the same keys.
+        let reopened = SqliteFamilyKeys::open(&path, kek).unwrap();
+        for f in &families {
+            match reopened.key(*f).await.unwrap() {
+                KeyState::Present(k) => assert_eq!(k.as_bytes(), &made[f]),
+                other => panic!("{other:?}"),
+            }
         }
     }
 
