@@ -216,3 +216,59 @@ async fn a_key_encryption_key_that_does_not_match_is_refused_at_start() {
         "{err:#}"
     );
 }
+
+#[tokio::test]
+async fn a_family_recorded_before_sealing_is_refused_erasure_rather_than_half_erased() {
+    use registry_store::{ExpectedRevision, NewEvent};
+    let app = spawn_app(Db::Sqlite).await.unwrap();
+    // A grant as the registry wrote it before sealing: schema version 1, names in the clear.
+    let family = registry_domain::FamilyId(uuid::Uuid::now_v7());
+    let granted = json!({
+        "family_id": family.0, "certificate_id": uuid::Uuid::now_v7(),
+        "certificate_number": "77-0000-0000-0001", "certificate_serial": 1,
+        "decision": {"number": "Р-2019/1", "date": "2019-01-10"}, "policy": "moscow-2008",
+        "members": [
+            {"member_id": uuid::Uuid::now_v7(), "last_name": "Давняя", "first_name": "Анна",
+             "birth_date": "1980-01-01", "relation": "parent"}
+        ],
+        "valid_from": "2019-01-10", "valid_until": "2020-01-10"
+    });
+    let metadata = json!({"actor": {"id": "legacy", "role": "system"},
+        "correlation_id": uuid::Uuid::now_v7()});
+    app.running
+        .state
+        .registry()
+        .store()
+        .append(
+            &family.stream_name(),
+            ExpectedRevision::NoStream,
+            vec![NewEvent {
+                event_id: uuid::Uuid::now_v7(),
+                event_type: "StatusGranted".into(),
+                schema_version: 1,
+                data: granted.to_string(),
+                metadata: metadata.to_string(),
+                recorded_at: app.now(),
+            }],
+            None,
+        )
+        .await
+        .unwrap();
+    // Long expired, and the retention period long over: only its recording stands in the way.
+    app.advance_days(5 * 365 + 1);
+    let before = app.event_count().await;
+    let refused = app
+        .post(
+            &format!("/api/v1/families/{}/erasure", family.0),
+            &app.officer,
+            erasure(),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.text);
+    assert!(
+        refused.text.contains("before personal data was sealed"),
+        "{}",
+        refused.text
+    );
+    assert_eq!(app.event_count().await, before);
+}

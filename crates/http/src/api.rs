@@ -220,6 +220,26 @@ pub async fn erase(
     cmd: OfficerCommand<ErasureRequest>,
 ) -> ApiResult<Response> {
     let family_id = family_id(&family)?;
+    // Events recorded before personal data was sealed (schema version 1) keep it in the clear in
+    // the log, which is never rewritten: erasing would empty the views and leave the log's copy.
+    // Refused, saying so, rather than reported as done.
+    let in_clear = state.registry().events(family_id).await?.iter().any(|e| {
+        e.envelope.schema_version < 2
+            && matches!(
+                e.event,
+                FamilyEvent::StatusGranted(_)
+                    | FamilyEvent::MemberAdded(_)
+                    | FamilyEvent::MemberDetailsCorrected(_)
+            )
+    });
+    if in_clear {
+        return Err(ApiError::Conflict(
+            "this family's events were recorded before personal data was sealed (schema \
+             version 1): the log keeps them in the clear, so erasure cannot make them gone; \
+             it is refused"
+                .into(),
+        ));
+    }
     let command = Command::ErasePersonalData {
         reason: cmd.body.reason.clone(),
         decision: cmd.body.decision.clone().into(),
