@@ -284,7 +284,7 @@ impl FamilyKeys for SqliteFamilyKeys {
 
     async fn destroy(&self, family: FamilyId) -> Result<bool, KeyError> {
         let id = family.to_string();
-        let now = chrono_now();
+        let now = unix_seconds_now();
         let destroyed = self
             .on_conn(move |conn| {
                 let deleted = conn
@@ -307,7 +307,7 @@ impl FamilyKeys for SqliteFamilyKeys {
     }
 }
 
-fn chrono_now() -> String {
+fn unix_seconds_now() -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())

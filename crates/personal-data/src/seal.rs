@@ -17,6 +17,12 @@ use uuid::Uuid;
 /// The property that holds an object's sealed personal fields.
 pub const SEALED: &str = "personal";
 
+/// Whether event data may hold sealed fields: the property's name, quoted, appears in it (a
+/// cheap test before parsing).
+pub fn has_sealed(data: &str) -> bool {
+    data.contains("\"personal\"")
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
     #[error("event data is not JSON")]
@@ -70,7 +76,7 @@ fn seal_value(value: &mut Value, seal: &mut impl FnMut(&[u8]) -> String) {
 /// `data` with its sealed fields opened with `key`, or, without a key (destroyed), each sealed
 /// field as erased. Data with nothing sealed is returned as it is.
 pub fn open_event(data: &str, event_id: Uuid, key: Option<&DataKey>) -> Result<String, SealError> {
-    if !data.contains("\"personal\"") {
+    if !has_sealed(data) {
         return Ok(data.to_string());
     }
     let mut value: Value = serde_json::from_str(data).map_err(|_| SealError::NotJson)?;

@@ -2,7 +2,7 @@
 
 use crate::family_keys::{FamilyKeys, KeyState};
 use crate::kek::{DataKey, KeyError};
-use crate::seal::{open_event, seal_event, SealError};
+use crate::seal::{has_sealed, open_event, seal_event, SealError};
 use async_trait::async_trait;
 use registry_domain::FamilyId;
 use registry_store::{
@@ -18,8 +18,9 @@ const ERASED: &str = "PersonalDataErased";
 
 /// Seals the personal fields of family events (schema version 2 on) before they reach `inner`,
 /// and opens them on every read. Reading a `PersonalDataErased` event destroys the family's key
-/// first (so whatever has read an erasure — the projections, a command — can rely on the key
-/// being gone, also after a crash between the append and the destruction).
+/// before anything of that read is opened (so whatever has read an erasure — the projections, a
+/// command — can rely on the key being gone, also after a crash between the append and the
+/// destruction, and no read that holds the erasure shows the data).
 #[derive(Debug)]
 pub struct SealingStore {
     inner: Arc<dyn EventStore>,
@@ -36,17 +37,27 @@ impl SealingStore {
     }
 
     async fn open(&self, mut events: Vec<RecordedEvent>) -> StoreResult<Vec<RecordedEvent>> {
+        // Erasures first: a read that holds a family's erasure returns its earlier events erased
+        // too. A key is destroyed once; a later read of the erasure (a rebuild, a command's
+        // load) finds it so and writes nothing.
+        for e in events.iter().filter(|e| e.event_type == ERASED) {
+            if let Some(family) = FamilyId::from_stream_name(&e.stream) {
+                if !matches!(
+                    self.keys.key(family).await.map_err(key_error)?,
+                    KeyState::Destroyed
+                ) {
+                    self.keys.destroy(family).await.map_err(key_error)?;
+                }
+            }
+        }
         let mut last: Option<(FamilyId, Option<DataKey>)> = None;
         for e in &mut events {
             let Some(family) = FamilyId::from_stream_name(&e.stream) else {
                 continue;
             };
-            if e.event_type == ERASED {
-                self.keys.destroy(family).await.map_err(key_error)?;
-                last = None;
-                continue;
-            }
-            if e.schema_version < SEALED_FROM {
+            // Nothing sealed in it (no personal fields, or written before sealing): no key to
+            // look up, nothing to copy.
+            if e.schema_version < SEALED_FROM || !has_sealed(&e.data) {
                 continue;
             }
             let key = match &last {
@@ -142,5 +153,91 @@ impl EventStore for SealingStore {
 
     fn backend_name(&self) -> &'static str {
         self.inner.backend_name()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{FileKek, SqliteFamilyKeys};
+    use registry_store_sqlite::SqliteEventStore;
+    use uuid::Uuid;
+
+    fn event(event_type: &str, data: String) -> NewEvent {
+        NewEvent {
+            event_id: Uuid::now_v7(),
+            event_type: event_type.into(),
+            schema_version: SEALED_FROM,
+            data,
+            metadata: "{}".into(),
+            recorded_at: chrono::Utc::now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn given_a_sealing_store_when_a_family_is_erased_then_its_names_read_as_erased_and_stay_sealed_at_rest(
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let plain: Arc<dyn EventStore> = Arc::new(
+            SqliteEventStore::open(dir.path().join("events.db").to_str().unwrap())
+                .await
+                .unwrap(),
+        );
+        let kek = FileKek::load_or_create(dir.path()).unwrap();
+        let keys =
+            Arc::new(SqliteFamilyKeys::open(&dir.path().join("keys.db"), Arc::new(kek)).unwrap());
+        let store = SealingStore::new(plain.clone(), keys.clone());
+        let family = FamilyId(Uuid::now_v7());
+        let stream = family.stream_name();
+        let member =
+            r#"{"members":[{"member_id":"m","last_name":"Иванова","birth_date":"1986-04-12"}]}"#;
+        store
+            .append(
+                &stream,
+                ExpectedRevision::NoStream,
+                vec![event("StatusGranted", member.into())],
+                None,
+            )
+            .await
+            .unwrap();
+        let at_rest = plain.read_stream(&stream, 0).await.unwrap();
+        assert!(!at_rest[0].data.contains("Иванова"), "sealed at rest");
+        assert!(store.read_stream(&stream, 0).await.unwrap()[0]
+            .data
+            .contains("Иванова"));
+
+        store
+            .append(
+                &stream,
+                ExpectedRevision::Exact(0),
+                vec![event(ERASED, "{}".into())],
+                None,
+            )
+            .await
+            .unwrap();
+        for _ in 0..2 {
+            let read = store.read_stream(&stream, 0).await.unwrap();
+            assert!(!read[0].data.contains("Иванова"));
+            assert!(read[0]
+                .data
+                .contains(registry_domain::personal::ERASED_TEXT));
+        }
+        assert!(matches!(
+            keys.key(family).await.unwrap(),
+            KeyState::Destroyed
+        ));
+        // No more sealed events for it.
+        let refused = store
+            .append(
+                &stream,
+                ExpectedRevision::Exact(1),
+                vec![event("MemberAdded", member.into())],
+                None,
+            )
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::InvalidAppend(_))),
+            "{refused:?}"
+        );
     }
 }
