@@ -125,14 +125,7 @@ async fn the_family_sees_on_its_page_who_looked_at_its_record_and_when() {
     let holder = app.holder_token(family).await;
     let client = browser();
     sign_in(&app, &client, &holder).await;
-    let before = client
-        .get(format!("{}/me", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let before = page(&client, format!("{}/me", app.base)).await.2;
     assert!(
         before.contains("Кто просматривал сведения о семье"),
         "{before}"
@@ -142,21 +135,14 @@ async fn the_family_sees_on_its_page_who_looked_at_its_record_and_when() {
     // An officer opens the family's page in the console.
     let officer = browser();
     sign_in(&app, &officer, &app.officer).await;
-    let page = officer
-        .get(format!("{}/console/families/{}", app.base, family.0))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), StatusCode::OK);
+    let (status, _, _) = page(
+        &officer,
+        format!("{}/console/families/{}", app.base, family.0),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
 
-    let after = client
-        .get(format!("{}/me", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let after = page(&client, format!("{}/me", app.base)).await.2;
     let when = registry_domain::time::moscow_display(app.now());
     assert!(after.contains("сотрудник officer"), "{after}");
     assert!(after.contains(&when), "{when} in {after}");

@@ -6,12 +6,6 @@
 use registry_e2e::*;
 use reqwest::StatusCode;
 
-async fn page(client: &reqwest::Client, url: String) -> (StatusCode, String, String) {
-    let r = client.get(url).send().await.unwrap();
-    let (status, at) = (r.status(), r.url().path().to_string());
-    (status, at, r.text().await.unwrap())
-}
-
 fn grant_form(csrf: &str, key: &str, youngest_born: &str) -> Vec<(String, String)> {
     let mut f: Vec<(String, String)> = vec![
         ("csrf".into(), csrf.into()),

@@ -148,14 +148,8 @@ async fn an_erased_family_is_gone_from_every_file_and_reads_as_erased_while_anot
         .get(&format!("{path}/history"), Some(&app.auditor))
         .await;
     assert_eq!(history.status, StatusCode::OK, "{}", history.text);
-    let types: Vec<&str> = history.body["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        types,
+        event_types(&history.body),
         ["StatusGranted", "StatusRevoked", "PersonalDataErased"]
     );
     assert!(

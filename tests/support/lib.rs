@@ -298,3 +298,20 @@ pub async fn sign_in(app: &TestApp, client: &reqwest::Client, token: &str) -> re
         .await
         .unwrap()
 }
+
+/// A page as that browser gets it: its status, the path it ended at (after redirects), its HTML.
+pub async fn page(client: &reqwest::Client, url: String) -> (StatusCode, String, String) {
+    let r = client.get(url).send().await.unwrap();
+    let (status, at) = (r.status(), r.url().path().to_string());
+    (status, at, r.text().await.unwrap())
+}
+
+/// The event types of a `GET …/history` answer, in order.
+pub fn event_types(history: &Value) -> Vec<String> {
+    history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_string())
+        .collect()
+}
