@@ -71,6 +71,7 @@ async fn each_official_read_leaves_one_entry_that_the_family_and_an_auditor_see(
         let first = &mine.body["entries"][4];
         assert_eq!(first["actor"]["name"], "officer");
         assert_eq!(first["actor"]["role"], "officer");
+        assert_eq!(first["actor"]["office"], OFFICER_OFFICE);
         assert_eq!(first["what_ru"], "результат поиска");
         assert_eq!(mine.body["entries"][0]["actor"]["role"], "auditor");
         for secret in ["Смирнова", "Ольга", "1986-04-12"] {

@@ -244,7 +244,9 @@ async fn an_officer_an_auditor_and_a_family_use_the_console(db: Db) {
     let when = registry_domain::time::moscow_display(app.now());
     assert!(card.contains("Кто просматривал сведения о семье"), "{card}");
     assert!(
-        card.contains(&format!("{when} — сотрудник officer: результат поиска")),
+        card.contains(&format!(
+            "{when} — сотрудник officer ({OFFICER_OFFICE}): результат поиска"
+        )),
         "{card}"
     );
     h.close().await.unwrap();

@@ -85,6 +85,9 @@ impl Default for Config {
 
 pub use registry_test_support::{on_both_backends, Db};
 
+/// The office the test officer's token names.
+pub const OFFICER_OFFICE: &str = "УСЗН района Арбат";
+
 /// A registry on `db` with the default configuration; `None` when `db` is not available here.
 pub async fn spawn_app(db: Db) -> Option<TestApp> {
     spawn_app_with(db, Config::default()).await
@@ -139,11 +142,17 @@ pub async fn spawn_on_with(stores: &Stores, config: Config) -> TestApp {
     let read = running.state.tokens().clone();
     let now = clock.now();
     let (officer, _) = read
-        .create_access_token("officer", Role::Officer, None, now)
+        .create_access_token("officer", Role::Officer, None, Some(OFFICER_OFFICE), now)
         .await
         .unwrap();
     let (auditor, _) = read
-        .create_access_token("auditor", Role::Auditor, None, now)
+        .create_access_token(
+            "auditor",
+            Role::Auditor,
+            None,
+            Some("Контрольно-ревизионное управление"),
+            now,
+        )
         .await
         .unwrap();
     TestApp {
@@ -208,7 +217,7 @@ impl TestApp {
 
     pub async fn holder_token(&self, family: FamilyId) -> String {
         let read = self.running.state.tokens();
-        read.create_access_token("holder", Role::Holder, Some(family), self.clock.now())
+        read.create_access_token("holder", Role::Holder, Some(family), None, self.clock.now())
             .await
             .unwrap()
             .0

@@ -64,6 +64,9 @@ pub struct AccessToken {
     pub name: String,
     pub role: Role,
     pub family_id: Option<FamilyId>,
+    /// The office an officer or auditor works in, when the token names one: the history and the
+    /// access record show it.
+    pub office: Option<String>,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
 }
@@ -81,6 +84,7 @@ pub fn new_token(
     name: &str,
     role: Role,
     family_id: Option<FamilyId>,
+    office: Option<&str>,
     now: DateTime<Utc>,
 ) -> (String, AccessToken) {
     let mut secret = [0u8; 32];
@@ -91,6 +95,7 @@ pub fn new_token(
         name: name.to_string(),
         role,
         family_id,
+        office: office.map(str::to_string),
         created_at: now,
         revoked_at: None,
     };
@@ -131,9 +136,10 @@ pub trait TokenStoreExt: TokenStore {
         name: &str,
         role: Role,
         family_id: Option<FamilyId>,
+        office: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(String, AccessToken), TokenStoreError> {
-        let (token, record) = new_token(name, role, family_id, now);
+        let (token, record) = new_token(name, role, family_id, office, now);
         self.insert_token(&token_hash(&token), &record).await?;
         Ok((token, record))
     }
@@ -146,12 +152,13 @@ pub trait TokenStoreExt: TokenStore {
 
 impl<T: TokenStore + ?Sized> TokenStoreExt for T {}
 
-/// Parses a stored row `(id, name, role, family_id, created_at, revoked_at)`.
+/// Parses a stored row `(id, name, role, family_id, office, created_at, revoked_at)`.
 pub fn parse_token_row(
     id: &str,
     name: String,
     role: &str,
     family: Option<&str>,
+    office: Option<String>,
     created: &str,
     revoked: Option<&str>,
 ) -> Result<AccessToken, TokenStoreError> {
@@ -169,6 +176,7 @@ pub fn parse_token_row(
             .map(|f| Uuid::parse_str(f).map(FamilyId))
             .transpose()
             .map_err(|_| bad("family_id"))?,
+        office,
         created_at: time(created)?,
         revoked_at: revoked.map(time).transpose()?,
     })

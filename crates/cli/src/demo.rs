@@ -11,6 +11,9 @@ use registry_domain::{Care, Command, Decision, FamilyId, Member, Relation};
 use registry_http::AppState;
 use uuid::Uuid;
 
+/// The office the demo decisions and the demo staff tokens name.
+const DEMO_OFFICE: &str = "Демонстрационный отдел соцзащиты";
+
 /// What the demo created; the tokens are shown once.
 #[derive(Clone, Debug)]
 pub struct DemoData {
@@ -67,7 +70,7 @@ pub async fn seed_demo(state: &AppState) -> anyhow::Result<DemoData> {
                 decision: Decision {
                     number: "ДЕМО-0001".into(),
                     date: today,
-                    office: Some("Демонстрационный отдел соцзащиты".into()),
+                    office: Some(DEMO_OFFICE.into()),
                     term_until: None,
                 },
                 members: vec![
@@ -130,13 +133,13 @@ pub async fn seed_demo(state: &AppState) -> anyhow::Result<DemoData> {
         }
     };
     let (officer_token, _) = tokens
-        .create_access_token("demo officer", Role::Officer, None, now)
+        .create_access_token("demo officer", Role::Officer, None, Some(DEMO_OFFICE), now)
         .await?;
     let (auditor_token, _) = tokens
-        .create_access_token("demo auditor", Role::Auditor, None, now)
+        .create_access_token("demo auditor", Role::Auditor, None, Some(DEMO_OFFICE), now)
         .await?;
     let (holder_token, _) = tokens
-        .create_access_token("demo holder", Role::Holder, Some(family_id), now)
+        .create_access_token("demo holder", Role::Holder, Some(family_id), None, now)
         .await?;
     let certificate = read
         .certificate_of_family(family_id)

@@ -175,6 +175,10 @@ enum TokenCommand {
         /// The family a holder token is bound to.
         #[arg(long)]
         family: Option<uuid::Uuid>,
+        /// The office an officer or auditor works in (the history and the access record show
+        /// it).
+        #[arg(long)]
+        office: Option<String>,
     },
     /// List tokens (never the tokens themselves).
     List,
@@ -374,7 +378,12 @@ async fn tokens(stores: Stores, command: TokenCommand) -> anyhow::Result<()> {
     let tokens_store = stores.open_read_store().await?.tokens;
     let now = chrono::Utc::now();
     match command {
-        TokenCommand::Create { role, name, family } => {
+        TokenCommand::Create {
+            role,
+            name,
+            family,
+            office,
+        } => {
             let role = match role {
                 RoleArg::Officer => Role::Officer,
                 RoleArg::Auditor => Role::Auditor,
@@ -388,6 +397,12 @@ async fn tokens(stores: Stores, command: TokenCommand) -> anyhow::Result<()> {
             if name.trim().is_empty() {
                 bail!("--name must not be empty");
             }
+            let office = office.map(|o| o.trim().to_string());
+            match (role, &office) {
+                (Role::Holder, Some(_)) => bail!("a holder token names no office"),
+                (_, Some(o)) if o.is_empty() => bail!("--office must not be empty"),
+                _ => {}
+            }
             let family = family.map(FamilyId);
             if let Some(family) = family {
                 let store = stores.open_event_store().await?;
@@ -400,7 +415,7 @@ async fn tokens(stores: Stores, command: TokenCommand) -> anyhow::Result<()> {
                 }
             }
             let (token, record) = tokens_store
-                .create_access_token(&name, role, family, now)
+                .create_access_token(&name, role, family, office.as_deref(), now)
                 .await?;
             eprintln!(
                 "Created {} token {} ({}). It is shown only once:",

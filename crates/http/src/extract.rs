@@ -129,6 +129,8 @@ pub struct Caller {
     pub family_id: Option<FamilyId>,
     /// The token's name (a person's name, for officers and auditors): the access record shows it.
     pub name: String,
+    /// The office the token names (officers and auditors): the access record shows it.
+    pub office: Option<String>,
 }
 
 impl Caller {
@@ -178,6 +180,7 @@ impl FromRequestParts<AppState> for Caller {
             role: record.role,
             family_id: record.family_id,
             name: record.name,
+            office: record.office,
         })
     }
 }

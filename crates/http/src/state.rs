@@ -159,7 +159,7 @@ impl AppState {
                 actor_id: caller.token_id,
                 actor_name: caller.name.clone(),
                 actor_role: caller.role,
-                office: None,
+                office: caller.office.clone(),
                 kind,
             })
             .collect();

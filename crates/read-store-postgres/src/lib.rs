@@ -288,13 +288,28 @@ impl ReadStore for PostgresReadStore {
     }
 
     async fn scrub(&self) -> ReadResult<()> {
-        // `VACUUM FULL` writes each table into new files and removes the old ones, so erased rows
-        // are in no table file; the server's WAL keeps them until it recycles its segments
-        // (docs/DESIGN.md §9 says what that takes).
+        // `VACUUM FULL` writes each table into new files; the old files are emptied at once and
+        // unlinked at the next checkpoint. The WAL still holds the erased rows until the segments
+        // that hold them are removed: a checkpoint, a switch to a new segment and a second
+        // checkpoint remove them, provided the server does not recycle segments (`wal_recycle =
+        // off`) and the role may run them (`pg_checkpoint`, EXECUTE on `pg_switch_wal`).
+        // docs/DESIGN.md §9 says what this cannot reach (archives, replicas, backups).
         sqlx::query("VACUUM FULL certificate_view, family_search, family_history")
             .execute(&self.pool)
             .await
             .map_err(rows::backend)?;
+        for step in ["CHECKPOINT", "SELECT pg_switch_wal()", "CHECKPOINT"] {
+            if let Err(e) = sqlx::query(step).execute(&self.pool).await {
+                if is_insufficient_privilege(&e) {
+                    tracing::warn!(
+                        step,
+                        "erased rows stay in the PostgreSQL WAL until it rotates: the role may not run this step (docs/DESIGN.md §9)"
+                    );
+                    return Ok(());
+                }
+                return Err(rows::backend(e));
+            }
+        }
         Ok(())
     }
 
@@ -317,4 +332,10 @@ impl ReadStore for PostgresReadStore {
         .map_err(backend)?;
         rows::histories(&rows)
     }
+}
+
+fn is_insufficient_privilege(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(sqlx::error::DatabaseError::code)
+        .is_some_and(|c| c == "42501")
 }

@@ -17,31 +17,34 @@ fn parse(row: &sqlx::postgres::PgRow) -> Result<AccessToken, TokenStoreError> {
     let name: String = row.try_get(1).map_err(error)?;
     let role: String = row.try_get(2).map_err(error)?;
     let family: Option<String> = row.try_get(3).map_err(error)?;
-    let created: String = row.try_get(4).map_err(error)?;
-    let revoked: Option<String> = row.try_get(5).map_err(error)?;
+    let office: Option<String> = row.try_get(4).map_err(error)?;
+    let created: String = row.try_get(5).map_err(error)?;
+    let revoked: Option<String> = row.try_get(6).map_err(error)?;
     parse_token_row(
         &id,
         name,
         &role,
         family.as_deref(),
+        office,
         &created,
         revoked.as_deref(),
     )
 }
 
-const COLUMNS: &str = "id, name, role, family_id, created_at, revoked_at";
+const COLUMNS: &str = "id, name, role, family_id, office, created_at, revoked_at";
 
 #[async_trait]
 impl TokenStore for PostgresReadStore {
     async fn insert_token(&self, hash: &str, r: &AccessToken) -> Result<(), TokenStoreError> {
         sqlx::query(
-            "INSERT INTO access_tokens (id, name, role, family_id, token_hash, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO access_tokens (id, name, role, family_id, office, token_hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(r.id.to_string())
         .bind(&r.name)
         .bind(r.role.as_str())
         .bind(r.family_id.map(|f| f.to_string()))
+        .bind(&r.office)
         .bind(hash)
         .bind(r.created_at.to_rfc3339())
         .execute(self.pool())

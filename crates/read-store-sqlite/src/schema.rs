@@ -43,9 +43,18 @@ CREATE TRIGGER IF NOT EXISTS access_log_no_delete BEFORE DELETE ON access_log
     BEGIN SELECT RAISE(ABORT, 'the access record is append-only'); END;
 ";
 
-/// Applies the base tables.
+/// Applies the base tables, and adds what later versions added to a store made earlier.
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(BASE)
+    conn.execute_batch(BASE)?;
+    let has_office: bool = conn.query_row(
+        "SELECT count(*) FROM pragma_table_info('access_tokens') WHERE name = 'office'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if !has_office {
+        conn.execute_batch("ALTER TABLE access_tokens ADD COLUMN office TEXT")?;
+    }
+    Ok(())
 }
 
 /// The tables of a projection, in their live names.

@@ -13,10 +13,11 @@ fn token_error(e: ReadStoreError) -> TokenStoreError {
 }
 
 fn parse(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<AccessToken, TokenStoreError>> {
-    let (id, name, role, family, created, revoked): (
+    let (id, name, role, family, office, created, revoked): (
         String,
         String,
         String,
+        Option<String>,
         Option<String>,
         String,
         Option<String>,
@@ -27,18 +28,20 @@ fn parse(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<AccessToken, TokenS
         row.get(3)?,
         row.get(4)?,
         row.get(5)?,
+        row.get(6)?,
     );
     Ok(parse_token_row(
         &id,
         name,
         &role,
         family.as_deref(),
+        office,
         &created,
         revoked.as_deref(),
     ))
 }
 
-const COLUMNS: &str = "id, name, role, family_id, created_at, revoked_at";
+const COLUMNS: &str = "id, name, role, family_id, office, created_at, revoked_at";
 
 #[async_trait]
 impl TokenStore for SqliteReadStore {
@@ -46,13 +49,14 @@ impl TokenStore for SqliteReadStore {
         let (hash, r) = (hash.to_string(), record.clone());
         self.write(move |conn| {
             conn.execute(
-                "INSERT INTO access_tokens (id, name, role, family_id, token_hash, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO access_tokens (id, name, role, family_id, office, token_hash, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 rusqlite::params![
                     r.id.to_string(),
                     r.name,
                     r.role.as_str(),
                     r.family_id.map(|f| f.to_string()),
+                    r.office,
                     hash,
                     r.created_at.to_rfc3339()
                 ],

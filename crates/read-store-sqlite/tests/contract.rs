@@ -29,7 +29,7 @@ async fn the_file_holds_no_token_in_the_clear() {
         .await
         .expect("open store");
     let (token, _) = store
-        .create_access_token("x", Role::Officer, None, chrono::Utc::now())
+        .create_access_token("x", Role::Officer, None, None, chrono::Utc::now())
         .await
         .expect("token");
     for file in ["views.db", "views.db-wal"] {

@@ -647,18 +647,20 @@ pub async fn access_tokens_are_found_by_their_value_but_stored_hashed(
 ) {
     let now = chrono::Utc::now();
     let (officer, record) = tokens
-        .create_access_token("УСЗН ЦАО", Role::Officer, None, now)
+        .create_access_token("Петрова А. В.", Role::Officer, None, Some("УСЗН ЦАО"), now)
         .await
         .unwrap();
     let family = registry_domain::FamilyId(uuid::Uuid::from_u128(9));
     let (holder, _) = tokens
-        .create_access_token("семья", Role::Holder, Some(family), now)
+        .create_access_token("семья", Role::Holder, Some(family), None, now)
         .await
         .unwrap();
     let found = tokens.find_access_token(&officer).await.unwrap().unwrap();
     assert_eq!((found.id, found.role), (record.id, Role::Officer));
+    assert_eq!(found.office.as_deref(), Some("УСЗН ЦАО"));
     let found = tokens.find_access_token(&holder).await.unwrap().unwrap();
     assert_eq!(found.family_id, Some(family));
+    assert_eq!(found.office, None);
     assert!(tokens
         .find_access_token("rgt_nope")
         .await
@@ -676,7 +678,8 @@ pub async fn access_tokens_are_found_by_their_value_but_stored_hashed(
         .await
         .unwrap();
     assert_eq!(by_id.len(), 1);
-    assert_eq!(by_id[0].name, "УСЗН ЦАО");
+    assert_eq!(by_id[0].name, "Петрова А. В.");
+    assert_eq!(by_id[0].office.as_deref(), Some("УСЗН ЦАО"));
     assert!(by_id[0].revoked_at.is_some());
     assert!(tokens.tokens_by_id(&[]).await.unwrap().is_empty());
 }

@@ -63,78 +63,96 @@ fn free_port() -> Option<u16> {
         .map(|a| a.port())
 }
 
+/// A throwaway PostgreSQL cluster of the test process: its superuser URL and its directory (the
+/// data directory is `dir/data`, the server log `dir/log`). A watchdog stops it and removes the
+/// directory when the test process ends.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    pub url: String,
+    pub dir: PathBuf,
+}
+
 fn start_cluster() -> Result<String, String> {
-    let initdb = find_bin("initdb").ok_or("initdb not found")?;
-    let postgres = find_bin("postgres").ok_or("postgres not found")?;
-    let dir = tempfile::Builder::new()
-        .prefix("registry-pg-")
-        .tempdir()
-        .map_err(|e| e.to_string())?
-        .keep();
-    let data = dir.join("data");
-    if is_root() {
-        let status = Command::new("chown")
-            .args(["-R", "postgres:postgres"])
-            .arg(&dir)
-            .status()
+    Cluster::start(&["fsync=off", "full_page_writes=off"]).map(|c| c.url)
+}
+
+impl Cluster {
+    /// Starts a cluster of its own with the given `name=value` settings on top of
+    /// `synchronous_commit=off`, for a test that must see or control the server's files.
+    pub fn start(settings: &[&str]) -> Result<Self, String> {
+        let initdb = find_bin("initdb").ok_or("initdb not found")?;
+        let postgres = find_bin("postgres").ok_or("postgres not found")?;
+        let dir = tempfile::Builder::new()
+            .prefix("registry-pg-")
+            .tempdir()
+            .map_err(|e| e.to_string())?
+            .keep();
+        let data = dir.join("data");
+        if is_root() {
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&dir)
+                .status()
+                .map_err(|e| e.to_string())?;
+            if !status.success() {
+                return Err("chown of the cluster directory failed".into());
+            }
+        }
+        let out = as_postgres(&initdb)
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            ])
+            .output()
             .map_err(|e| e.to_string())?;
-        if !status.success() {
-            return Err("chown of the cluster directory failed".into());
-        }
-    }
-    let out = as_postgres(&initdb)
-        .arg("-D")
-        .arg(&data)
-        .args([
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "--no-sync",
-            "-E",
-            "UTF8",
-            "--locale=C",
-        ])
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(format!(
-            "initdb failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    let port = free_port().ok_or("no free port")?;
-    // The watchdog: the server runs until this test process is gone, then stops and its files go.
-    let script = format!(
-        "'{postgres}' -D '{data}' -p {port} -k '{dir}' -c listen_addresses=127.0.0.1 \
-         -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 \
-         -c shared_buffers=128MB >'{dir}/log' 2>&1 & pg=$!; \
-         while [ -d /proc/{parent} ]; do sleep 1; done; kill -INT $pg; wait $pg; rm -rf '{dir}'",
-        postgres = postgres.display(),
-        data = data.display(),
-        dir = dir.display(),
-        parent = std::process::id(),
-    );
-    let sh = PathBuf::from("/bin/sh");
-    as_postgres(&sh)
-        .args(["-c", &script])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok(url);
-        }
-        if Instant::now() > deadline {
+        if !out.status.success() {
             return Err(format!(
-                "the throwaway PostgreSQL did not start: {}",
-                std::fs::read_to_string(dir.join("log")).unwrap_or_default()
+                "initdb failed: {}",
+                String::from_utf8_lossy(&out.stderr)
             ));
         }
-        std::thread::sleep(Duration::from_millis(50));
+        let port = free_port().ok_or("no free port")?;
+        // The watchdog: the server runs until this test process is gone, then stops and its files go.
+        let settings: String = settings.iter().map(|s| format!(" -c {s}")).collect();
+        let script = format!(
+            "'{postgres}' -D '{data}' -p {port} -k '{dir}' -c listen_addresses=127.0.0.1 \
+         -c synchronous_commit=off -c max_connections=300 -c shared_buffers=128MB{settings} \
+         >'{dir}/log' 2>&1 & pg=$!; \
+         while [ -d /proc/{parent} ]; do sleep 1; done; kill -INT $pg; wait $pg; rm -rf '{dir}'",
+            postgres = postgres.display(),
+            data = data.display(),
+            dir = dir.display(),
+            parent = std::process::id(),
+        );
+        let sh = PathBuf::from("/bin/sh");
+        as_postgres(&sh)
+            .args(["-c", &script])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(Cluster { url, dir });
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "the throwaway PostgreSQL did not start: {}",
+                    std::fs::read_to_string(dir.join("log")).unwrap_or_default()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
@@ -165,16 +183,20 @@ pub fn server_url() -> Option<String> {
 
 /// A new, empty database on the test server; its URL. `None` when PostgreSQL tests are skipped.
 pub async fn fresh_database() -> Option<String> {
-    let server = server_url()?;
+    Some(fresh_database_on(&server_url()?).await)
+}
+
+/// A new, empty database on the server at the superuser URL `server`; its URL.
+pub async fn fresh_database_on(server: &str) -> String {
     let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = connect_with_retry(&server).await;
+    let mut admin = connect_with_retry(server).await;
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut admin)
         .await
         .expect("create a test database");
     let _ = admin.close().await;
-    let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
-    Some(format!("{base}/{name}"))
+    let base = server.rsplit_once('/').map_or(server, |(b, _)| b);
+    format!("{base}/{name}")
 }
 
 async fn connect_with_retry(url: &str) -> PgConnection {

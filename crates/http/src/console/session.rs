@@ -23,6 +23,7 @@ pub struct Person {
     pub role: Role,
     pub family_id: Option<FamilyId>,
     pub name: String,
+    pub office: Option<String>,
     pub csrf: String,
 }
 
@@ -33,6 +34,7 @@ impl Person {
             role: self.role,
             family_id: self.family_id,
             name: self.name.clone(),
+            office: self.office.clone(),
         }
     }
 
@@ -93,22 +95,23 @@ pub async fn current(state: &AppState, headers: &HeaderMap) -> Option<Person> {
         .touch(id, chrono::Utc::now(), state.config().session_idle)
         .await?;
     // A revoked token ends its sessions at their next request.
-    match state.tokens().token_by_hash(&session.token_hash).await {
-        Ok(Some(token)) if token.id == session.token_id => {}
+    let office = match state.tokens().token_by_hash(&session.token_hash).await {
+        Ok(Some(token)) if token.id == session.token_id => token.office,
         _ => {
             state.sessions().end(id).await;
             return None;
         }
-    }
-    Some(person(session))
+    };
+    Some(person(session, office))
 }
 
-fn person(s: Session) -> Person {
+fn person(s: Session, office: Option<String>) -> Person {
     Person {
         token_id: s.token_id,
         role: s.role,
         family_id: s.family_id,
         name: s.name,
+        office,
         csrf: s.csrf,
     }
 }
