@@ -64,8 +64,8 @@ pub struct AccessToken {
     pub name: String,
     pub role: Role,
     pub family_id: Option<FamilyId>,
-    /// The office an officer or auditor works in, when the token names one: the history and the
-    /// access record show it.
+    /// The office an officer or auditor works in, when the token names one: the access record
+    /// shows it.
     pub office: Option<String>,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,

@@ -175,8 +175,7 @@ enum TokenCommand {
         /// The family a holder token is bound to.
         #[arg(long)]
         family: Option<uuid::Uuid>,
-        /// The office an officer or auditor works in (the history and the access record show
-        /// it).
+        /// The office an officer or auditor works in (the access record shows it).
         #[arg(long)]
         office: Option<String>,
     },

@@ -141,3 +141,36 @@ pub fn read_indexes(projection: &str, suffix: &str) -> Result<String, ReadStoreE
         other => return Err(ReadStoreError::UnknownProjection(other.to_string())),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_a_store_made_before_tokens_named_an_office_when_migrated_then_tokens_take_one() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE access_tokens (id TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL,
+             family_id TEXT, token_hash TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL,
+             revoked_at TEXT);
+             INSERT INTO access_tokens VALUES ('old', 'УСЗН', 'officer', NULL, 'h', 't', NULL);",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        migrate(&conn).unwrap(); // a second start changes nothing
+        conn.execute(
+            "INSERT INTO access_tokens (id, name, role, office, token_hash, created_at) \
+             VALUES ('new', 'Петрова', 'officer', 'УСЗН ЦАО', 'h2', 't')",
+            [],
+        )
+        .unwrap();
+        let offices: Vec<Option<String>> = conn
+            .prepare("SELECT office FROM access_tokens ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(offices, [Some("УСЗН ЦАО".to_string()), None]);
+    }
+}
