@@ -39,3 +39,14 @@ async fn one_of_two_processes_leads_and_the_other_takes_over_when_it_goes() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+async fn fresh_tree() -> Option<(Arc<dyn registry_tlog::TreeStore>, ())> {
+    let url = registry_test_support::fresh_database().await?;
+    let store = PostgresReadStore::open(&url).await.expect("open store");
+    Some((Arc::new(store), ()))
+}
+
+mod tree {
+    use super::fresh_tree;
+    registry_read_store_tests::tree_contract_tests!(fresh_tree());
+}

@@ -12,6 +12,7 @@ mod rebuild;
 mod rows;
 mod schema;
 mod tokens;
+mod tree;
 
 use async_trait::async_trait;
 use registry_domain::{CertificateId, FamilyId};

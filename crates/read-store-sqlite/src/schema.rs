@@ -41,6 +41,27 @@ CREATE TRIGGER IF NOT EXISTS access_log_no_update BEFORE UPDATE ON access_log
     BEGIN SELECT RAISE(ABORT, 'the access record is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS access_log_no_delete BEFORE DELETE ON access_log
     BEGIN SELECT RAISE(ABORT, 'the access record is append-only'); END;
+-- The transparency log's tree (registry-tlog): derived from the event log, never rebuilt with
+-- the projections. Stored hashes in tlog's stored-hash numbering; one row per leaf.
+CREATE TABLE IF NOT EXISTS tlog_hashes (
+    idx  INTEGER PRIMARY KEY,
+    hash BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tlog_leaves (
+    leaf     INTEGER PRIMARY KEY,
+    position INTEGER NOT NULL UNIQUE,
+    event_id TEXT    NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS tlog_checkpoints (
+    size INTEGER PRIMARY KEY,
+    note TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tlog_cosignatures (
+    size    INTEGER NOT NULL,
+    witness TEXT    NOT NULL,
+    line    TEXT    NOT NULL,
+    PRIMARY KEY (size, witness)
+);
 ";
 
 /// Applies the base tables, and adds what later versions added to a store made earlier.

@@ -37,3 +37,17 @@ async fn the_file_holds_no_token_in_the_clear() {
         assert!(!bytes.windows(token.len()).any(|w| w == token.as_bytes()));
     }
 }
+
+async fn fresh_tree() -> Option<(Arc<dyn registry_tlog::TreeStore>, tempfile::TempDir)> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("views.db");
+    let store = SqliteReadStore::open(path.to_str().expect("utf-8 path"))
+        .await
+        .expect("open store");
+    Some((Arc::new(store), dir))
+}
+
+mod tree {
+    use super::fresh_tree;
+    registry_read_store_tests::tree_contract_tests!(fresh_tree());
+}

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
 mod rows;
+pub mod tree;
 
 pub use registry_access::{AccessRecord, TokenStore};
 pub use registry_read_store::ReadStore;

@@ -7,7 +7,9 @@ use crate::note::{open_checkpoint, NoteError, OpenedCheckpoint};
 use crate::store::{Leaf, TreeStore, TreeStoreError};
 use registry_store::{EventStore, RecordedEvent, StoreError};
 use std::fmt;
-use tlog_tiles::{stored_hash_index, stored_hashes_for_record_hash, tree_hash, Error, Hash, HashReader};
+use tlog_tiles::{
+    stored_hash_index, stored_hashes_for_record_hash, tree_hash, Error, Hash, HashReader,
+};
 
 /// Events read per page.
 const PAGE: usize = 10_000;
@@ -16,13 +18,26 @@ const PAGE: usize = 10_000;
 #[derive(Debug, PartialEq, Eq)]
 pub enum Finding {
     /// The event at this position is not the bytes the tree recorded for it.
-    Changed { index: u64, position: u64, stream: String, revision: u64 },
+    Changed {
+        index: u64,
+        position: u64,
+        stream: String,
+        revision: u64,
+    },
     /// The tree recorded an event at this position; the log no longer has it.
     Removed { index: u64, position: u64 },
     /// The log has an event the tree did not record at this place (inserted or moved).
-    Unexpected { index: u64, position: u64, expected_position: u64 },
+    Unexpected {
+        index: u64,
+        position: u64,
+        expected_position: u64,
+    },
     /// A signed checkpoint covers more entries than the log has.
-    Shorter { checkpoint_size: u64, events: u64, next_position: Option<u64> },
+    Shorter {
+        checkpoint_size: u64,
+        events: u64,
+        next_position: Option<u64>,
+    },
     /// A signed checkpoint's root is not the root of the log's first `size` entries.
     Root { size: u64, kept: bool },
     /// A stored checkpoint's signature does not verify.
@@ -100,7 +115,12 @@ impl HashReader for Recomputed {
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, Error> {
         indexes
             .iter()
-            .map(|i| self.0.get(*i as usize).copied().ok_or(Error::IndexesNotInTree))
+            .map(|i| {
+                self.0
+                    .get(*i as usize)
+                    .copied()
+                    .ok_or(Error::IndexesNotInTree)
+            })
             .collect()
     }
 }
@@ -123,12 +143,20 @@ fn found(f: Finding) -> AuditError {
 }
 
 /// Compares one page of events with the leaves the tree recorded for them.
-fn compare(index: u64, event: &RecordedEvent, leaf: Option<(&Leaf, &Hash)>, hash: &Hash) -> Result<(), AuditError> {
+fn compare(
+    index: u64,
+    event: &RecordedEvent,
+    leaf: Option<(&Leaf, &Hash)>,
+    hash: &Hash,
+) -> Result<(), AuditError> {
     let Some((leaf, recorded)) = leaf else {
         return Ok(()); // not in the tree yet: checked against checkpoints only
     };
     if event.position > leaf.position {
-        return Err(found(Finding::Removed { index, position: leaf.position }));
+        return Err(found(Finding::Removed {
+            index,
+            position: leaf.position,
+        }));
     }
     if event.position < leaf.position || event.event_id != leaf.event_id {
         return Err(found(Finding::Unexpected {
@@ -169,7 +197,12 @@ pub async fn verify(
         last = end.position;
         let leaves = tree.leaves(n, page.len()).await?;
         let recorded = tree
-            .hashes(leaves.iter().map(|l| stored_hash_index(0, l.index)).collect())
+            .hashes(
+                leaves
+                    .iter()
+                    .map(|l| stored_hash_index(0, l.index))
+                    .collect(),
+            )
             .await?;
         for (i, event) in page.iter().enumerate() {
             let hash = leaf_hash(event);
@@ -181,7 +214,10 @@ pub async fn verify(
     }
     // The tree recorded more leaves than the log has events: the tail was removed.
     if let Some(leaf) = tree.leaves(n, 1).await?.first() {
-        return Err(found(Finding::Removed { index: leaf.index, position: leaf.position }));
+        return Err(found(Finding::Removed {
+            index: leaf.index,
+            position: leaf.position,
+        }));
     }
     let mut checkpoints = 0;
     let mut latest = None;
@@ -192,7 +228,10 @@ pub async fn verify(
         from = end.size + 1;
         for stored in page {
             let opened = open_checkpoint(&stored.note, verifier_key, &[]).map_err(|e| {
-                found(Finding::Signature { size: stored.size, why: e.to_string() })
+                found(Finding::Signature {
+                    size: stored.size,
+                    why: e.to_string(),
+                })
             })?;
             check_root(&recomputed, n, &opened, false, tree).await?;
             checkpoints += 1;
@@ -227,7 +266,10 @@ async fn check_root(
         }));
     }
     if recomputed.root(checkpoint.size)? != checkpoint.root {
-        return Err(found(Finding::Root { size: checkpoint.size, kept }));
+        return Err(found(Finding::Root {
+            size: checkpoint.size,
+            kept,
+        }));
     }
     Ok(())
 }

@@ -101,12 +101,20 @@ mod tests {
     #[test]
     fn given_a_control_character_when_encoded_then_it_is_a_lower_case_u_escape() {
         let bytes = entry_bytes(&event("\u{1f}"));
-        assert!(String::from_utf8(bytes).unwrap().starts_with(r#"{"data":"\u001f","#));
+        assert!(String::from_utf8(bytes)
+            .unwrap()
+            .starts_with(r#"{"data":"\u001f","#));
     }
 
     #[test]
     fn given_one_changed_byte_when_hashed_then_the_leaf_differs() {
-        assert_ne!(leaf_hash(&event("{\"a\":1}")), leaf_hash(&event("{\"a\":2}")));
-        assert_eq!(leaf_hash(&event("{\"a\":1}")), leaf_hash(&event("{\"a\":1}")));
+        assert_ne!(
+            leaf_hash(&event("{\"a\":1}")),
+            leaf_hash(&event("{\"a\":2}"))
+        );
+        assert_eq!(
+            leaf_hash(&event("{\"a\":1}")),
+            leaf_hash(&event("{\"a\":1}"))
+        );
     }
 }

@@ -105,6 +105,9 @@ mod tests {
         let wanted = indexes_read_by(|r| tlog_tiles::prove_record(10, 3, r));
         let some = wanted.iter().map(|i| (*i, all[i])).collect();
         let from_some = tlog_tiles::prove_record(10, 3, &MapReader(some)).unwrap();
-        assert_eq!(from_some, tlog_tiles::prove_record(10, 3, &MapReader(all)).unwrap());
+        assert_eq!(
+            from_some,
+            tlog_tiles::prove_record(10, 3, &MapReader(all)).unwrap()
+        );
     }
 }

@@ -17,5 +17,7 @@ pub mod store;
 
 pub use builder::LogBuilder;
 pub use note::{open_checkpoint, LogKey, OpenedCheckpoint};
-pub use store::{Cosignature, Leaf, StoredCheckpoint, TreeResult, TreeSize, TreeStore, TreeStoreError};
+pub use store::{
+    Cosignature, Leaf, StoredCheckpoint, TreeResult, TreeSize, TreeStore, TreeStoreError,
+};
 pub use tlog_tiles::{Hash, EMPTY_HASH};

@@ -70,7 +70,8 @@ impl LogKey {
     /// Loads the key from `dir`, creating one named `origin` on first use (mode 0600).
     pub fn load_or_create(dir: &Path, origin: &str) -> Result<Self, NoteError> {
         let path = dir.join(KEY_FILE);
-        let file_error = |e: std::io::Error| NoteError::KeyFile(path.display().to_string(), e.to_string());
+        let file_error =
+            |e: std::io::Error| NoteError::KeyFile(path.display().to_string(), e.to_string());
         match std::fs::read_to_string(&path) {
             Ok(text) => Self::from_signer_key(&text).map_err(|e| match e {
                 NoteError::KeyFile(_, why) => NoteError::KeyFile(path.display().to_string(), why),
@@ -148,16 +149,21 @@ pub fn open_checkpoint(
         .map_err(|e| NoteError::KeyFile("(log key)".into(), e.to_string()))?;
     let log_name = log.name().to_owned();
     let mut list: Vec<Box<dyn Verifier>> = vec![Box::new(log)];
-    list.extend(witnesses.iter().map(|w| Box::new(w.clone()) as Box<dyn Verifier>));
-    let note = Note::from_bytes(signed.as_bytes()).map_err(|e| NoteError::Malformed(e.to_string()))?;
+    list.extend(
+        witnesses
+            .iter()
+            .map(|w| Box::new(w.clone()) as Box<dyn Verifier>),
+    );
+    let note =
+        Note::from_bytes(signed.as_bytes()).map_err(|e| NoteError::Malformed(e.to_string()))?;
     let (verified, _unknown) = note
         .verify(&VerifierList::new(list))
         .map_err(|_| NoteError::NotSigned(verifier_key.to_owned()))?;
     if !verified.iter().any(|s| s.name() == log_name) {
         return Err(NoteError::NotSigned(verifier_key.to_owned()));
     }
-    let checkpoint = Checkpoint::from_bytes(note.text())
-        .map_err(|e| NoteError::Malformed(e.to_string()))?;
+    let checkpoint =
+        Checkpoint::from_bytes(note.text()).map_err(|e| NoteError::Malformed(e.to_string()))?;
     if checkpoint.origin() != log_name {
         return Err(NoteError::Origin {
             expected: log_name,

@@ -66,8 +66,12 @@ pub trait TreeStore: Send + Sync + fmt::Debug + 'static {
     /// Adds leaves `from..from + leaves.len()` and the stored hashes they complete, in one
     /// transaction. Refused with [`TreeStoreError::Conflict`], changing nothing, unless the tree
     /// has exactly `from` leaves.
-    async fn append(&self, from: u64, leaves: Vec<Leaf>, hashes: Vec<(u64, Hash)>)
-        -> TreeResult<()>;
+    async fn append(
+        &self,
+        from: u64,
+        leaves: Vec<Leaf>,
+        hashes: Vec<(u64, Hash)>,
+    ) -> TreeResult<()>;
 
     /// The stored hashes at these indexes (tlog stored-hash numbering), in the same order.
     async fn hashes(&self, indexes: Vec<u64>) -> TreeResult<Vec<Hash>>;

@@ -7,7 +7,9 @@ use registry_tlog::cosign::{CosignatureSigner, CosignatureVerifier};
 use registry_tlog::hashes::{appended, MapReader};
 use registry_tlog::{open_checkpoint, LogKey};
 use std::collections::HashMap;
-use tlog_tiles::{check_record, check_tree, prove_record, prove_tree, record_hash, tree_hash, Hash};
+use tlog_tiles::{
+    check_record, check_tree, prove_record, prove_tree, record_hash, tree_hash, Hash,
+};
 
 fn hex(s: &str) -> Vec<u8> {
     (0..s.len())
@@ -45,14 +47,23 @@ const ROOTS: [&str; 9] = [
 
 fn tree() -> MapReader {
     let leaves: Vec<Hash> = LEAVES.iter().map(|l| record_hash(&hex(l))).collect();
-    MapReader(appended(0, HashMap::new(), &leaves).unwrap().into_iter().collect())
+    MapReader(
+        appended(0, HashMap::new(), &leaves)
+            .unwrap()
+            .into_iter()
+            .collect(),
+    )
 }
 
 #[test]
 fn the_rfc_6962_roots_of_every_size_reproduce() {
     let tree = tree();
     for (size, root) in ROOTS.iter().enumerate() {
-        assert_eq!(tree_hash(size as u64, &tree).unwrap(), h(root), "size {size}");
+        assert_eq!(
+            tree_hash(size as u64, &tree).unwrap(),
+            h(root),
+            "size {size}"
+        );
     }
 }
 
@@ -60,26 +71,46 @@ fn the_rfc_6962_roots_of_every_size_reproduce() {
 fn the_published_inclusion_proofs_reproduce_and_check() {
     let tree = tree();
     let cases: [(u64, u64, &[&str]); 4] = [
-        (0, 8, &[
-            "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
-            "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-            "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
-        ]),
-        (5, 8, &[
-            "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
-            "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
-            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-        ]),
-        (2, 3, &["fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"]),
-        (1, 5, &[
-            "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
-            "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-            "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
-        ]),
+        (
+            0,
+            8,
+            &[
+                "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+            ],
+        ),
+        (
+            5,
+            8,
+            &[
+                "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+                "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+                "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+            ],
+        ),
+        (
+            2,
+            3,
+            &["fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"],
+        ),
+        (
+            1,
+            5,
+            &[
+                "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+            ],
+        ),
     ];
     for (index, size, proof) in cases {
         let expected: Vec<Hash> = proof.iter().map(|p| h(p)).collect();
-        assert_eq!(prove_record(size, index, &tree).unwrap(), expected, "leaf {index} of {size}");
+        assert_eq!(
+            prove_record(size, index, &tree).unwrap(),
+            expected,
+            "leaf {index} of {size}"
+        );
         let leaf = record_hash(&hex(LEAVES[index as usize]));
         check_record(&expected, size, h(ROOTS[size as usize]), index, leaf).unwrap();
         let wrong = record_hash(b"not the leaf");
@@ -91,29 +122,49 @@ fn the_published_inclusion_proofs_reproduce_and_check() {
 fn the_published_consistency_proofs_reproduce_and_check() {
     let tree = tree();
     let cases: [(u64, u64, &[&str]); 4] = [
-        (1, 8, &[
-            "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
-            "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-            "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
-        ]),
-        (6, 8, &[
-            "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
-            "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
-            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-        ]),
-        (2, 5, &[
-            "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-            "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
-        ]),
-        (6, 7, &[
-            "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
-            "b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f",
-            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-        ]),
+        (
+            1,
+            8,
+            &[
+                "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+            ],
+        ),
+        (
+            6,
+            8,
+            &[
+                "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+                "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+                "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+            ],
+        ),
+        (
+            2,
+            5,
+            &[
+                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+            ],
+        ),
+        (
+            6,
+            7,
+            &[
+                "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+                "b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f",
+                "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+            ],
+        ),
     ];
     for (old, new, proof) in cases {
         let expected: Vec<Hash> = proof.iter().map(|p| h(p)).collect();
-        assert_eq!(prove_tree(new, old, &tree).unwrap(), expected, "{old} -> {new}");
+        assert_eq!(
+            prove_tree(new, old, &tree).unwrap(),
+            expected,
+            "{old} -> {new}"
+        );
         let (old_root, new_root) = (h(ROOTS[old as usize]), h(ROOTS[new as usize]));
         check_tree(&expected, new, new_root, old, old_root).unwrap();
         assert!(check_tree(&expected, new, new_root, old, new_root).is_err());
@@ -137,11 +188,11 @@ fn a_checkpoint_signed_by_the_go_note_key_opens_and_a_tampered_one_does_not() {
     let root = h(ROOTS[8]);
     let signed = key.sign(8, root).unwrap();
     let opened = open_checkpoint(&signed, NEUMANN_VKEY, &[]).unwrap();
-    assert_eq!((opened.origin.as_str(), opened.size, opened.root), ("PeterNeumann", 8, root));
-    let other_root = signed.replace(
-        &base64_of(&root.0),
-        &base64_of(&h(ROOTS[7]).0),
+    assert_eq!(
+        (opened.origin.as_str(), opened.size, opened.root),
+        ("PeterNeumann", 8, root)
     );
+    let other_root = signed.replace(&base64_of(&root.0), &base64_of(&h(ROOTS[7]).0));
     assert!(open_checkpoint(&other_root, NEUMANN_VKEY, &[]).is_err());
 }
 
@@ -155,7 +206,8 @@ fn base64_of(bytes: &[u8]) -> String {
 /// that is not this project's), so the two must agree byte for byte.
 #[test]
 fn a_cosignature_computed_elsewhere_verifies_and_ours_is_identical() {
-    let checkpoint = "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n";
+    let checkpoint =
+        "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n";
     let line = "— witness.example.com/w1 1GorGwAAAABkGFDLJeR//pqzhnEKVvEm2wWbh2RJ6oru5+cUUfm5X9NnlaGr8aSH9QE5RVZD4QGlxl2F5UpVIIi94p178KLfqPPsAA==\n";
     let vkey = "witness.example.com/w1+d46a2b1b+BBpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
     // The x/mod signer key's seed: 0x01 ‖ 32 bytes.
@@ -179,13 +231,18 @@ fn a_cosignature_computed_elsewhere_verifies_and_ours_is_identical() {
 
 #[test]
 fn the_published_witness_key_parses_and_its_timestamp_reads() {
-    CosignatureVerifier::new("remora.n621.de+da77ade7+BOvN63jn/bLvkieywe8R6UYAtVtNbZpXh34x7onlmtw2")
-        .unwrap();
+    CosignatureVerifier::new(
+        "remora.n621.de+da77ade7+BOvN63jn/bLvkieywe8R6UYAtVtNbZpXh34x7onlmtw2",
+    )
+    .unwrap();
     let sig = {
         use base64::Engine;
         base64::engine::general_purpose::STANDARD
             .decode("ZGhGuQAAAABm/qTPeyKXD+R2rzyQsxPiP8mXum7qq/iF0u4vanlqJyocWODBt97w9uL+8qT7S5gxEHWWOworDcFiEBYJXORmnFBOBA==")
             .unwrap()
     };
-    assert_eq!(CosignatureVerifier::timestamp(&sig[4..]), Some(1_727_964_367));
+    assert_eq!(
+        CosignatureVerifier::timestamp(&sig[4..]),
+        Some(1_727_964_367)
+    );
 }
