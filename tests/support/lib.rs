@@ -68,6 +68,8 @@ pub struct Config {
     pub body_limit: usize,
     /// How long a console session may stay unused.
     pub session_idle: chrono::Duration,
+    /// Witnesses whose cosignatures the server keeps (cosignature verifier keys).
+    pub witness_keys: Vec<String>,
 }
 
 impl Default for Config {
@@ -79,6 +81,7 @@ impl Default for Config {
             verify_burst: 0,
             body_limit: 64 * 1024,
             session_idle: chrono::Duration::minutes(30),
+            witness_keys: Vec::new(),
         }
     }
 }
@@ -135,6 +138,10 @@ pub async fn spawn_on_with(stores: &Stores, config: Config) -> TestApp {
         },
         policy: config.policy,
         demo: false,
+        log: registry_cli::LogOptions {
+            witness_keys: config.witness_keys.clone(),
+            ..registry_cli::LogOptions::default()
+        },
     };
     let running = start(stores, options, clock.clone(), listener)
         .await

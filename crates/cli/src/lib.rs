@@ -3,6 +3,7 @@
 //! library; the end-to-end tests start servers through [`start`] exactly as `registry serve`
 //! does, on port 0 and with an injected clock.
 
+pub mod audit;
 mod demo;
 pub mod offline;
 
@@ -21,6 +22,8 @@ use registry_store::EventStore;
 use registry_store_kurrentdb::KurrentEventStore;
 use registry_store_postgres::PostgresEventStore;
 use registry_store_sqlite::SqliteEventStore;
+use registry_tlog::cosign::CosignatureVerifier;
+use registry_tlog::{LogBuilder, LogKey, TransparencyLog, TreeStore};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -109,6 +112,13 @@ impl Stores {
     /// read. The keys are in `DATA_DIR/keys` (`family-keys.db`, wrapped by `personal-data.kek`);
     /// a key-encryption key that does not match them is refused here.
     pub async fn open_event_store(&self) -> anyhow::Result<Arc<dyn EventStore>> {
+        Ok(self.open_event_stores().await?.0)
+    }
+
+    /// The event store behind the seal, and the same store as stored (one connection for both).
+    pub async fn open_event_stores(
+        &self,
+    ) -> anyhow::Result<(Arc<dyn EventStore>, Arc<dyn EventStore>)> {
         let inner = self.open_plain_event_store().await?;
         let dir = self.keys_dir();
         let keys = tokio::task::spawn_blocking(move || -> anyhow::Result<SqliteFamilyKeys> {
@@ -121,7 +131,10 @@ impl Stores {
             )?)
         })
         .await??;
-        Ok(Arc::new(SealingStore::new(inner, Arc::new(keys))))
+        Ok((
+            Arc::new(SealingStore::new(inner.clone(), Arc::new(keys))),
+            inner,
+        ))
     }
 
     /// The event store as stored: sealed personal fields stay sealed.
@@ -159,6 +172,7 @@ impl Stores {
             return Ok(ReadStores {
                 read: Arc::new(store.clone()),
                 tokens: Arc::new(store.clone()),
+                tree: Arc::new(store.clone()),
                 access: Arc::new(store),
             });
         }
@@ -167,6 +181,7 @@ impl Stores {
             return Ok(ReadStores {
                 read: Arc::new(store.clone()),
                 tokens: Arc::new(store.clone()),
+                tree: Arc::new(store.clone()),
                 access: Arc::new(store),
             });
         }
@@ -184,6 +199,8 @@ pub struct ReadStores {
     pub tokens: Arc<dyn TokenStore>,
     /// The access record (in the read store's database, beside the tokens).
     pub access: Arc<dyn AccessRecord>,
+    /// The transparency log's tree (in the same database).
+    pub tree: Arc<dyn TreeStore>,
 }
 
 /// A URL with its password, if any, replaced by `***`, for messages and logs.
@@ -207,6 +224,30 @@ pub struct ServeOptions {
     /// The eligibility rules (a book of presets over time, or one preset).
     pub policy: PolicyBook,
     pub demo: bool,
+    pub log: LogOptions,
+}
+
+/// The transparency log's settings.
+#[derive(Clone, Debug)]
+pub struct LogOptions {
+    /// The checkpoints' origin line, used when the log key is first created.
+    pub origin: String,
+    /// Witnesses whose cosignatures the server keeps and serves (cosignature verifier keys).
+    pub witness_keys: Vec<String>,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        Self {
+            origin: registry_tlog::note::DEFAULT_ORIGIN.into(),
+            witness_keys: Vec::new(),
+        }
+    }
+}
+
+/// The log key in the key directory, created on first use.
+pub fn load_log_key(stores: &Stores, origin: &str) -> anyhow::Result<LogKey> {
+    LogKey::load_or_create(&stores.keys_dir(), origin).context("loading the log key")
 }
 
 /// A running server.
@@ -268,13 +309,32 @@ pub async fn start(
     listener: tokio::net::TcpListener,
 ) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
-    let store = stores.open_event_store().await?;
+    let (store, plain) = stores.open_event_stores().await?;
     let ReadStores {
         read,
         tokens,
         access,
+        tree,
     } = stores.open_read_store().await?;
     let keys = KeyRing::load_or_create(&stores.keys_dir()).context("loading the signing keys")?;
+    let witnesses = options
+        .log
+        .witness_keys
+        .iter()
+        .map(|k| CosignatureVerifier::new(k).with_context(|| format!("the witness key {k:?}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let log_key = Arc::new(load_log_key(stores, &options.log.origin)?);
+    let log = TransparencyLog::new(
+        plain.clone(),
+        tree.clone(),
+        log_key.verifier_key().to_owned(),
+        witnesses,
+    );
+    let builder = Arc::new(LogBuilder::new(plain, tree, log_key));
+    builder
+        .catch_up()
+        .await
+        .context("bringing the transparency log up to date")?;
 
     let runner = Arc::new(ProjectionRunner::new(
         store.clone(),
@@ -298,11 +358,15 @@ pub async fn start(
         access,
         runner.handle(),
         keys,
+        log,
         options.http.clone(),
     );
 
     let (shutdown, rx) = watch::channel(false);
-    let mut background = vec![tokio::spawn(runner.clone().run(signal(rx.clone())))];
+    let mut background = vec![
+        tokio::spawn(runner.clone().run(signal(rx.clone()))),
+        tokio::spawn(builder.run(signal(rx.clone()))),
+    ];
     background.push(tokio::spawn(reload_keys(
         stores.keys_dir(),
         state.clone(),

@@ -83,6 +83,26 @@ enum Commands {
     /// Certificate documents.
     #[command(subcommand)]
     Certificate(CertificateCommand),
+    /// Check the transparency log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Recompute the log's tree from the stored events and check the tree store, every signed
+    /// checkpoint and, given one, the checkpoint kept from an earlier audit; exits non-zero
+    /// naming the first position that differs.
+    Verify {
+        /// A checkpoint kept from an earlier audit: checked when the file exists, and replaced
+        /// by the newest checkpoint when the audit passes.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// The log's public key (as served at /log/key); default: derived from the data
+        /// directory's log key.
+        #[arg(long, env = "REGISTRY_LOG_KEY")]
+        log_key: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -154,6 +174,66 @@ struct ServeArgs {
     /// Log as JSON lines instead of text.
     #[arg(long, env = "REGISTRY_LOG_JSON")]
     log_json: bool,
+    /// The transparency log's origin line, used when its key is first created.
+    #[arg(long, env = "REGISTRY_LOG_ORIGIN", default_value = registry_tlog::note::DEFAULT_ORIGIN)]
+    log_origin: String,
+    /// A witness whose cosignatures the server keeps and serves with the checkpoint: its
+    /// C2SP tlog-cosignature verifier key (`name+keyid+base64`); repeat, or separate by commas.
+    #[arg(
+        long = "log-witness-key",
+        env = "REGISTRY_LOG_WITNESS_KEYS",
+        value_delimiter = ','
+    )]
+    log_witness_keys: Vec<String>,
+}
+
+async fn audit_verify(
+    stores: &Stores,
+    kept: Option<&std::path::Path>,
+    log_key: Option<&str>,
+) -> anyhow::Result<()> {
+    stores.require_existing()?;
+    let key = registry_cli::audit::log_verifier_key(stores, log_key)?;
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("auditing [{bar:40}] {pos} events ({per_sec}, {elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let started = std::time::Instant::now();
+    let outcome = registry_cli::audit::audit(stores, &key, kept, &|n| {
+        bar.set_length(n);
+        bar.set_position(n);
+    })
+    .await?;
+    bar.finish_and_clear();
+    let report = match outcome {
+        Ok(report) => report,
+        Err(registry_tlog::audit::AuditError::Found(finding)) => {
+            bail!("the log was altered: {finding}")
+        }
+        Err(e) => return Err(e.into()),
+    };
+    println!(
+        "ok: {} events hash to root {}; {} signed checkpoints verify and match ({:.1?})",
+        report.events,
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, report.root.0),
+        report.checkpoints,
+        started.elapsed()
+    );
+    if let Some(size) = report.kept {
+        println!("ok: consistent with the kept checkpoint of size {size}");
+    }
+    match (&report.latest, kept) {
+        (Some((_, latest)), Some(path)) => println!(
+            "saved the checkpoint of size {} to {}",
+            latest.size,
+            path.display()
+        ),
+        (None, _) => println!("the log has signed no checkpoint yet"),
+        _ => {}
+    }
+    Ok(())
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -272,6 +352,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Commands::Projections(command) => projections(stores, command).await,
         Commands::Verify(args) => verify(args),
         Commands::Certificate(command) => certificate(stores, command).await,
+        Commands::Audit(AuditCommand::Verify {
+            checkpoint,
+            log_key,
+        }) => audit_verify(&stores, checkpoint.as_deref(), log_key.as_deref()).await,
     }
 }
 
@@ -322,6 +406,10 @@ async fn serve(stores: Stores, args: ServeArgs) -> anyhow::Result<()> {
         },
         policy,
         demo: args.demo,
+        log: registry_cli::LogOptions {
+            origin: args.log_origin.clone(),
+            witness_keys: args.log_witness_keys.clone(),
+        },
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

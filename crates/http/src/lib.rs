@@ -11,6 +11,7 @@ pub mod document;
 pub mod dto;
 pub mod error;
 mod extract;
+mod log;
 pub mod openapi;
 mod ops;
 mod ratelimit;
@@ -84,6 +85,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/verify/{token}", get(verify::verify_json))
         .route("/v/{token}", get(verify::verify_page))
         .route("/.well-known/registry-keys.json", get(verify::keys))
+        .route("/log/checkpoint", get(log::checkpoint))
+        .route("/log/key", get(log::key))
+        .route("/log/cosignatures", post(log::cosign))
+        .route("/api/v1/log/inclusion", get(log::inclusion))
+        .route("/api/v1/log/consistency", get(log::consistency))
         .route("/assets/verify.css", get(verify::stylesheet))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

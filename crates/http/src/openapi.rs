@@ -27,6 +27,8 @@ use utoipa::{Modify, OpenApi};
         api::my_certificate, api::my_qr_svg, api::my_qr_png, api::my_live_qr,
         document::my_pdf, document::family_pdf,
         verify::verify_json, verify::verify_page, verify::keys,
+        crate::log::checkpoint, crate::log::key, crate::log::cosign, crate::log::inclusion,
+        crate::log::consistency,
         ops::healthz, ops::readyz, ops::metrics, ops::openapi,
     ),
     components(schemas(
@@ -36,6 +38,8 @@ use utoipa::{Modify, OpenApi};
         dto::FamilyView, dto::MemberView, dto::VerifyResult, dto::VerifyMember, dto::HolderCard,
         dto::History, dto::HistoryEvent, dto::LiveQr, error::Problem, error::ProblemField,
         dto::SearchRequest, dto::SearchResult, dto::FamilySummary, dto::SummaryMember,
+        crate::log::InclusionResponse, crate::log::ConsistencyResponse,
+        crate::log::CosignaturesAccepted,
     )),
     modifiers(&BearerAuth, &ProblemResponses, &CommandHeaderFormats),
     tags(
@@ -43,6 +47,7 @@ use utoipa::{Modify, OpenApi};
         (name = "auditor", description = "Auditors (role `auditor`)"),
         (name = "holder", description = "A family member (role `holder`, bound to one family)"),
         (name = "verifier", description = "Public: anyone who scans a QR"),
+        (name = "log", description = "Public: the transparency log's signed checkpoints and key"),
         (name = "operations", description = "Health, readiness, metrics")
     )
 )]
@@ -116,6 +121,11 @@ pub const PROBLEMS: &[(&str, &str, &[u16])] = &[
     ("get", "/api/v1/verify/{token}", &[404, 429]),
     ("get", "/v/{token}", &[404, 429]),
     ("get", "/.well-known/registry-keys.json", &[]),
+    ("get", "/log/checkpoint", &[503]),
+    ("get", "/log/key", &[]),
+    ("post", "/log/cosignatures", &[413, 422, 503]),
+    ("get", "/api/v1/log/inclusion", &[401, 403, 404, 422, 503]),
+    ("get", "/api/v1/log/consistency", &[401, 403, 422, 503]),
     ("get", "/healthz", &[]),
     ("get", "/readyz", &[]),
     ("get", "/metrics", &[]),

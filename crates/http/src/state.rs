@@ -7,6 +7,7 @@ use registry_credential::{issue_token, KeyRing, TokenError, VerifiedToken};
 use registry_domain::{CertificateId, FamilyId};
 use registry_projections::ProjectionHandle;
 use registry_read_store::ReadStore;
+use registry_tlog::TransparencyLog;
 use std::str::FromStr;
 use std::sync::{Arc, RwLock};
 
@@ -92,6 +93,7 @@ struct Inner {
     sessions: Arc<dyn SessionStore>,
     projections: ProjectionHandle,
     keys: RwLock<Arc<KeyRing>>,
+    log: TransparencyLog,
     /// Tokens whose signature already checked out: a signature never stops being valid while its
     /// key is published, and checking one costs more than the rest of a scan together.
     verified: quick_cache::sync::Cache<String, VerifiedToken>,
@@ -110,6 +112,7 @@ impl AppState {
         access: Arc<dyn AccessRecord>,
         projections: ProjectionHandle,
         keys: KeyRing,
+        log: TransparencyLog,
         mut config: HttpConfig,
     ) -> Self {
         config.public_base_url = config.public_base_url.trim_end_matches('/').to_string();
@@ -123,6 +126,7 @@ impl AppState {
                 sessions: Arc::new(MemorySessions::default()),
                 projections,
                 keys: RwLock::new(Arc::new(keys)),
+                log,
                 verified: quick_cache::sync::Cache::new(VERIFIED_CACHE),
                 config,
                 limiter,
@@ -186,6 +190,11 @@ impl AppState {
 
     pub fn projections(&self) -> &ProjectionHandle {
         &self.inner.projections
+    }
+
+    /// The transparency log: checkpoints, proofs, cosignatures.
+    pub fn log(&self) -> &TransparencyLog {
+        &self.inner.log
     }
 
     pub fn config(&self) -> &HttpConfig {

@@ -362,7 +362,14 @@ pub async fn verify_page(
 #[utoipa::path(get, path = "/.well-known/registry-keys.json", tag = "verifier",
     responses((status = 200, description = "The registry's public keys (JWK set)", content_type = "application/json", body = Object)))]
 pub async fn keys(State(state): State<AppState>) -> Response {
-    let body = state.keys().public().to_jwks();
+    let mut body = state.keys().public().to_jwks();
+    // The transparency log's checkpoint key, in the signed-note format (DESIGN.md §10).
+    if let Some(object) = body.as_object_mut() {
+        object.insert(
+            "log_key".into(),
+            serde_json::Value::String(state.log().verifier_key().to_owned()),
+        );
+    }
     ([(header::CACHE_CONTROL, "public, max-age=300")], Json(body)).into_response()
 }
 

@@ -10,7 +10,8 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+pub use ed25519_dalek::SigningKey;
+use ed25519_dalek::{Signature, Signer as _, VerifyingKey};
 use signed_note::{key_id, Signer, Verifier};
 
 /// The signature-type byte of a cosignature (v1) key.

@@ -13,10 +13,12 @@ pub mod entry;
 pub mod hashes;
 pub mod note;
 pub mod prove;
+pub mod service;
 pub mod store;
 
 pub use builder::LogBuilder;
 pub use note::{open_checkpoint, LogKey, OpenedCheckpoint};
+pub use service::{LogError, TransparencyLog};
 pub use store::{
     Cosignature, Leaf, StoredCheckpoint, TreeResult, TreeSize, TreeStore, TreeStoreError,
 };
