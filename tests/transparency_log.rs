@@ -493,3 +493,113 @@ async fn a_kept_checkpoint_catches_a_log_rebuilt_with_its_tree() {
     }
     app.running.stop().await.unwrap();
 }
+
+/// Builds the Go verifier (`tests/go-verifier`, on golang.org/x/mod's `sumdb/note` and
+/// `sumdb/tlog`): Debian's packaged x/mod when installed (`golang-golang-x-mod-dev`, as in
+/// `.ci/run`), else the pinned module through the Go proxy. `None` (skip) where Go is missing,
+/// unless `REGISTRY_REQUIRE_GO` is set.
+fn go_verifier(out: &std::path::Path) -> Option<std::path::PathBuf> {
+    let required = std::env::var_os("REGISTRY_REQUIRE_GO").is_some();
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("go-verifier");
+    let binary = out.join("go-verifier");
+    let debian = std::path::Path::new("/usr/share/gocode/src/golang.org/x/mod").exists();
+    let mut build = std::process::Command::new("go");
+    build.current_dir(&source).arg("build");
+    if debian {
+        build
+            .args(["-modfile=go.debian.mod"])
+            .env("GOPROXY", "off")
+            .env("GOFLAGS", "-mod=mod");
+    }
+    build.arg("-o").arg(&binary).arg(".");
+    match build.output() {
+        Ok(done) if done.status.success() => Some(binary),
+        Ok(done) if required => panic!(
+            "building the Go verifier failed: {}",
+            String::from_utf8_lossy(&done.stderr)
+        ),
+        Err(e) if required => panic!("no Go toolchain (apt-get install golang-go): {e}"),
+        _ => {
+            eprintln!("skipped: the Go verifier could not be built here");
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_independent_go_verifier_accepts_the_checkpoint_proofs_and_cosignature() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(verifier) = go_verifier(dir.path()) else {
+        return;
+    };
+    let config = Config {
+        witness_keys: vec![witness().verifier_key()],
+        ..Config::default()
+    };
+    let app = spawn_app_with(Db::Sqlite, config).await.unwrap();
+    for _ in 0..3 {
+        app.grant_family().await;
+    }
+    let (old, _) = checkpoint_covering_all(&app).await;
+    let old_file = dir.path().join("old-checkpoint");
+    std::fs::write(&old_file, &old).unwrap();
+    for _ in 0..4 {
+        app.grant_family().await;
+    }
+    let (note, new) = checkpoint_covering_all(&app).await;
+    let cosigned = format!("{note}{}", cosign(&witness(), &body_of(&note)));
+    let posted = app
+        .raw(
+            app.client
+                .post(format!("{}/log/cosignatures", app.base))
+                .body(cosigned),
+        )
+        .await;
+    assert_eq!(posted.status, StatusCode::OK, "{}", posted.text);
+
+    let events: Vec<String> = app
+        .running
+        .state
+        .registry()
+        .store()
+        .read_all(1, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.event_id.to_string())
+        .collect();
+    let run = |key: String| {
+        tokio::process::Command::new(&verifier)
+            .args(["-url", &app.base, "-token", &app.auditor, "-log-key", &key])
+            .args(["-events", &events.join(",")])
+            .arg("-old")
+            .arg(&old_file)
+            .args(["-witness-key", &witness().verifier_key()])
+            .output()
+    };
+    let done = run(log_key(&app).await).await.unwrap();
+    let stdout = String::from_utf8_lossy(&done.stdout).to_string();
+    assert!(
+        done.status.success(),
+        "the Go verifier refused the log: {stdout}{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert!(stdout.contains(&format!("size {}", new.size)), "{stdout}");
+    assert_eq!(
+        stdout.matches("ok inclusion").count(),
+        events.len(),
+        "{stdout}"
+    );
+    assert!(stdout.contains("ok consistency"), "{stdout}");
+    assert!(
+        stdout.contains("ok cosignature witness.example.org/auditor"),
+        "{stdout}"
+    );
+
+    // The same verifier refuses the log under another key.
+    let (other, _) = registry_tlog::LogKey::generate(registry_tlog::note::DEFAULT_ORIGIN).unwrap();
+    let other = other.verifier_key().to_owned();
+    let refused = run(other).await.unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("FAIL"));
+}
