@@ -603,3 +603,67 @@ async fn the_independent_go_verifier_accepts_the_checkpoint_proofs_and_cosignatu
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("FAIL"));
 }
+
+/// The auditor's family page proves each event included and says against which checkpoint; an
+/// event altered in the database is shown as not confirmed. Officers see no such check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_auditors_family_page_shows_every_event_proved_in_the_signed_log() {
+    let (stores, _dir) = fresh_stores(Db::Sqlite).await.unwrap();
+    let app = spawn_on(&stores).await;
+    let family = family_id_of(&app.grant_family().await);
+    let renewal = serde_json::json!({"decision": {"number": "Р-2026/78", "date": "2026-11-25"}});
+    let renewed = app
+        .post(
+            &format!("/api/v1/families/{}/renewals", family.0),
+            &app.officer,
+            renewal,
+        )
+        .await;
+    assert!(renewed.status.is_success(), "{}", renewed.text);
+    let (_, checkpoint) = checkpoint_covering_all(&app).await;
+
+    let auditor = browser();
+    sign_in(&app, &auditor, &app.auditor).await;
+    let url = format!("{}/console/families/{}", app.base, family.0);
+    let (status, _, html) = page(&auditor, url.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains(&format!(
+            "Все события семьи (2) включены в подписанный журнал: доказательство включения \
+             каждого проверено по контрольной точке на {} записей",
+            checkpoint.size
+        )),
+        "{html}"
+    );
+    assert_eq!(html.matches("в журнале, запись №").count(), 2, "{html}");
+
+    let officer = browser();
+    sign_in(&app, &officer, &app.officer).await;
+    let (_, _, html) = page(&officer, url.clone()).await;
+    assert!(
+        !html.contains("подписанный журнал"),
+        "officers get no log check"
+    );
+
+    // Someone edits the first event in the database: the page says so.
+    let first = app
+        .running
+        .state
+        .registry()
+        .store()
+        .read_all(1, 1)
+        .await
+        .unwrap()[0]
+        .position;
+    tamper(
+        &stores,
+        &format!("UPDATE events SET data = data || ' ' WHERE position = {first}"),
+    )
+    .await;
+    let (_, _, html) = page(&auditor, url).await;
+    assert!(html.contains("не подтверждается журналом"), "{html}");
+    assert!(
+        html.contains(&format!("события на позициях {first} не подтверждаются")),
+        "{html}"
+    );
+}

@@ -12,7 +12,7 @@ use registry_access::{AccessRecord, TokenStore};
 use registry_app::{Clock, Registry};
 use registry_credential::KeyRing;
 use registry_domain::PolicyBook;
-use registry_http::{AppState, HttpConfig};
+use registry_http::{AppState, HttpConfig, ReadSide};
 use registry_personal_data::{FileKek, SealingStore, SqliteFamilyKeys};
 use registry_projections::{default_projections, ProjectionRunner};
 use registry_read_store::ReadStore;
@@ -353,9 +353,11 @@ pub async fn start(
         .with_visibility(Arc::new(runner.handle()));
     let state = AppState::new(
         registry,
-        read,
-        tokens,
-        access,
+        ReadSide {
+            read,
+            tokens,
+            access,
+        },
         runner.handle(),
         keys,
         log,

@@ -364,6 +364,7 @@ async fn init(stores: &Stores) -> anyhow::Result<()> {
     stores.open_event_store().await?;
     stores.open_read_store().await?;
     KeyRing::load_or_create(&stores.keys_dir()).context("creating the signing keys")?;
+    registry_cli::load_log_key(stores, registry_tlog::note::DEFAULT_ORIGIN)?;
     if existed {
         println!(
             "{} already holds a registry; nothing changed",

@@ -407,3 +407,77 @@ fn unknown_values_are_refused_with_the_known_ones_listed() {
         }
     }
 }
+
+/// `registry audit verify` passes on an untouched log and saves the newest checkpoint; after an
+/// administrator edits one event in the file it exits non-zero naming that event's position.
+#[test]
+fn audit_verify_passes_then_names_the_position_an_administrator_edited() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_registry"))
+        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    while !lines
+        .next()
+        .expect("the server printed its verify URL")
+        .unwrap()
+        .starts_with("Open the certificate check: ")
+    {}
+    // Wait for the builder to sign a checkpoint over the demo family's events.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let signed = runtime.block_on(async {
+        for _ in 0..600 {
+            let text = reqwest::get(format!("http://127.0.0.1:{port}/log/checkpoint"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let size: u64 = text
+                .lines()
+                .nth(1)
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(0);
+            if size > 0 {
+                return size;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("no checkpoint was signed");
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let kept = dir.path().join("audit-checkpoint.txt");
+    let kept_arg = kept.to_str().unwrap();
+    let out = registry(dir.path(), &["audit", "verify", "--checkpoint", kept_arg]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("ok: {signed} events hash to root")),
+        "{}",
+        stdout(&out)
+    );
+    assert!(std::fs::read_to_string(&kept)
+        .unwrap()
+        .contains(&format!("\n{signed}\n")));
+
+    let db = rusqlite::Connection::open(dir.path().join("registry.db")).unwrap();
+    db.execute_batch(
+        "DROP TRIGGER events_no_update; UPDATE events SET data = data || ' ' WHERE position = 1;",
+    )
+    .unwrap();
+    drop(db);
+    let out = registry(dir.path(), &["audit", "verify", "--checkpoint", kept_arg]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("the log was altered: position 1 (leaf 0"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -23,7 +23,7 @@ pub mod wire;
 
 pub use error::{ApiError, Problem};
 pub use ops::metrics_handle;
-pub use state::{AppState, Disclosure, HttpConfig};
+pub use state::{AppState, Disclosure, HttpConfig, ReadSide};
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};

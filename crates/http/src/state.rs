@@ -104,12 +104,23 @@ struct Inner {
 /// Verified tokens remembered (about 200 bytes each).
 const VERIFIED_CACHE: usize = 200_000;
 
+/// The read side a handler reads from: the projections' store, the access tokens, the access
+/// record.
+#[derive(Clone, Debug)]
+pub struct ReadSide {
+    pub read: Arc<dyn ReadStore>,
+    pub tokens: Arc<dyn TokenStore>,
+    pub access: Arc<dyn AccessRecord>,
+}
+
 impl AppState {
     pub fn new(
         registry: Registry,
-        read: Arc<dyn ReadStore>,
-        tokens: Arc<dyn TokenStore>,
-        access: Arc<dyn AccessRecord>,
+        ReadSide {
+            read,
+            tokens,
+            access,
+        }: ReadSide,
         projections: ProjectionHandle,
         keys: KeyRing,
         log: TransparencyLog,

@@ -133,6 +133,8 @@ struct FamilyPage<'a> {
     csrf: &'a str,
     card: FamilyCard,
     timeline: Vec<TimelineEntry>,
+    /// The auditor's check against the signed log (none for officers).
+    log_check: Option<view::LogCheck>,
     notice: &'a str,
     form_key: String,
     as_of: String,
@@ -220,9 +222,14 @@ pub(super) async fn family_response(
     {
         return e.into_response();
     }
-    let timeline = match view::timeline(state, family_id).await {
+    let mut timeline = match view::timeline(state, family_id).await {
         Ok(t) => t,
         Err(e) => return e.into_response(),
+    };
+    let log_check = if person.role == Role::Auditor {
+        Some(view::check_in_log(state, family_id, &mut timeline).await)
+    } else {
+        None
     };
     let today = as_of_day.unwrap_or_else(|| state.registry().today());
     let card = view::card(state, &family, revision, today);
@@ -252,6 +259,7 @@ pub(super) async fn family_response(
             csrf: &person.csrf,
             card,
             timeline,
+            log_check,
             notice,
             form_key: Uuid::now_v7().to_string(),
             as_of: as_of_day.map(|d| d.to_string()).unwrap_or_default(),

@@ -145,6 +145,94 @@ pub struct TimelineEntry {
     pub why: String,
     /// For a correction: what changed, in Russian («имя: Варвара»).
     pub changed: String,
+    /// For auditors: how the event stands in the signed log («в журнале, лист 12»), and the
+    /// badge class (`valid`, `pending`, `invalid`); empty for officers.
+    pub in_log: String,
+    pub in_log_class: &'static str,
+}
+
+/// The auditor's check of a family's events against the signed log, for the family page.
+#[derive(Clone, Debug, Default)]
+pub struct LogCheck {
+    /// One sentence on top of the timeline.
+    pub summary: String,
+    pub class: &'static str,
+}
+
+/// Proves every event of the family, as stored, included in the latest signed checkpoint (the
+/// checkpoint's signature is checked first), and marks each timeline entry with the outcome.
+pub async fn check_in_log(
+    state: &AppState,
+    family_id: FamilyId,
+    timeline: &mut [TimelineEntry],
+) -> LogCheck {
+    let proved = match state.log().prove_stream(&family_id.stream_name()).await {
+        Ok(p) => p,
+        Err(registry_tlog::LogError::NoCheckpoint) => {
+            return LogCheck {
+                summary: "Журнал ещё не подписал ни одной контрольной точки.".into(),
+                class: "pending",
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the family's events could not be checked against the log");
+            return LogCheck {
+                summary: "Проверить включение в журнал сейчас не удалось; обновите страницу позже."
+                    .into(),
+                class: "pending",
+            };
+        }
+    };
+    let size = proved.checkpoint.size;
+    let mut failed = Vec::new();
+    let mut pending = 0;
+    for entry in timeline.iter_mut() {
+        let Some(event) = proved.events.iter().find(|e| e.position == entry.position) else {
+            continue;
+        };
+        (entry.in_log, entry.in_log_class) = match (event.included, event.leaf) {
+            (true, Some(leaf)) => (format!("в журнале, запись №{}", leaf + 1), "valid"),
+            (false, Some(leaf)) if leaf < size => {
+                failed.push(entry.position);
+                ("не подтверждается журналом".into(), "invalid")
+            }
+            _ => {
+                pending += 1;
+                ("ждёт следующей контрольной точки".into(), "pending")
+            }
+        };
+    }
+    let total = proved.events.len();
+    let summary = if !failed.is_empty() {
+        format!(
+            "Внимание: события на позициях {} не подтверждаются подписанным журналом (контрольная \
+             точка на {size} записей). Сообщите администратору и запустите `registry audit verify`.",
+            failed.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+        )
+    } else if pending > 0 {
+        format!(
+            "Включены в подписанный журнал {} из {total} событий (контрольная точка на {size} \
+             записей, подпись проверена); остальные войдут в следующую.",
+            total - pending
+        )
+    } else {
+        format!(
+            "Все события семьи ({total}) включены в подписанный журнал: доказательство включения \
+             каждого проверено по контрольной точке на {size} записей, подпись журнала \
+             «{}» проверена.",
+            proved.checkpoint.origin
+        )
+    };
+    LogCheck {
+        summary,
+        class: if !failed.is_empty() {
+            "invalid"
+        } else if pending > 0 {
+            "pending"
+        } else {
+            "valid"
+        },
+    }
 }
 
 /// The fields a correction changed, with their new values.
@@ -246,6 +334,8 @@ pub async fn timeline(
                 role,
                 why: r.reason.unwrap_or_default(),
                 changed,
+                in_log: String::new(),
+                in_log_class: "",
             }
         })
         .collect();
