@@ -52,6 +52,18 @@ async fn checkpoint_covering_all(app: &TestApp) -> (String, OpenedCheckpoint) {
     panic!("no checkpoint ever covered the {events} events of the log");
 }
 
+async fn renew(app: &TestApp, family: registry_domain::FamilyId) {
+    let renewal = serde_json::json!({"decision": {"number": "Р-2026/77", "date": "2026-11-25"}});
+    let renewed = app
+        .post(
+            &format!("/api/v1/families/{}/renewals", family.0),
+            &app.officer,
+            renewal,
+        )
+        .await;
+    assert!(renewed.status.is_success(), "{}", renewed.text);
+}
+
 trait LogCount {
     async fn event_count_in_log(&self) -> u64;
 }
@@ -73,15 +85,7 @@ async fn every_event_of_a_family_is_proved_included_in_the_signed_log(db: Db) {
     for _ in 0..4 {
         app.grant_family().await;
     }
-    let renewal = serde_json::json!({"decision": {"number": "Р-2026/77", "date": "2026-11-25"}});
-    let renewed = app
-        .post(
-            &format!("/api/v1/families/{}/renewals", first.0),
-            &app.officer,
-            renewal,
-        )
-        .await;
-    assert!(renewed.status.is_success(), "{}", renewed.text);
+    renew(&app, first).await;
     let (_, new) = checkpoint_covering_all(&app).await;
     assert!(new.size > old.size);
 
@@ -250,24 +254,6 @@ async fn a_configured_witness_cosignature_is_kept_and_served_and_others_are_refu
     post("not a note".into())
         .await
         .assert_problem(422, "validation_failed");
-}
-
-/// The stores of a registry whose data directory and URLs the test keeps (to tamper with them).
-async fn fresh_stores(db: Db) -> Option<(Stores, tempfile::TempDir)> {
-    let dir = tempfile::tempdir().unwrap();
-    let (event_store, read_store) = match db {
-        Db::Sqlite => (None, None),
-        Db::Postgres => (
-            Some(registry_test_support::fresh_database().await?),
-            Some(registry_test_support::fresh_database().await?),
-        ),
-    };
-    let stores = Stores {
-        data_dir: dir.path().to_path_buf(),
-        event_store,
-        read_store,
-    };
-    Some((stores, dir))
 }
 
 /// Runs SQL on the event store's database as an administrator would, triggers dropped first.
@@ -611,15 +597,7 @@ async fn the_auditors_family_page_shows_every_event_proved_in_the_signed_log() {
     let (stores, _dir) = fresh_stores(Db::Sqlite).await.unwrap();
     let app = spawn_on(&stores).await;
     let family = family_id_of(&app.grant_family().await);
-    let renewal = serde_json::json!({"decision": {"number": "Р-2026/78", "date": "2026-11-25"}});
-    let renewed = app
-        .post(
-            &format!("/api/v1/families/{}/renewals", family.0),
-            &app.officer,
-            renewal,
-        )
-        .await;
-    assert!(renewed.status.is_success(), "{}", renewed.text);
+    renew(&app, family).await;
     let (_, checkpoint) = checkpoint_covering_all(&app).await;
 
     let auditor = browser();

@@ -97,6 +97,15 @@ pub async fn spawn_app(db: Db) -> Option<TestApp> {
 }
 
 pub async fn spawn_app_with(db: Db, config: Config) -> Option<TestApp> {
+    let (stores, dir) = fresh_stores(db).await?;
+    let mut app = spawn_on_with(&stores, config).await;
+    app.dir = Some(dir);
+    Some(app)
+}
+
+/// New, empty stores on `db` in a new data directory (the caller keeps both, to start a server
+/// on them or to reach into their files); `None` when `db` is not available here.
+pub async fn fresh_stores(db: Db) -> Option<(Stores, tempfile::TempDir)> {
     let dir = tempfile::tempdir().unwrap();
     let (event_store, read_store) = match db {
         Db::Sqlite => (None, None),
@@ -110,9 +119,7 @@ pub async fn spawn_app_with(db: Db, config: Config) -> Option<TestApp> {
         event_store,
         read_store,
     };
-    let mut app = spawn_on_with(&stores, config).await;
-    app.dir = Some(dir);
-    Some(app)
+    Some((stores, dir))
 }
 
 /// A registry on the given stores (the caller keeps the data directory), default configuration.

@@ -21,6 +21,7 @@ mod projection;
 mod report;
 mod sealing;
 mod suites;
+mod tlog;
 mod workloads;
 
 use anyhow::{Context, Result};
@@ -211,6 +212,21 @@ enum Cmd {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
+    /// The transparency log: appends with the tree beside without, tree build and audit over a
+    /// large log, proofs per second.
+    Tlog {
+        #[arg(long, default_value_t = 32)]
+        writers: usize,
+        #[arg(long, default_value_t = 20_000)]
+        count: usize,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Streams of ten events in the large log (100,000: 1,000,000 events).
+        #[arg(long, default_value_t = 100_000)]
+        streams: usize,
+        #[arg(long, default_value_t = 2_000)]
+        proofs: usize,
+    },
     /// Certificate PDFs rendered per second.
     Pdf {
         #[arg(long, default_value_t = 1)]
@@ -382,6 +398,13 @@ fn main() -> Result<()> {
             count,
         } => runtime()?.block_on(pg::plain(&server, mode, batch, connections, count))?,
         Cmd::Pdf { threads, seconds } => pdf::pdf(threads, seconds)?,
+        Cmd::Tlog {
+            writers,
+            count,
+            rounds,
+            streams,
+            proofs,
+        } => runtime()?.block_on(tlog::tlog(writers, count, rounds, streams, proofs))?,
         Cmd::Sealing { families, rounds } => {
             runtime()?.block_on(sealing::sealing(families, rounds))?
         }

@@ -116,19 +116,31 @@ fn free_port() -> u16 {
         .port()
 }
 
-#[test]
-fn serve_demo_prints_tokens_and_a_verify_url_that_opens_and_checks_offline() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+/// `registry serve --demo` on `port`, with its stdout as lines.
+fn serve_demo(
+    data: &Path,
+    port: u16,
+) -> (
+    std::process::Child,
+    std::io::Lines<BufReader<std::process::ChildStdout>>,
+) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_registry"))
         .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
         .arg("--data-dir")
-        .arg(dir.path())
+        .arg(data)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    (child, lines)
+}
+
+#[test]
+fn serve_demo_prints_tokens_and_a_verify_url_that_opens_and_checks_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (mut child, mut lines) = serve_demo(dir.path(), port);
     let mut printed = Vec::new();
     let url = loop {
         let line = lines
@@ -414,15 +426,7 @@ fn unknown_values_are_refused_with_the_known_ones_listed() {
 fn audit_verify_passes_then_names_the_position_an_administrator_edited() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_registry"))
-        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
-        .arg("--data-dir")
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut child, mut lines) = serve_demo(dir.path(), port);
     while !lines
         .next()
         .expect("the server printed its verify URL")
@@ -477,6 +481,31 @@ fn audit_verify_passes_then_names_the_position_an_administrator_edited() {
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("the log was altered: position 1 (leaf 0"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A witness key that is not a cosignature key is refused at start, naming it.
+#[test]
+fn serve_refuses_a_witness_key_that_is_not_a_cosignature_key() {
+    let dir = initialized();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let out = registry(
+        dir.path(),
+        &[
+            "serve",
+            "--listen",
+            &listen,
+            "--log-witness-key",
+            "witness+0000+AAAA",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out)
+            .contains("the witness key \"witness+0000+AAAA\": not a cosignature verifier key"),
         "{}",
         stderr(&out)
     );
