@@ -15,12 +15,13 @@ const SURNAME: &str = "Шрёдингерова";
 const FIRST: &str = "Евлампия";
 const BORN: &str = "1979-03-17";
 const CHILD_BORN: &str = "2013-07-29";
+const SNILS: &str = "137-294-551 80";
 
 fn erased_family_body() -> Value {
     json!({
         "decision": {"number": "Р-2026/501", "date": "2026-11-20", "office": "УСЗН района Арбат"},
         "members": [
-            {"last_name": SURNAME, "first_name": FIRST, "middle_name": "Аристарховна", "birth_date": BORN, "relation": "parent"},
+            {"last_name": SURNAME, "first_name": FIRST, "middle_name": "Аристарховна", "birth_date": BORN, "relation": "parent", "snils": SNILS},
             {"last_name": "Шрёдингеров", "first_name": "Вениамин", "birth_date": CHILD_BORN, "relation": "child"},
             {"last_name": "Шрёдингеров", "first_name": "Савватий", "birth_date": "2016-02-11", "relation": "child"},
             {"last_name": "Шрёдингерова", "first_name": "Пелагея", "birth_date": "2020-10-05", "relation": "child"}
@@ -53,6 +54,9 @@ fn secrets() -> Vec<String> {
         );
         out.push(text.to_lowercase());
     }
+    // The СНИЛС as printed and as bare digits.
+    out.push(SNILS.to_string());
+    out.push(SNILS.replace(['-', ' '], ""));
     for date in [BORN, CHILD_BORN, "2016-02-11", "2020-10-05"] {
         out.push(date.to_string());
         let (y, rest) = date.split_at(4);

@@ -338,7 +338,70 @@ async fn removing_a_child_that_leaves_two_terminates_and_the_qr_says_so(db: Db) 
     renew.assert_problem(422, "not_eligible");
 }
 
+/// A member's СНИЛС: its check number is verified (422 naming the field otherwise), it is kept in
+/// the printed form and shown to officers, and a verifier never sees it.
+async fn a_members_snils_is_checked_kept_and_never_shown_to_verifiers(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    let with_snils = |snils: &str| {
+        let mut body = family_body();
+        body["members"][0]["snils"] = json!(snils);
+        body
+    };
+    let refused = app
+        .post(
+            "/api/v1/families",
+            &app.officer,
+            with_snils("112-233-445 96"),
+        )
+        .await;
+    refused.assert_problem(422, "validation_failed");
+    assert_eq!(
+        refused.body["errors"][0]["field"], "members[0].snils",
+        "{}",
+        refused.text
+    );
+    assert!(refused.body["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("check number"));
+    let shape = app
+        .post("/api/v1/families", &app.officer, with_snils("112-233"))
+        .await;
+    shape.assert_problem(422, "validation_failed");
+    assert_eq!(
+        app.event_count().await,
+        0,
+        "a refused grant appended something"
+    );
+
+    let granted = app
+        .post("/api/v1/families", &app.officer, with_snils("11223344595"))
+        .await;
+    assert_eq!(granted.status, StatusCode::CREATED, "{}", granted.text);
+    let family = family_id_of(&granted.body);
+    let view = app
+        .get(
+            &format!("/api/v1/families/{}", family.0),
+            Some(&app.officer),
+        )
+        .await;
+    assert_eq!(view.body["members"][0]["snils"], "112-233-445 95");
+    assert!(view.body["members"][1].get("snils").is_none());
+    let verify_url = granted.body["verify_url"].as_str().unwrap().to_string();
+    let token = verify_url.rsplit('/').next().unwrap();
+    let verified = app.get(&format!("/api/v1/verify/{token}"), None).await;
+    assert_eq!(verified.status, StatusCode::OK, "{}", verified.text);
+    assert!(
+        !verified.text.contains("445"),
+        "a verifier saw the СНИЛС: {}",
+        verified.text
+    );
+}
+
 registry_e2e::on_both_backends!(
+    a_members_snils_is_checked_kept_and_never_shown_to_verifiers,
     the_whole_life_of_a_family,
     a_certificate_past_its_last_day_is_shown_as_expired,
     removing_a_child_that_leaves_two_terminates_and_the_qr_says_so,

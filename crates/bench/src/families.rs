@@ -110,6 +110,7 @@ pub fn members(i: usize) -> Vec<Member> {
             relation: Relation::Parent,
             student_until: None,
             care: Care::Family,
+            snils: None,
         },
         Member {
             member_id: new_member_id(),
@@ -120,6 +121,7 @@ pub fn members(i: usize) -> Vec<Member> {
             relation: Relation::Parent,
             student_until: None,
             care: Care::Family,
+            snils: None,
         },
     ];
     for k in 0..3 {
@@ -145,6 +147,7 @@ pub fn members(i: usize) -> Vec<Member> {
             relation: Relation::Child,
             student_until: None,
             care: Care::Family,
+            snils: None,
         });
     }
     out
@@ -187,6 +190,7 @@ pub fn newborn(i: usize, k: usize) -> Member {
         relation: Relation::Child,
         student_until: None,
         care: Care::Family,
+        snils: None,
     }
 }
 

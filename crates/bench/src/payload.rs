@@ -64,6 +64,7 @@ pub fn status_granted(family_id: FamilyId, i: usize) -> String {
         relation: Relation::Parent,
         student_until: None,
         care: Care::Family,
+        snils: None,
     };
     FamilyEvent::StatusGranted(StatusGranted {
         family_id,
@@ -108,6 +109,7 @@ pub fn child(i: usize) -> Member {
         relation: Relation::Child,
         student_until: None,
         care: Care::Family,
+        snils: None,
     }
 }
 

@@ -42,6 +42,7 @@ fn member(
         relation,
         student_until: None,
         care: Care::Family,
+        snils: None,
     }
 }
 

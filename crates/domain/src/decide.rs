@@ -667,6 +667,11 @@ fn check_member(
             "applies to children only",
         ));
     }
+    let snils = member.snils.as_deref().and_then(|s| {
+        crate::snils::normalize(s)
+            .map_err(|why| errors.push(FieldError::new(join(prefix, "snils"), why)))
+            .ok()
+    });
     Member {
         member_id: member.member_id,
         last_name,
@@ -676,6 +681,7 @@ fn check_member(
         relation: member.relation,
         student_until: member.student_until,
         care: member.care,
+        snils,
     }
 }
 

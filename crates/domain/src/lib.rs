@@ -13,6 +13,7 @@ mod ids;
 mod member;
 pub mod personal;
 mod policy;
+pub mod snils;
 mod state;
 pub mod time;
 mod validity;

@@ -46,6 +46,10 @@ pub struct Member {
     pub student_until: Option<NaiveDate>,
     #[serde(default, skip_serializing_if = "Care::is_family")]
     pub care: Care,
+    /// СНИЛС, printed form `XXX-XXX-XXX YY` (personal data: sealed at rest, erased with the
+    /// family's key). How a member signed in through the city's identity provider is found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snils: Option<String>,
 }
 
 impl Member {
@@ -61,8 +65,11 @@ impl Member {
             last_name: text.clone(),
             first_name: text.clone(),
             // Always present: whether there was one is personal too (and a rebuild cannot know).
-            middle_name: Some(text),
+            middle_name: Some(text.clone()),
             birth_date: crate::personal::erased_date(),
+            // Absent stays absent: a rebuild from sealed events cannot tell the two apart either
+            // (the sealed field is there or not), so this is not a new disclosure.
+            snils: self.snils.as_ref().map(|_| text),
             ..self.clone()
         }
     }

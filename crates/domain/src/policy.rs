@@ -416,6 +416,7 @@ mod tests {
             relation: crate::Relation::Child,
             student_until: None,
             care: crate::Care::default(),
+            snils: None,
         }
     }
 

@@ -93,6 +93,7 @@ impl World {
             relation: spec.relation,
             student_until: spec.student_for_days.map(|d| shift(self.today, d)),
             care: spec.care,
+            snils: None,
         }
     }
 
@@ -338,6 +339,7 @@ proptest! {
             relation: Relation::Parent,
             student_until: None,
             care: Care::Family,
+            snils: None,
         }];
         for (i, (born_days_ago, study, care)) in children.iter().enumerate() {
             members.push(Member {
@@ -349,6 +351,7 @@ proptest! {
                 relation: Relation::Child,
                 student_until: study.map(|d| shift(today, d)),
                 care: *care,
+                snils: None,
             });
         }
         let computed = policy.valid_until(&members, None).filter(|until| *until >= today);

@@ -322,6 +322,7 @@ fn family_view(
                 relation: m.relation.into(),
                 student_until: m.student_until,
                 care: m.care.into(),
+                snils: m.snils.clone(),
                 counted: policy.counts_on(&family.members, m, today),
             })
             .collect(),

@@ -107,6 +107,11 @@ pub struct MemberInput {
     pub student_until: Option<NaiveDate>,
     #[serde(default)]
     pub care: Option<Care>,
+    /// СНИЛС (`XXX-XXX-XXX YY` or 11 digits; its check number is verified): how the member is
+    /// found when they sign in through the city's identity provider.
+    #[serde(default)]
+    #[schema(example = "112-233-445 95", max_length = 20)]
+    pub snils: Option<String>,
 }
 
 impl MemberInput {
@@ -120,6 +125,7 @@ impl MemberInput {
             relation: self.relation.into(),
             student_until: self.student_until,
             care: self.care.unwrap_or_default().into(),
+            snils: self.snils,
         }
     }
 }
@@ -321,6 +327,9 @@ pub struct MemberView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub student_until: Option<NaiveDate>,
     pub care: Care,
+    /// СНИЛС, when recorded (officers and auditors only: never on a verifier's screen).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snils: Option<String>,
     /// Whether the policy counts this member today.
     pub counted: bool,
 }

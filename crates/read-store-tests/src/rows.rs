@@ -23,6 +23,7 @@ pub fn family(n: u64, surname: &str, number: &str, decision: &str) -> Family {
         relation: Relation::Child,
         student_until: None,
         care: registry_domain::Care::Family,
+        snils: None,
     };
     Family {
         family_id: FamilyId(Uuid::from_u128(u128::from(n))),
@@ -41,6 +42,7 @@ pub fn family(n: u64, surname: &str, number: &str, decision: &str) -> Family {
                 relation: Relation::Parent,
                 student_until: None,
                 care: registry_domain::Care::Family,
+                snils: None,
             },
             child(1, day(2012, 1, 1)),
             child(2, day(2015, 1, 1)),

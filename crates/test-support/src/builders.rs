@@ -21,6 +21,7 @@ pub fn person(first: &str, born: &str, relation: Relation) -> Member {
         relation,
         student_until: None,
         care: Care::Family,
+        snils: None,
     }
 }
 

@@ -34,6 +34,7 @@ pub fn parent(n: u128, first: &str, born: &str) -> Member {
         relation: Relation::Parent,
         student_until: None,
         care: Care::Family,
+        snils: None,
     }
 }
 
@@ -47,6 +48,7 @@ pub fn child(n: u128, first: &str, born: &str) -> Member {
         relation: Relation::Child,
         student_until: None,
         care: Care::Family,
+        snils: None,
     }
 }
 

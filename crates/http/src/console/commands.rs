@@ -233,6 +233,7 @@ pub async fn add_member(
         relation,
         student_until: None,
         care: Care::default(),
+        snils: None,
     };
     let command = Command::AddMember {
         member,

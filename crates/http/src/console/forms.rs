@@ -180,6 +180,7 @@ pub fn members(rows: &[MemberRow], errors: &mut Errors) -> (Vec<Member>, Vec<usi
                 relation,
                 student_until: None,
                 care: Care::default(),
+                snils: None,
             });
         }
     }

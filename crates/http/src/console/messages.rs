@@ -128,6 +128,7 @@ mod tests {
             relation: registry_domain::Relation::Child,
             student_until: None,
             care: registry_domain::Care::default(),
+            snils: None,
         }
     }
 
