@@ -157,6 +157,22 @@ async fn every_event_of_a_family_is_proved_included_in_the_signed_log(db: Db) {
     tlog_tiles::check_tree(&proof, new.size, new.root, old.size, old.root).unwrap();
     assert!(tlog_tiles::check_tree(&proof, new.size, new.root, old.size, new.root).is_err());
 
+    // An entry is a read of the family's data as stored: the access record shows it.
+    let record = app
+        .get(
+            &format!("/api/v1/families/{}/access-log", first.0),
+            Some(&app.auditor),
+        )
+        .await;
+    let proofs_recorded = record.body["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor"]["role"] == "auditor" && e["what"] == "history")
+        .count();
+    // One for the history read above, one per inclusion proof.
+    assert!(proofs_recorded > events.len(), "{}", record.text);
+
     // Proofs are for auditors; bad queries are clear problems.
     let id = events[0]["event_id"].as_str().unwrap();
     let path = format!("/api/v1/log/inclusion?event_id={id}");
@@ -236,10 +252,8 @@ async fn a_configured_witness_cosignature_is_kept_and_served_and_others_are_refu
     let verifier =
         registry_tlog::cosign::CosignatureVerifier::new(&witness().verifier_key()).unwrap();
     let both = open_checkpoint(&served, &log_key(&app).await, &[verifier]).unwrap();
-    assert_eq!(
-        both.witnesses,
-        vec!["witness.example.org/auditor".to_owned()]
-    );
+    assert_eq!(both.witnesses.len(), 1);
+    assert_eq!(both.witnesses[0].name, "witness.example.org/auditor");
     assert_eq!(both.size, opened.size);
 
     // A witness that is not configured, a cosignature over another tree head, and garbage.
@@ -254,6 +268,71 @@ async fn a_configured_witness_cosignature_is_kept_and_served_and_others_are_refu
     post("not a note".into())
         .await
         .assert_problem(422, "validation_failed");
+
+    // A forged line under the witness's name (another key id) put before the real one, and an
+    // older cosignature replayed: neither replaces the kept cosignature.
+    let forged = {
+        use base64::Engine;
+        let blob: Vec<u8> = (0u8..76).collect();
+        format!(
+            "— witness.example.org/auditor {}\n",
+            base64::engine::general_purpose::STANDARD.encode(blob)
+        )
+    };
+    let served_before = app.get("/log/checkpoint", None).await.text;
+    let (head, sigs) = served_before.split_once("\n\n").unwrap();
+    let _ = post(format!("{head}\n\n{forged}{sigs}")).await;
+    let older = CosignatureSigner::new("witness.example.org/auditor", ed25519_dalek_key(11), 5);
+    let replayed = post(format!("{note}{}", cosign(&older, &body_of(&note)))).await;
+    assert_eq!(replayed.status, StatusCode::OK, "{}", replayed.text);
+    let served_after = app.get("/log/checkpoint", None).await.text;
+    assert_eq!(
+        served_after, served_before,
+        "a kept cosignature was replaced"
+    );
+
+    // Once newer checkpoints follow, the cosigned one is still served by its size.
+    app.grant_family().await;
+    checkpoint_covering_all(&app).await;
+    let by_size = app
+        .get(&format!("/log/checkpoints/{}", opened.size), None)
+        .await;
+    assert_eq!(by_size.status, StatusCode::OK);
+    assert_eq!(by_size.text, served_before);
+    app.get("/log/checkpoints/999999", None)
+        .await
+        .assert_problem(404, "not_found");
+}
+
+/// An administrator who edits the server's stored tree (not the events) breaks proofs; the
+/// audit names the leaves under the altered hash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_altered_tree_hash_is_named_by_the_leaves_it_covers() {
+    let (stores, _dir) = fresh_stores(Db::Sqlite).await.unwrap();
+    let app = spawn_on(&stores).await;
+    for _ in 0..4 {
+        app.grant_family().await;
+    }
+    checkpoint_covering_all(&app).await;
+    let key = log_key(&app).await;
+    app.running.stop().await.unwrap();
+    // Stored hash 2 is the level-1 node over leaves 0 and 1 (Go's stored-hash numbering).
+    let views = rusqlite::Connection::open(stores.data_dir.join("views.db")).unwrap();
+    views
+        .execute(
+            "UPDATE tlog_hashes SET hash = zeroblob(32) WHERE idx = 2",
+            [],
+        )
+        .unwrap();
+    drop(views);
+    match audit(&stores, &key).await {
+        Err(AuditError::Found(Finding::TreeHash {
+            level: 1,
+            first_leaf: 0,
+            last_leaf: 1,
+        })) => {}
+        other => panic!("the altered tree hash was not named: {other:?}"),
+    }
 }
 
 /// Runs SQL on the event store's database as an administrator would, triggers dropped first.

@@ -330,11 +330,20 @@ pub async fn start(
         log_key.verifier_key().to_owned(),
         witnesses,
     );
+    if log_key.origin() != options.log.origin {
+        tracing::warn!(
+            key_origin = log_key.origin(),
+            configured = %options.log.origin,
+            "the log key was made for another origin; checkpoints keep the key's (a new origin \
+             needs a new key: move keys/log-signing aside)"
+        );
+    }
     let builder = Arc::new(LogBuilder::new(plain, tree, log_key));
-    builder
-        .catch_up()
-        .await
-        .context("bringing the transparency log up to date")?;
+    // Before serving, so /log/checkpoint answers at once; a failure here does not keep the
+    // registry from serving (the builder retries in the background).
+    if let Err(e) = builder.catch_up().await {
+        tracing::error!(error = %e, "the transparency log could not catch up; retrying in the background");
+    }
 
     let runner = Arc::new(ProjectionRunner::new(
         store.clone(),

@@ -86,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v/{token}", get(verify::verify_page))
         .route("/.well-known/registry-keys.json", get(verify::keys))
         .route("/log/checkpoint", get(log::checkpoint))
+        .route("/log/checkpoints/{size}", get(log::checkpoint_of))
         .route("/log/key", get(log::key))
         .route("/log/cosignatures", post(log::cosign))
         .route("/api/v1/log/inclusion", get(log::inclusion))

@@ -29,6 +29,9 @@ fn problem(e: LogError, size_field: &str) -> ApiError {
             ApiError::Unavailable("the log has not signed a checkpoint yet; try again".into())
         }
         LogError::UnknownEvent(_) => ApiError::NotFound("the log has no such event"),
+        LogError::NotYetSigned => ApiError::Conflict(
+            "the event is not in a signed checkpoint yet; ask again in a second".into(),
+        ),
         LogError::BadSize(why) => field(size_field, &why),
         LogError::BadCosignature(why) => field("body", &why),
         other => {
@@ -62,6 +65,29 @@ pub async fn checkpoint(State(state): State<AppState>) -> ApiResult<Response> {
         .await
         .map_err(|e| problem(e, "size"))?;
     Ok(text(note, "no-cache"))
+}
+
+/// A kept checkpoint of the given tree size, with the cosignatures witnesses gave it.
+#[utoipa::path(get, path = "/log/checkpoints/{size}", tag = "log",
+    params(("size" = u64, Path, description = "The tree size")),
+    responses(
+        (status = 200, description = "The signed checkpoint", content_type = "text/plain", body = String),
+        (status = 404, description = "No checkpoint of that size was kept", body = crate::error::Problem),
+        (status = 503, body = crate::error::Problem)))]
+pub async fn checkpoint_of(
+    State(state): State<AppState>,
+    crate::extract::Segments(size): crate::extract::Segments<String>,
+) -> ApiResult<Response> {
+    let size: u64 = size
+        .parse()
+        .map_err(|_| ApiError::NotFound("no checkpoint of that size"))?;
+    let note = state
+        .log()
+        .checkpoint_of(size)
+        .await
+        .map_err(|e| problem(e, "size"))?
+        .ok_or(ApiError::NotFound("no checkpoint of that size"))?;
+    Ok(text(note, "public, max-age=60"))
 }
 
 /// The log's public key in the signed-note format (`origin+keyid+base64`).
@@ -148,6 +174,7 @@ fn size(raw: Option<&str>, name: &str) -> ApiResult<Option<u64>> {
     responses(
         (status = 200, body = InclusionResponse),
         (status = 404, body = crate::error::Problem),
+        (status = 409, description = "Not in a signed checkpoint yet", body = crate::error::Problem),
         (status = 422, body = crate::error::Problem)),
     security(("bearer" = [])))]
 pub async fn inclusion(
@@ -168,6 +195,14 @@ pub async fn inclusion(
         .inclusion(event_id, tree_size)
         .await
         .map_err(|e| problem(e, "tree_size"))?;
+    // The entry is the event as stored: sealed personal fields stay sealed, but events from
+    // before sealing (schema version 1) hold them in the clear, so this is a read of the
+    // family's personal data and goes into the access record like the history.
+    if let Some(family) = registry_domain::FamilyId::from_stream_name(&p.stream) {
+        state
+            .record_access(&caller, [family], registry_access::AccessKind::History)
+            .await?;
+    }
     Ok(Json(InclusionResponse {
         event_id,
         leaf_index: p.leaf.index,

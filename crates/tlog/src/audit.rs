@@ -40,6 +40,14 @@ pub enum Finding {
     },
     /// A signed checkpoint's root is not the root of the log's first `size` entries.
     Root { size: u64, kept: bool },
+    /// A stored interior hash differs from the recomputed one (the tree store was altered).
+    TreeHash {
+        level: u8,
+        first_leaf: u64,
+        last_leaf: u64,
+    },
+    /// The server's tree has no leaf `index` although it has later ones.
+    Gap { index: u64 },
     /// A stored checkpoint's signature does not verify.
     Signature { size: u64, why: String },
 }
@@ -74,6 +82,14 @@ impl fmt::Display for Finding {
                 if *kept { "kept" } else { "signed" },
                 size.saturating_sub(1)
             ),
+            Self::TreeHash { level, first_leaf, last_leaf } => write!(
+                f,
+                "the server's stored hash over leaves {first_leaf}..={last_leaf} (level {level}) is \
+                 not the recomputed one: its tree was altered, and proofs from it fail"
+            ),
+            Self::Gap { index } => {
+                write!(f, "leaf {index} is missing from the server's tree")
+            }
             Self::Signature { size, why } => {
                 write!(f, "the stored checkpoint of size {size} does not verify: {why}")
             }
@@ -152,6 +168,9 @@ fn compare(
     let Some((leaf, recorded)) = leaf else {
         return Ok(()); // not in the tree yet: checked against checkpoints only
     };
+    if leaf.index != index {
+        return Err(found(Finding::Gap { index }));
+    }
     if event.position > leaf.position {
         return Err(found(Finding::Removed {
             index,
@@ -188,6 +207,11 @@ pub async fn verify(
         .map(|note| open_checkpoint(note, verifier_key, &[]).map(|c| (note, c)))
         .transpose()
         .map_err(AuditError::Kept)?;
+    // What the server had recorded when the audit began: a builder still running adds leaves
+    // and checkpoints beyond these while the audit reads, and those are not held against it.
+    // Checkpoints first: every checkpoint is of a tree the builder had already stored.
+    let signed = tree.latest_checkpoint().await?.map_or(0, |c| c.size);
+    let recorded_leaves = tree.tree_size().await?.size;
     let mut recomputed = Recomputed::default();
     let mut n = 0u64;
     let mut last = 0u64;
@@ -195,7 +219,8 @@ pub async fn verify(
         let page = events.read_all(last + 1, PAGE).await?;
         let Some(end) = page.last() else { break };
         last = end.position;
-        let leaves = tree.leaves(n, page.len()).await?;
+        let wanted = (page.len() as u64).min(recorded_leaves.saturating_sub(n)) as usize;
+        let leaves = tree.leaves(n, wanted).await?;
         let recorded = tree
             .hashes(
                 leaves
@@ -213,11 +238,31 @@ pub async fn verify(
         progress(n);
     }
     // The tree recorded more leaves than the log has events: the tail was removed.
-    if let Some(leaf) = tree.leaves(n, 1).await?.first() {
-        return Err(found(Finding::Removed {
-            index: leaf.index,
-            position: leaf.position,
-        }));
+    if n < recorded_leaves {
+        if let Some(leaf) = tree.leaves(n, 1).await?.first() {
+            return Err(found(Finding::Removed {
+                index: leaf.index,
+                position: leaf.position,
+            }));
+        }
+    }
+    // Every interior hash the server keeps (proofs are read from them) against the recomputed.
+    let count = tlog_tiles::stored_hash_count(n.min(recorded_leaves));
+    let mut index = 0;
+    while index < count {
+        let end = (index + PAGE as u64).min(count);
+        let stored = tree.hashes((index..end).collect()).await?;
+        for (i, hash) in (index..end).zip(stored) {
+            if recomputed.0.get(i as usize) != Some(&hash) {
+                let (level, k) = tlog_tiles::split_stored_hash_index(i);
+                return Err(found(Finding::TreeHash {
+                    level,
+                    first_leaf: k << level,
+                    last_leaf: ((k + 1) << level) - 1,
+                }));
+            }
+        }
+        index = end;
     }
     let mut checkpoints = 0;
     let mut latest = None;
@@ -226,7 +271,7 @@ pub async fn verify(
         let page = tree.checkpoints(from, 1_000).await?;
         let Some(end) = page.last() else { break };
         from = end.size + 1;
-        for stored in page {
+        for stored in page.into_iter().filter(|c| c.size <= signed) {
             let opened = open_checkpoint(&stored.note, verifier_key, &[]).map_err(|e| {
                 found(Finding::Signature {
                     size: stored.size,

@@ -47,7 +47,8 @@ impl LogBuilder {
         Self { events, tree, key }
     }
 
-    /// Adds one page of events after the tree's last leaf; returns how many it added.
+    /// Adds one page of events after the tree's last leaf; returns how many it added (or 1 when
+    /// another builder added that page first: there may be more, so the caller goes on).
     async fn add_page(&self) -> Result<usize, BuildError> {
         let at = self.tree.tree_size().await?;
         let events = self.events.read_all(at.last_position + 1, PAGE).await?;

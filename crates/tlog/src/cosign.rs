@@ -144,6 +144,12 @@ impl Signer for CosignatureSigner {
     }
 }
 
+/// The timestamp of a cosignature line (`— name base64(id ‖ timestamp ‖ signature)`).
+pub fn line_timestamp(line: &str) -> Option<u64> {
+    let blob = STANDARD.decode(line.trim_end().rsplit(' ').next()?).ok()?;
+    CosignatureVerifier::timestamp(blob.get(4..)?)
+}
+
 /// Cosigns a checkpoint text: the signature line a witness returns.
 pub fn cosign(signer: &CosignatureSigner, checkpoint_text: &str) -> String {
     let sig = Signer::sign(signer, checkpoint_text.as_bytes()).unwrap_or_default();
@@ -173,7 +179,13 @@ mod tests {
         let cosigned = signed.clone() + &cosign(&witness(1_700_000_000), &text);
         let verifier = CosignatureVerifier::new(&witness(0).verifier_key()).unwrap();
         let opened = open_checkpoint(&cosigned, log.verifier_key(), &[verifier]).unwrap();
-        assert_eq!(opened.witnesses, vec!["witness.example".to_owned()]);
+        assert_eq!(opened.witnesses.len(), 1);
+        assert_eq!(opened.witnesses[0].name, "witness.example");
+        assert_eq!(opened.witnesses[0].timestamp, 1_700_000_000);
+        assert_eq!(
+            super::line_timestamp(&opened.witnesses[0].line),
+            Some(1_700_000_000)
+        );
     }
 
     #[test]

@@ -17,8 +17,8 @@ pub mod service;
 pub mod store;
 
 pub use builder::LogBuilder;
-pub use note::{open_checkpoint, LogKey, OpenedCheckpoint};
-pub use service::{LogError, TransparencyLog};
+pub use note::{open_checkpoint, LogKey, OpenedCheckpoint, VerifiedCosignature};
+pub use service::{InLog, LogError, TransparencyLog};
 pub use store::{
     Cosignature, Leaf, StoredCheckpoint, TreeResult, TreeSize, TreeStore, TreeStoreError,
 };

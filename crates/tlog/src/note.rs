@@ -80,8 +80,19 @@ impl LogKey {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 std::fs::create_dir_all(dir).map_err(file_error)?;
                 let (key, skey) = Self::generate(origin)?;
-                write_private(&path, &skey).map_err(file_error)?;
-                Ok(key)
+                // Written whole under another name, then linked into place: two servers starting
+                // on one key directory never see half a key, and the second uses the first's.
+                let temp = dir.join(format!("{KEY_FILE}.{}", uuid::Uuid::new_v4()));
+                write_private(&temp, &skey).map_err(file_error)?;
+                let linked = std::fs::hard_link(&temp, &path);
+                let _ = std::fs::remove_file(&temp);
+                match linked {
+                    Ok(()) => Ok(key),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        Self::load_or_create(dir, origin)
+                    }
+                    Err(e) => Err(file_error(e)),
+                }
             }
             Err(e) => Err(file_error(e)),
         }
@@ -134,8 +145,19 @@ pub struct OpenedCheckpoint {
     pub root: Hash,
     /// The note's text (the checkpoint body), which cosignatures sign.
     pub text: String,
-    /// Names of the configured witnesses whose cosignatures verified.
-    pub witnesses: Vec<String>,
+    /// The cosignatures of the given witnesses that verified.
+    pub witnesses: Vec<VerifiedCosignature>,
+}
+
+/// A witness's cosignature that verified, as its signature line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedCosignature {
+    pub name: String,
+    pub key_id: u32,
+    /// When the witness says it cosigned (seconds since the epoch).
+    pub timestamp: u64,
+    /// `— name base64(...)` and a newline, rebuilt from the verified signature.
+    pub line: String,
 }
 
 /// Opens a signed checkpoint: the log key (`verifier_key`) must have signed it. Cosignatures of
@@ -147,7 +169,7 @@ pub fn open_checkpoint(
 ) -> Result<OpenedCheckpoint, NoteError> {
     let log = StandardVerifier::new(verifier_key)
         .map_err(|e| NoteError::KeyFile("(log key)".into(), e.to_string()))?;
-    let log_name = log.name().to_owned();
+    let (log_name, log_id) = (log.name().to_owned(), log.key_id());
     let mut list: Vec<Box<dyn Verifier>> = vec![Box::new(log)];
     list.extend(
         witnesses
@@ -159,7 +181,8 @@ pub fn open_checkpoint(
     let (verified, _unknown) = note
         .verify(&VerifierList::new(list))
         .map_err(|_| NoteError::NotSigned(verifier_key.to_owned()))?;
-    if !verified.iter().any(|s| s.name() == log_name) {
+    let is_log = |s: &signed_note::Signature| s.name() == log_name && s.id() == log_id;
+    if !verified.iter().any(is_log) {
         return Err(NoteError::NotSigned(verifier_key.to_owned()));
     }
     let checkpoint =
@@ -177,8 +200,13 @@ pub fn open_checkpoint(
         text: String::from_utf8_lossy(note.text()).into_owned(),
         witnesses: verified
             .iter()
-            .filter(|s| s.name() != log_name)
-            .map(|s| s.name().to_owned())
+            .filter(|s| !is_log(s))
+            .map(|s| VerifiedCosignature {
+                name: s.name().to_owned(),
+                key_id: s.id(),
+                timestamp: CosignatureVerifier::timestamp(s.signature()).unwrap_or(0),
+                line: String::from_utf8_lossy(&s.to_bytes()).into_owned(),
+            })
             .collect(),
     })
 }

@@ -19,6 +19,9 @@ pub enum LogError {
     NoCheckpoint,
     #[error("the log has no event {0}")]
     UnknownEvent(Uuid),
+    /// The event is in the log but not yet in a signed checkpoint (it will be within a second).
+    #[error("the event is not in a signed checkpoint yet")]
+    NotYetSigned,
     /// A size the log never had, or an event not covered by that size.
     #[error("{0}")]
     BadSize(String),
@@ -39,6 +42,8 @@ pub enum LogError {
 pub struct InclusionProof {
     pub leaf: Leaf,
     pub size: u64,
+    /// The event's stream (a family's, for every event today).
+    pub stream: String,
     /// The event's entry bytes as hashed (auditors only: it holds the sealed payload).
     pub entry: Vec<u8>,
     pub proof: Vec<Hash>,
@@ -51,10 +56,18 @@ pub struct InclusionProof {
 pub struct EventInclusion {
     pub event_id: Uuid,
     pub position: u64,
-    /// The leaf, when the tree has the event.
-    pub leaf: Option<u64>,
-    /// The proof against the checkpoint checked out for the event as stored.
-    pub included: bool,
+    pub state: InLog,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InLog {
+    /// The proof against the checkpoint checked out for the event as stored: leaf `0`.
+    Included(u64),
+    /// Newer than the checkpoint (or than the tree): the next checkpoint will cover it.
+    Pending,
+    /// The event is not the one the log recorded (its proof fails), or it sits at a place the
+    /// tree already passed without recording it (inserted afterwards).
+    Altered,
 }
 
 /// A family's events checked against the latest signed checkpoint.
@@ -111,6 +124,19 @@ impl TransparencyLog {
         Ok(note)
     }
 
+    /// The kept checkpoint of `size` with its cosignatures (witnesses cosign a checkpoint that
+    /// may no longer be the latest by the time they answer).
+    pub async fn checkpoint_of(&self, size: u64) -> Result<Option<String>, LogError> {
+        let Some(kept) = self.tree.checkpoint(size).await? else {
+            return Ok(None);
+        };
+        let mut note = kept.note;
+        for c in self.tree.cosignatures(size).await? {
+            note.push_str(&c.line);
+        }
+        Ok(Some(note))
+    }
+
     async fn latest_size(&self) -> Result<u64, LogError> {
         Ok(self
             .tree
@@ -127,6 +153,7 @@ impl TransparencyLog {
         event_id: Uuid,
         size: Option<u64>,
     ) -> Result<InclusionProof, LogError> {
+        let asked = size;
         let size = match size {
             Some(s) => s,
             None => self.latest_size().await?,
@@ -136,6 +163,9 @@ impl TransparencyLog {
             .leaf_of_event(event_id)
             .await?
             .ok_or(LogError::UnknownEvent(event_id))?;
+        if asked.is_none() && leaf.index >= size {
+            return Err(LogError::NotYetSigned);
+        }
         let tree_size = self.tree.tree_size().await?.size;
         if leaf.index >= size || size > tree_size {
             return Err(LogError::BadSize(format!(
@@ -144,9 +174,20 @@ impl TransparencyLog {
                 leaf.index
             )));
         }
+        // Read from just after the previous leaf, as the builder did: on KurrentDB a position is
+        // a byte offset and only "last seen + 1" is a valid place to start.
+        let from = match leaf.index {
+            0 => 1,
+            i => self
+                .tree
+                .leaves(i - 1, 1)
+                .await?
+                .first()
+                .map_or(1, |previous| previous.position + 1),
+        };
         let event = self
             .events
-            .read_all(leaf.position, 1)
+            .read_all(from, 1)
             .await?
             .into_iter()
             .find(|e| e.position == leaf.position && e.event_id == event_id)
@@ -154,6 +195,7 @@ impl TransparencyLog {
         Ok(InclusionProof {
             leaf,
             size,
+            stream: event.stream.clone(),
             entry: entry_bytes(&event),
             proof: inclusion(self.tree.as_ref(), size, leaf.index).await?,
             checkpoint: self.tree.checkpoint(size).await?.map(|c| c.note),
@@ -191,27 +233,25 @@ impl TransparencyLog {
             return Err(bad(&"the log signed another tree head of that size"));
         }
         let mut kept = Vec::new();
-        for witness in &self.witnesses {
-            if !opened
-                .witnesses
+        let stored_lines = self.tree.cosignatures(opened.size).await?;
+        for cosig in &opened.witnesses {
+            let label = format!("{}+{:08x}", cosig.name, cosig.key_id);
+            // Only a newer cosignature replaces a witness's earlier one on this size.
+            let newer = stored_lines
                 .iter()
-                .any(|w| w == signed_note::Verifier::name(witness))
-            {
-                continue;
+                .filter(|c| c.witness == label)
+                .filter_map(|c| crate::cosign::line_timestamp(&c.line))
+                .all(|t| cosig.timestamp > t);
+            if newer {
+                self.tree
+                    .add_cosignature(Cosignature {
+                        size: opened.size,
+                        witness: label,
+                        line: cosig.line.clone(),
+                    })
+                    .await?;
             }
-            let line = note
-                .lines()
-                .find(|l| l.starts_with(&format!("— {} ", signed_note::Verifier::name(witness))))
-                .map(|l| format!("{l}\n"))
-                .ok_or_else(|| bad(&"cosignature line not found"))?;
-            self.tree
-                .add_cosignature(Cosignature {
-                    size: opened.size,
-                    witness: witness.label(),
-                    line,
-                })
-                .await?;
-            kept.push(signed_note::Verifier::name(witness).to_owned());
+            kept.push(cosig.name.clone());
         }
         if kept.is_empty() {
             return Err(bad(&"no cosignature of a configured witness"));
@@ -227,28 +267,27 @@ impl TransparencyLog {
             .await?
             .ok_or(LogError::NoCheckpoint)?;
         let checkpoint = open_checkpoint(&latest.note, &self.verifier_key, &[])?;
+        let tree = self.tree.tree_size().await?;
         let mut events = Vec::new();
         for event in self.events.read_stream(stream, 0).await? {
-            let leaf = self.tree.leaf_of_event(event.event_id).await?;
-            let included = match leaf {
-                Some(l) if l.index < checkpoint.size && l.position == event.position => {
+            let state = match self.tree.leaf_of_event(event.event_id).await? {
+                Some(l) if l.position != event.position => InLog::Altered,
+                Some(l) if l.index < checkpoint.size => {
                     let proof = inclusion(self.tree.as_ref(), checkpoint.size, l.index).await?;
-                    check_record(
-                        &proof,
-                        checkpoint.size,
-                        checkpoint.root,
-                        l.index,
-                        leaf_hash(&event),
-                    )
-                    .is_ok()
+                    let hash = leaf_hash(&event);
+                    match check_record(&proof, checkpoint.size, checkpoint.root, l.index, hash) {
+                        Ok(()) => InLog::Included(l.index),
+                        Err(_) => InLog::Altered,
+                    }
                 }
-                _ => false,
+                Some(_) => InLog::Pending,
+                None if event.position <= tree.last_position => InLog::Altered,
+                None => InLog::Pending,
             };
             events.push(EventInclusion {
                 event_id: event.event_id,
                 position: event.position,
-                leaf: leaf.map(|l| l.index),
-                included,
+                state,
             });
         }
         Ok(FamilyInclusion { checkpoint, events })

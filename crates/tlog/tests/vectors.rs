@@ -175,6 +175,25 @@ const NEUMANN_VKEY: &str = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmq
 const NEUMANN_SKEY: &str =
     "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
 
+/// x/mod's signed note, byte for byte: the crate we sign with makes the same signature line
+/// (Ed25519 is deterministic) and opens the published one.
+#[test]
+fn the_go_signed_note_vector_reproduces() {
+    let text = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n";
+    let line = "— PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
+    let signer = signed_note::StandardSigner::new(NEUMANN_SKEY).unwrap();
+    let mut note = signed_note::Note::new(text.as_bytes(), &[]).unwrap();
+    note.add_sigs(&[&signer]).unwrap();
+    assert_eq!(
+        String::from_utf8(note.to_bytes()).unwrap(),
+        format!("{text}\n{line}")
+    );
+    let published = signed_note::Note::from_bytes(format!("{text}\n{line}").as_bytes()).unwrap();
+    let verifier = signed_note::StandardVerifier::new(NEUMANN_VKEY).unwrap();
+    let list = signed_note::VerifierList::new(vec![Box::new(verifier)]);
+    assert_eq!(published.verify(&list).unwrap().0.len(), 1);
+}
+
 #[test]
 fn the_go_note_key_loads_with_the_same_verifier_key() {
     let key = LogKey::from_signer_key(NEUMANN_SKEY).unwrap();

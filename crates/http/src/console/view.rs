@@ -6,6 +6,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use registry_domain::{CertificateState, Family, FamilyId, Relation};
+use registry_tlog::InLog;
 use std::collections::HashMap;
 
 pub(crate) use crate::verify::ru_date;
@@ -145,7 +146,7 @@ pub struct TimelineEntry {
     pub why: String,
     /// For a correction: what changed, in Russian («имя: Варвара»).
     pub changed: String,
-    /// For auditors: how the event stands in the signed log («в журнале, лист 12»), and the
+    /// For auditors: how the event stands in the signed log («в журнале, запись №12»), and the
     /// badge class (`valid`, `pending`, `invalid`); empty for officers.
     pub in_log: String,
     pub in_log_class: &'static str,
@@ -174,6 +175,15 @@ pub async fn check_in_log(
                 class: "pending",
             }
         }
+        Err(registry_tlog::LogError::Note(e)) => {
+            tracing::error!(error = %e, "the latest checkpoint does not verify");
+            return LogCheck {
+                summary: "Внимание: последняя контрольная точка журнала не проходит проверку \
+                          подписи. Сообщите администратору и запустите `registry audit verify`."
+                    .into(),
+                class: "invalid",
+            };
+        }
         Err(e) => {
             tracing::error!(error = %e, "the family's events could not be checked against the log");
             return LogCheck {
@@ -187,22 +197,29 @@ pub async fn check_in_log(
     let mut failed = Vec::new();
     let mut pending = 0;
     for entry in timeline.iter_mut() {
-        let Some(event) = proved.events.iter().find(|e| e.position == entry.position) else {
-            continue;
-        };
-        (entry.in_log, entry.in_log_class) = match (event.included, event.leaf) {
-            (true, Some(leaf)) => (format!("в журнале, запись №{}", leaf + 1), "valid"),
-            (false, Some(leaf)) if leaf < size => {
-                failed.push(entry.position);
-                ("не подтверждается журналом".into(), "invalid")
-            }
-            _ => {
+        let state = proved
+            .events
+            .iter()
+            .find(|e| e.position == entry.position)
+            .map(|e| e.state);
+        (entry.in_log, entry.in_log_class) = match state {
+            Some(InLog::Included(leaf)) => (format!("в журнале, запись №{}", leaf + 1), "valid"),
+            Some(InLog::Pending) => {
                 pending += 1;
                 ("ждёт следующей контрольной точки".into(), "pending")
             }
+            Some(InLog::Altered) => {
+                failed.push(entry.position);
+                ("не подтверждается журналом".into(), "invalid")
+            }
+            // The history shows an event the log no longer holds.
+            None => {
+                failed.push(entry.position);
+                ("нет в журнале событий".into(), "invalid")
+            }
         };
     }
-    let total = proved.events.len();
+    let total = timeline.len();
     let summary = if !failed.is_empty() {
         format!(
             "Внимание: события на позициях {} не подтверждаются подписанным журналом (контрольная \
