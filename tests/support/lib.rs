@@ -70,6 +70,8 @@ pub struct Config {
     pub session_idle: chrono::Duration,
     /// Witnesses whose cosignatures the server keeps (cosignature verifier keys).
     pub witness_keys: Vec<String>,
+    /// Sign-in through an identity provider.
+    pub oidc: Option<registry_oidc::OidcConfig>,
 }
 
 impl Default for Config {
@@ -82,6 +84,7 @@ impl Default for Config {
             body_limit: 64 * 1024,
             session_idle: chrono::Duration::minutes(30),
             witness_keys: Vec::new(),
+            oidc: None,
         }
     }
 }
@@ -129,6 +132,16 @@ pub async fn spawn_on(stores: &Stores) -> TestApp {
 
 pub async fn spawn_on_with(stores: &Stores, config: Config) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    spawn_on_listener(stores, config, listener).await
+}
+
+/// A registry on the given stores, serving on `listener` (bound by the caller, who needs its
+/// address first: an identity provider must know the registry's callback before it starts).
+pub async fn spawn_on_listener(
+    stores: &Stores,
+    config: Config,
+    listener: tokio::net::TcpListener,
+) -> TestApp {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let clock = Arc::new(ManualClock::new(
         Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).unwrap(),
@@ -149,6 +162,7 @@ pub async fn spawn_on_with(stores: &Stores, config: Config) -> TestApp {
             witness_keys: config.witness_keys.clone(),
             ..registry_cli::LogOptions::default()
         },
+        oidc: config.oidc.clone(),
     };
     let running = start(stores, options, clock.clone(), listener)
         .await

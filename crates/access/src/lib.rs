@@ -10,7 +10,7 @@ pub mod record;
 pub mod session;
 
 pub use record::{AccessEntry, AccessKind, AccessRecord, AccessRecordError, ACCESS_PAGE};
-pub use session::{MemorySessions, Session, SessionStore};
+pub use session::{MemorySessions, ProviderSignIn, Session, SessionStore};
 
 use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -34,6 +34,19 @@ pub struct Session {
     /// Every form of this session carries it.
     pub csrf: String,
     pub last_seen: DateTime<Utc>,
+    /// Set when the person signed in through the identity provider rather than with a token:
+    /// such a session is bound to no token (`token_hash` is empty) and ends with a logout at the
+    /// provider too.
+    pub provider: Option<ProviderSignIn>,
+}
+
+/// What a session started by the identity provider keeps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProviderSignIn {
+    /// The ID token the session was started with: the logout request names it.
+    pub id_token: String,
+    /// The office the ID token named (officers and auditors).
+    pub office: Option<String>,
 }
 
 /// A new random secret: 256 bits, URL-safe base64.
@@ -147,6 +160,7 @@ mod tests {
             name: "Иванова А. П.".into(),
             csrf: new_secret(),
             last_seen: at,
+            provider: None,
         }
     }
 

@@ -225,6 +225,8 @@ pub struct ServeOptions {
     pub policy: PolicyBook,
     pub demo: bool,
     pub log: LogOptions,
+    /// Sign-in through the city's identity provider, when configured.
+    pub oidc: Option<registry_oidc::OidcConfig>,
 }
 
 /// The transparency log's settings.
@@ -324,6 +326,14 @@ pub async fn start(
         .map(|k| CosignatureVerifier::new(k).with_context(|| format!("the witness key {k:?}")))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let log_key = Arc::new(load_log_key(stores, &options.log.origin)?);
+    let oidc = match &options.oidc {
+        Some(config) => Some(
+            registry_oidc::Oidc::discover(config.clone())
+                .await
+                .with_context(|| format!("reaching the identity provider {}", config.issuer))?,
+        ),
+        None => None,
+    };
     let log = TransparencyLog::new(
         plain.clone(),
         tree.clone(),
@@ -371,7 +381,8 @@ pub async fn start(
         keys,
         log,
         options.http.clone(),
-    );
+    )
+    .with_oidc(oidc);
 
     let (shutdown, rx) = watch::channel(false);
     let mut background = vec![

@@ -66,7 +66,7 @@ impl StoreArgs {
 #[derive(Subcommand, Debug)]
 enum Commands {
     /// Run the HTTP server (creates the stores and keys on first start).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create the stores and the signing keys in the data directory, without serving.
     Init,
     /// Manage API access tokens.
@@ -185,6 +185,77 @@ struct ServeArgs {
         value_delimiter = ','
     )]
     log_witness_keys: Vec<String>,
+    #[command(flatten)]
+    oidc: OidcArgs,
+}
+
+/// Sign-in through the city's identity provider (OpenID Connect); off unless the issuer is set.
+#[derive(Args, Debug)]
+struct OidcArgs {
+    /// The provider's issuer URL (discovery at ISSUER/.well-known/openid-configuration).
+    #[arg(long, env = "REGISTRY_OIDC_ISSUER")]
+    oidc_issuer: Option<String>,
+    #[arg(long, env = "REGISTRY_OIDC_CLIENT_ID")]
+    oidc_client_id: Option<String>,
+    #[arg(long, env = "REGISTRY_OIDC_CLIENT_SECRET", hide_env_values = true)]
+    oidc_client_secret: Option<String>,
+    /// The callback registered with the provider (default: PUBLIC_BASE_URL/console/oidc/callback).
+    #[arg(long, env = "REGISTRY_OIDC_REDIRECT_URL")]
+    oidc_redirect_url: Option<String>,
+    /// The claim naming the person's roles or groups (a string or an array).
+    #[arg(long, env = "REGISTRY_OIDC_ROLES_CLAIM", default_value = "roles")]
+    oidc_roles_claim: String,
+    /// The role value that makes an officer.
+    #[arg(long, env = "REGISTRY_OIDC_OFFICER_ROLE", default_value = "officer")]
+    oidc_officer_role: String,
+    /// The role value that makes an auditor.
+    #[arg(long, env = "REGISTRY_OIDC_AUDITOR_ROLE", default_value = "auditor")]
+    oidc_auditor_role: String,
+    #[arg(long, env = "REGISTRY_OIDC_NAME_CLAIM", default_value = "name")]
+    oidc_name_claim: String,
+    #[arg(long, env = "REGISTRY_OIDC_OFFICE_CLAIM", default_value = "office")]
+    oidc_office_claim: String,
+    #[arg(long, env = "REGISTRY_OIDC_SNILS_CLAIM", default_value = "snils")]
+    oidc_snils_claim: String,
+    /// Scopes asked for beside `openid`.
+    #[arg(long, env = "REGISTRY_OIDC_SCOPES", default_value = "profile registry")]
+    oidc_scopes: String,
+}
+
+impl OidcArgs {
+    fn config(&self, public_base_url: &str) -> anyhow::Result<Option<registry_oidc::OidcConfig>> {
+        let Some(issuer) = self.oidc_issuer.clone() else {
+            return Ok(None);
+        };
+        let (Some(client_id), Some(client_secret)) =
+            (self.oidc_client_id.clone(), self.oidc_client_secret.clone())
+        else {
+            bail!(
+                "--oidc-issuer needs --oidc-client-id and --oidc-client-secret (or \
+                 REGISTRY_OIDC_CLIENT_ID and REGISTRY_OIDC_CLIENT_SECRET)"
+            );
+        };
+        let base = public_base_url.trim_end_matches('/');
+        Ok(Some(registry_oidc::OidcConfig {
+            issuer,
+            client_id,
+            client_secret,
+            redirect_url: self
+                .oidc_redirect_url
+                .clone()
+                .unwrap_or_else(|| format!("{base}/console/oidc/callback")),
+            post_logout_url: format!("{base}/console/login"),
+            claims: registry_oidc::ClaimNames {
+                roles: self.oidc_roles_claim.clone(),
+                officer: self.oidc_officer_role.clone(),
+                auditor: self.oidc_auditor_role.clone(),
+                name: self.oidc_name_claim.clone(),
+                office: self.oidc_office_claim.clone(),
+                snils: self.oidc_snils_claim.clone(),
+                scopes: self.oidc_scopes.clone(),
+            },
+        }))
+    }
 }
 
 async fn audit_verify(
@@ -345,7 +416,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         stores.require_existing()?;
     }
     match cli.command {
-        Commands::Serve(args) => serve(stores, args).await,
+        Commands::Serve(args) => serve(stores, *args).await,
         Commands::Init => init(&stores).await,
         Commands::Tokens(command) => tokens(stores, command).await,
         Commands::Keys(command) => keys(stores, command),
@@ -385,6 +456,7 @@ async fn serve(stores: Stores, args: ServeArgs) -> anyhow::Result<()> {
         .public_base_url
         .clone()
         .unwrap_or_else(|| format!("http://{}", args.listen));
+    let oidc = args.oidc.config(&public_base_url)?;
     let options = ServeOptions {
         http: HttpConfig {
             public_base_url,
@@ -411,6 +483,7 @@ async fn serve(stores: Stores, args: ServeArgs) -> anyhow::Result<()> {
             origin: args.log_origin.clone(),
             witness_keys: args.log_witness_keys.clone(),
         },
+        oidc,
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -94,6 +94,9 @@ struct Inner {
     projections: ProjectionHandle,
     keys: RwLock<Arc<KeyRing>>,
     log: TransparencyLog,
+    /// Sign-in through the identity provider, when configured.
+    oidc: Option<Arc<registry_oidc::Oidc>>,
+    pending_sign_ins: crate::console::oidc::PendingSignIns,
     /// Tokens whose signature already checked out: a signature never stops being valid while its
     /// key is published, and checking one costs more than the rest of a scan together.
     verified: quick_cache::sync::Cache<String, VerifiedToken>,
@@ -138,6 +141,8 @@ impl AppState {
                 projections,
                 keys: RwLock::new(Arc::new(keys)),
                 log,
+                oidc: None,
+                pending_sign_ins: Default::default(),
                 verified: quick_cache::sync::Cache::new(VERIFIED_CACHE),
                 config,
                 limiter,
@@ -201,6 +206,22 @@ impl AppState {
 
     pub fn projections(&self) -> &ProjectionHandle {
         &self.inner.projections
+    }
+
+    /// Turns on sign-in through the identity provider (before the state is first cloned).
+    pub fn with_oidc(mut self, oidc: Option<registry_oidc::Oidc>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.oidc = oidc.map(Arc::new);
+        }
+        self
+    }
+
+    pub fn oidc(&self) -> Option<&registry_oidc::Oidc> {
+        self.inner.oidc.as_deref()
+    }
+
+    pub(crate) fn pending_sign_ins(&self) -> &crate::console::oidc::PendingSignIns {
+        &self.inner.pending_sign_ins
     }
 
     /// The transparency log: checkpoints, proofs, cosignatures.

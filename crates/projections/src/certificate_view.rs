@@ -175,7 +175,7 @@ fn status_str(status: Status) -> &'static str {
 }
 
 /// Every key the family is found by now: its certificate number, each current member by surname
-/// and birth date, and every decision recorded for it. None once its personal data is erased.
+/// and birth date and by СНИЛС, and every decision recorded for it. None once its personal data is erased.
 pub fn search_keys(family: &Family) -> Vec<SearchKey> {
     if family.erased_on.is_some() {
         return Vec::new();
@@ -189,6 +189,9 @@ pub fn search_keys(family: &Family) -> Vec<SearchKey> {
             last_name: registry_read_store::normalize_name(&m.last_name),
             birth_date: m.birth_date,
         });
+        if let Some(snils) = &m.snils {
+            keys.insert(SearchKey::Snils(snils.clone()));
+        }
     }
     for number in family
         .decision_numbers

@@ -17,6 +17,9 @@ pub enum SearchKey {
     },
     /// Any decision recorded for the family.
     DecisionNumber(String),
+    /// A member's СНИЛС in its printed form: how a person signed in through the city's identity
+    /// provider finds their family. Never offered to officers' search (it would travel in URLs).
+    Snils(String),
 }
 
 /// A surname as the search compares it: trimmed, lower case, `ё` as `е`.
@@ -31,6 +34,7 @@ impl SearchKey {
             SearchKey::CertificateNumber(_) => "certificate_number",
             SearchKey::Member { .. } => "member",
             SearchKey::DecisionNumber(_) => "decision_number",
+            SearchKey::Snils(_) => "snils",
         }
     }
 
@@ -43,6 +47,7 @@ impl SearchKey {
                 birth_date,
             } => format!("{}|{birth_date}", normalize_name(last_name)),
             SearchKey::DecisionNumber(n) => n.trim().to_lowercase(),
+            SearchKey::Snils(n) => n.trim().to_string(),
         }
     }
 }

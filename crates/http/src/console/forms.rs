@@ -112,6 +112,8 @@ pub struct MemberRow {
     pub first_name: String,
     pub middle_name: String,
     pub birth_date: String,
+    /// СНИЛС, optional.
+    pub snils: String,
 }
 
 impl MemberRow {
@@ -121,6 +123,7 @@ impl MemberRow {
             && self.first_name.is_empty()
             && self.middle_name.is_empty()
             && self.birth_date.is_empty()
+            && self.snils.is_empty()
     }
 
     pub fn name(&self, field: &str) -> String {
@@ -140,6 +143,7 @@ pub fn member_rows(fields: &Fields) -> Vec<MemberRow> {
                 first_name: get("first_name"),
                 middle_name: get("middle_name"),
                 birth_date: get("birth_date"),
+                snils: get("snils"),
             }
         })
         .collect()
@@ -180,7 +184,7 @@ pub fn members(rows: &[MemberRow], errors: &mut Errors) -> (Vec<Member>, Vec<usi
                 relation,
                 student_until: None,
                 care: Care::default(),
-                snils: None,
+                snils: Some(row.snils.clone()).filter(|s| !s.is_empty()),
             });
         }
     }

@@ -20,6 +20,8 @@ struct LoginPage<'a> {
     csrf: &'a str,
     error: &'a str,
     notice: &'a str,
+    /// Whether sign-in through the identity provider is configured.
+    provider: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -28,7 +30,7 @@ pub struct LoginQuery {
 }
 
 /// Where a person starts: their role's first page.
-fn start_page(role: Role) -> &'static str {
+pub(super) fn start_page(role: Role) -> &'static str {
     match role {
         Role::Officer | Role::Auditor => "/console/search",
         Role::Holder => "/me",
@@ -52,6 +54,7 @@ fn login_page(state: &AppState, status: StatusCode, error: &str, notice: &str) -
             csrf: &csrf,
             error,
             notice,
+            provider: state.oidc().is_some(),
         },
     );
     response.headers_mut().append(
@@ -132,6 +135,7 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: By
                 name: record.name.clone(),
                 csrf: new_secret(),
                 last_seen: chrono::Utc::now(),
+                provider: None,
             },
             state.config().session_idle,
         )
@@ -177,7 +181,7 @@ pub async fn sign_out(
     if let Some(id) = cookie(&headers, COOKIE) {
         state.sessions().end(id).await;
     }
-    let mut response = see_other("/console/login");
+    let mut response = super::oidc::after_logout(&state, &person);
     response
         .headers_mut()
         .append(header::SET_COOKIE, set_cookie(&state, COOKIE, "", Some(0)));

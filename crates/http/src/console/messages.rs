@@ -24,6 +24,11 @@ pub fn russian(message: &str) -> String {
         "the corrected member would duplicate another member" => {
             "после исправления запись совпадёт с другим членом семьи"
         }
+        "must be 11 digits, as XXX-XXX-XXX YY" => "СНИЛС — 11 цифр: 000-000-000 00",
+        "the check number (the last two digits) does not match" => {
+            "СНИЛС с ошибкой: контрольное число (две последние цифры) не сходится"
+        }
+        "is not a number the check-number rule applies to" => "такого СНИЛС не бывает",
         _ => "",
     };
     if !known.is_empty() {

@@ -13,6 +13,7 @@ mod holder;
 mod login;
 mod messages;
 mod officer;
+pub mod oidc;
 mod session;
 mod view;
 
@@ -80,6 +81,8 @@ pub fn routes() -> Router<AppState> {
             "/console/families/{family_id}/certificate.pdf",
             get(officer::family_pdf),
         )
+        .route("/console/oidc/login", get(oidc::start))
+        .route("/console/oidc/callback", get(oidc::callback))
         .route("/me", get(holder::card))
         .route("/me/certificate.pdf", get(holder::pdf))
         .route("/me/qr.png", get(holder::qr))

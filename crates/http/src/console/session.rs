@@ -25,6 +25,8 @@ pub struct Person {
     pub name: String,
     pub office: Option<String>,
     pub csrf: String,
+    /// The ID token, when the person signed in through the identity provider (for its logout).
+    pub id_token: Option<String>,
 }
 
 impl Person {
@@ -72,6 +74,18 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// A `Set-Cookie` value: HttpOnly, SameSite=Strict, Secure when the public address is https.
 pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
+    set_cookie_with(state, name, value, max_age, "Strict")
+}
+
+/// The same with another `SameSite` (`Lax` for the cookie that must come back with the
+/// identity provider's redirect, a navigation from another site).
+pub fn set_cookie_with(
+    state: &AppState,
+    name: &str,
+    value: &str,
+    max_age: Option<i64>,
+    same_site: &str,
+) -> HeaderValue {
     let secure = if state.config().public_base_url.starts_with("https://") {
         "; Secure"
     } else {
@@ -79,7 +93,7 @@ pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age: Option<i64
     };
     let age = max_age.map_or(String::new(), |s| format!("; Max-Age={s}"));
     HeaderValue::from_str(&format!(
-        "{name}={value}; Path=/; HttpOnly; SameSite=Strict{secure}{age}"
+        "{name}={value}; Path=/; HttpOnly; SameSite={same_site}{secure}{age}"
     ))
     .unwrap_or(HeaderValue::from_static("invalid=1"))
 }
@@ -94,6 +108,11 @@ pub async fn current(state: &AppState, headers: &HeaderMap) -> Option<Person> {
         .sessions()
         .touch(id, chrono::Utc::now(), state.config().session_idle)
         .await?;
+    // A session from the identity provider is bound to no token: the ID token held when it
+    // started, and the session ends with a logout or when idle.
+    if let Some(provider) = session.provider.clone() {
+        return Some(person(session, provider.office, Some(provider.id_token)));
+    }
     // A revoked token ends its sessions at their next request.
     let office = match state.tokens().token_by_hash(&session.token_hash).await {
         Ok(Some(token)) if token.id == session.token_id => token.office,
@@ -102,10 +121,10 @@ pub async fn current(state: &AppState, headers: &HeaderMap) -> Option<Person> {
             return None;
         }
     };
-    Some(person(session, office))
+    Some(person(session, office, None))
 }
 
-fn person(s: Session, office: Option<String>) -> Person {
+fn person(s: Session, office: Option<String>, id_token: Option<String>) -> Person {
     Person {
         token_id: s.token_id,
         role: s.role,
@@ -113,6 +132,7 @@ fn person(s: Session, office: Option<String>) -> Person {
         name: s.name,
         office,
         csrf: s.csrf,
+        id_token,
     }
 }
 
