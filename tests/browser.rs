@@ -523,3 +523,81 @@ async fn in_the_browser_a_form_without_its_csrf_token_is_refused_and_an_idle_ses
     assert!(text(&c).await.contains("Сеанс завершён"));
     c.close().await.unwrap();
 }
+
+/// Waits (without asserting how long) until the browser's address has `path`; the address then.
+async fn arrive(c: &Client, path: &str) -> String {
+    for _ in 0..400 {
+        let url = c.current_url().await.unwrap();
+        if url.path() == path {
+            return url.to_string();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    c.current_url().await.unwrap().to_string()
+}
+
+/// In a real browser, scripts off: an officer signs in at the identity provider's own login page
+/// and lands signed in on the console (the provider's redirect is a navigation from another site,
+/// on which a SameSite=Strict cookie is not sent: the registry's page moves on by itself), then
+/// logs out through the provider's logout form, and neither session is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_the_browser_an_officer_signs_in_through_the_provider_and_out_of_both() {
+    let Some(world) = registry_e2e::oidc::world().await else {
+        return;
+    };
+    let Some(driver) = driver().await else {
+        return;
+    };
+    let app = &world.app;
+    let c = browser(&driver, 390, 844, false).await;
+    c.goto(&format!("{}/console/login", app.base))
+        .await
+        .unwrap();
+    let button = c.find(Locator::Id("provider-sign-in")).await.unwrap();
+    click_and_wait(&c, &button).await;
+    assert!(c
+        .current_url()
+        .await
+        .unwrap()
+        .as_str()
+        .starts_with(&world.provider.url));
+    type_into(&c, "login", "officer1").await;
+    type_into(&c, "password", "secret").await;
+    let sign_in = c.find(Locator::Css("button[type=submit]")).await.unwrap();
+    sign_in.click().await.unwrap();
+    let at = arrive(&c, "/console/search").await;
+    assert!(at.starts_with(&app.base), "{at}: {}", text(&c).await);
+    assert!(text(&c).await.contains("Петрова Анна Сергеевна"));
+
+    // Logout: the registry's page moves on to the provider's logout form; confirm there.
+    let logout = c
+        .find(Locator::Css("form[action=\"/console/logout\"] button"))
+        .await
+        .unwrap();
+    logout.click().await.unwrap();
+    let confirm = arrive(&c, "/session/end").await;
+    assert!(
+        confirm.starts_with(&world.provider.url),
+        "{confirm}: {}",
+        text(&c).await
+    );
+    let yes = c
+        .find(Locator::Css("button[name=logout][value=yes]"))
+        .await
+        .unwrap();
+    yes.click().await.unwrap();
+    let back = arrive(&c, "/console/login").await;
+    assert!(back.starts_with(&app.base), "{back}");
+    c.goto(&format!("{}/console/search", app.base))
+        .await
+        .unwrap();
+    assert_eq!(c.current_url().await.unwrap().path(), "/console/login");
+    let again = c.find(Locator::Id("provider-sign-in")).await.unwrap();
+    click_and_wait(&c, &again).await;
+    assert!(
+        c.find(Locator::Css("[name=login]")).await.is_ok(),
+        "the provider session outlived the logout: {}",
+        text(&c).await
+    );
+    c.close().await.unwrap();
+}

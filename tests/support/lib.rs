@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
 pub mod browser;
+pub mod oidc;
 
 use chrono::{TimeZone, Utc};
 use registry_access::TokenStoreExt;
