@@ -78,6 +78,11 @@ async fn people_sign_in_through_the_provider_and_logout_ends_both_sessions() {
         "{family_html}"
     );
     let family_id = family_path.rsplit('/').next().unwrap().to_string();
+    // The timeline names the officer from the ID token, like a token's holder.
+    assert!(
+        family_html.contains("Предоставлен статус</strong> — Петрова Анна Сергеевна"),
+        "{family_html}"
+    );
     // The access record names the officer and the office from the ID token.
     let record = app
         .get(

@@ -102,6 +102,19 @@ pub fn new_token(
     (token, record)
 }
 
+/// An official who signed in through the identity provider, as the history names them (a token's
+/// holder is named by the token).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KnownPerson {
+    /// The actor id their commands carry (derived from the provider's issuer and subject).
+    pub id: Uuid,
+    pub name: String,
+    pub role: Role,
+    pub office: Option<String>,
+    /// Their latest sign-in.
+    pub seen_at: DateTime<Utc>,
+}
+
 /// The token store failed.
 #[derive(Debug, thiserror::Error)]
 #[error("access tokens: {0}")]
@@ -125,6 +138,32 @@ pub trait TokenStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// Revokes a live token; `false` when there is no such live token.
     async fn revoke_token(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, TokenStoreError>;
+
+    /// Keeps (or updates, on a later sign-in) who an official signed in through the provider is.
+    async fn remember_person(&self, person: &KnownPerson) -> Result<(), TokenStoreError>;
+
+    /// The people with these ids, in no particular order; unknown ids are left out.
+    async fn people_by_id(&self, ids: &[Uuid]) -> Result<Vec<KnownPerson>, TokenStoreError>;
+}
+
+/// A stored person's row back into a [`KnownPerson`].
+pub fn parse_person_row(
+    id: &str,
+    name: String,
+    role: &str,
+    office: Option<String>,
+    seen_at: &str,
+) -> Result<KnownPerson, TokenStoreError> {
+    let bad = |what: &str| TokenStoreError(format!("a stored person has a bad {what}"));
+    Ok(KnownPerson {
+        id: Uuid::parse_str(id).map_err(|_| bad("id"))?,
+        name,
+        role: Role::parse(role).ok_or_else(|| bad("role"))?,
+        office,
+        seen_at: DateTime::parse_from_rfc3339(seen_at)
+            .map_err(|_| bad("time"))?
+            .with_timezone(&Utc),
+    })
 }
 
 /// The calls every caller makes, over any [`TokenStore`].

@@ -4,7 +4,9 @@
 use crate::PostgresReadStore;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use registry_access::{parse_token_row, AccessToken, TokenStore, TokenStoreError};
+use registry_access::{
+    parse_person_row, parse_token_row, AccessToken, KnownPerson, TokenStore, TokenStoreError,
+};
 use sqlx::Row;
 use uuid::Uuid;
 
@@ -99,5 +101,47 @@ impl TokenStore for PostgresReadStore {
         .await
         .map_err(error)?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn remember_person(&self, person: &KnownPerson) -> Result<(), TokenStoreError> {
+        sqlx::query(
+            "INSERT INTO known_people (id, name, role, office, seen_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, role = excluded.role, \
+             office = excluded.office, seen_at = excluded.seen_at",
+        )
+        .bind(person.id.to_string())
+        .bind(&person.name)
+        .bind(person.role.as_str())
+        .bind(&person.office)
+        .bind(person.seen_at.to_rfc3339())
+        .execute(self.pool())
+        .await
+        .map_err(error)?;
+        Ok(())
+    }
+
+    async fn people_by_id(&self, ids: &[Uuid]) -> Result<Vec<KnownPerson>, TokenStoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+        let rows = sqlx::query(
+            "SELECT id, name, role, office, seen_at FROM known_people WHERE id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(self.pool())
+        .await
+        .map_err(error)?;
+        rows.iter()
+            .map(|r| {
+                parse_person_row(
+                    &r.try_get::<String, _>(0).map_err(error)?,
+                    r.try_get(1).map_err(error)?,
+                    &r.try_get::<String, _>(2).map_err(error)?,
+                    r.try_get(3).map_err(error)?,
+                    &r.try_get::<String, _>(4).map_err(error)?,
+                )
+            })
+            .collect()
     }
 }

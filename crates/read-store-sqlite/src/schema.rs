@@ -41,6 +41,14 @@ CREATE TRIGGER IF NOT EXISTS access_log_no_update BEFORE UPDATE ON access_log
     BEGIN SELECT RAISE(ABORT, 'the access record is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS access_log_no_delete BEFORE DELETE ON access_log
     BEGIN SELECT RAISE(ABORT, 'the access record is append-only'); END;
+-- Officials who signed in through the identity provider: the history names them by these.
+CREATE TABLE IF NOT EXISTS known_people (
+    id      TEXT PRIMARY KEY,
+    name    TEXT NOT NULL,
+    role    TEXT NOT NULL,
+    office  TEXT,
+    seen_at TEXT NOT NULL
+);
 -- The transparency log's tree (registry-tlog): derived from the event log, never rebuilt with
 -- the projections. Stored hashes in tlog's stored-hash numbering; one row per leaf.
 CREATE TABLE IF NOT EXISTS tlog_hashes (

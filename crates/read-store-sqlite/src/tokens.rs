@@ -4,7 +4,9 @@ use crate::rows::backend;
 use crate::SqliteReadStore;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use registry_access::{parse_token_row, AccessToken, TokenStore, TokenStoreError};
+use registry_access::{
+    parse_person_row, parse_token_row, AccessToken, KnownPerson, TokenStore, TokenStoreError,
+};
 use registry_read_store::ReadStoreError;
 use uuid::Uuid;
 
@@ -139,5 +141,63 @@ impl TokenStore for SqliteReadStore {
         })
         .await
         .map_err(token_error)
+    }
+
+    async fn remember_person(&self, person: &KnownPerson) -> Result<(), TokenStoreError> {
+        let p = person.clone();
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO known_people (id, name, role, office, seen_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
+                 role = excluded.role, office = excluded.office, seen_at = excluded.seen_at",
+                rusqlite::params![
+                    p.id.to_string(),
+                    p.name,
+                    p.role.as_str(),
+                    p.office,
+                    p.seen_at.to_rfc3339()
+                ],
+            )
+            .map_err(backend)
+        })
+        .await
+        .map_err(token_error)?;
+        Ok(())
+    }
+
+    async fn people_by_id(&self, ids: &[Uuid]) -> Result<Vec<KnownPerson>, TokenStoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .read_now(|conn| {
+                let mut q = conn
+                    .prepare_cached(
+                        "SELECT id, name, role, office, seen_at FROM known_people WHERE id = ?1",
+                    )
+                    .map_err(backend)?;
+                let mut out = Vec::new();
+                for id in ids {
+                    let mut rows = q
+                        .query_map([id.to_string()], |r| {
+                            Ok((
+                                r.get::<_, String>(0)?,
+                                r.get::<_, String>(1)?,
+                                r.get::<_, String>(2)?,
+                                r.get::<_, Option<String>>(3)?,
+                                r.get::<_, String>(4)?,
+                            ))
+                        })
+                        .map_err(backend)?;
+                    if let Some(row) = rows.next() {
+                        out.push(row.map_err(backend)?);
+                    }
+                }
+                Ok(out)
+            })
+            .map_err(token_error)?;
+        rows.into_iter()
+            .map(|(id, name, role, office, seen)| parse_person_row(&id, name, &role, office, &seen))
+            .collect()
     }
 }

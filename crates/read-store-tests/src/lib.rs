@@ -45,6 +45,7 @@ macro_rules! contract_tests {
             a_bulk_rebuild_finds_every_family_by_every_key,
             a_rebuild_holds_off_live_batches_until_its_swap,
             access_tokens_are_found_by_their_value_but_stored_hashed,
+            officials_signed_in_through_the_provider_are_remembered_by_id,
             the_access_record_lists_entries_by_family_and_by_actor_and_changes_none,
         );
     };
@@ -760,4 +761,36 @@ pub async fn the_access_record_lists_entries_by_family_and_by_actor_and_changes_
         2,
         "limited"
     );
+}
+
+pub async fn officials_signed_in_through_the_provider_are_remembered_by_id(
+    _read: Arc<dyn ReadStore>,
+    tokens: Arc<dyn TokenStore>,
+    _access: Arc<dyn AccessRecord>,
+) {
+    use registry_access::KnownPerson;
+    let at = chrono::DateTime::parse_from_rfc3339("2026-12-02T10:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let first = KnownPerson {
+        id: uuid::Uuid::now_v7(),
+        name: "Петрова Анна Сергеевна".into(),
+        role: Role::Officer,
+        office: Some("УСЗН района Арбат".into()),
+        seen_at: at,
+    };
+    tokens.remember_person(&first).await.unwrap();
+    // A later sign-in with another office updates the same person.
+    let moved = KnownPerson {
+        office: Some("УСЗН района Хамовники".into()),
+        seen_at: at + chrono::Duration::days(1),
+        ..first.clone()
+    };
+    tokens.remember_person(&moved).await.unwrap();
+    let found = tokens
+        .people_by_id(&[first.id, uuid::Uuid::from_u128(5)])
+        .await
+        .unwrap();
+    assert_eq!(found, vec![moved]);
+    assert!(tokens.people_by_id(&[]).await.unwrap().is_empty());
 }

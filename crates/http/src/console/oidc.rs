@@ -256,6 +256,19 @@ async fn begin_session(
     } else {
         who.office.clone()
     };
+    // An official's name is kept so the history names them, as it names a token's holder.
+    if role != Role::Holder {
+        let person = registry_access::KnownPerson {
+            id: actor,
+            name: who.name.clone(),
+            role,
+            office: office.clone(),
+            seen_at: chrono::Utc::now(),
+        };
+        if let Err(e) = state.tokens().remember_person(&person).await {
+            tracing::error!(error = %e, "could not keep the signed-in official's name");
+        }
+    }
     let id = state
         .sessions()
         .start(

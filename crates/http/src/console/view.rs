@@ -323,13 +323,28 @@ pub async fn timeline(
         .collect();
     actors.sort_unstable();
     actors.dedup();
-    let names: HashMap<String, String> = state
+    let mut names: HashMap<String, String> = state
         .tokens()
         .tokens_by_id(&actors)
         .await?
         .into_iter()
         .map(|t| (t.id.to_string(), t.name))
         .collect();
+    // Officials who signed in through the identity provider have no token: their names were
+    // kept at sign-in.
+    let unnamed: Vec<uuid::Uuid> = actors
+        .iter()
+        .filter(|a| !names.contains_key(&a.to_string()))
+        .copied()
+        .collect();
+    names.extend(
+        state
+            .tokens()
+            .people_by_id(&unnamed)
+            .await?
+            .into_iter()
+            .map(|p| (p.id.to_string(), p.name)),
+    );
     let mut entries: Vec<TimelineEntry> = rows
         .into_iter()
         .map(|r| {
