@@ -106,6 +106,14 @@ async fn people_sign_in_through_the_provider_and_logout_ends_both_sessions() {
         .await;
     let number = view.body["certificate_number"].as_str().unwrap();
     assert!(card.contains(number), "{card}");
+    // The same parent's account giving the СНИЛС as bare digits finds the same family.
+    let digits = browser();
+    let (status, _, html) = through_provider(&app, &digits, "parent2").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let (at, card) = signed_in_page(&app, &digits, "/me").await;
+    assert_eq!(at, "/me");
+    assert!(card.contains(number));
+
     // A holder session reaches its own family only: the officers' pages refuse it.
     let (status, _, _) = page(&parent, format!("{}/console/search", app.base)).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
@@ -170,16 +178,20 @@ async fn people_sign_in_through_the_provider_and_logout_ends_both_sessions() {
     );
 }
 
-/// A refused sign-in: the clear page, and no session.
+/// A refused sign-in: the clear page saying `because`, and no session.
 async fn refused(
     app: &TestApp,
     client: &reqwest::Client,
-    status: StatusCode,
-    html: &str,
+    (status, html): (StatusCode, &str),
     why: &str,
+    because: &str,
 ) {
     assert_eq!(status, StatusCode::FORBIDDEN, "{why}: {html}");
     assert!(html.contains("Вход не выполнен"), "{why}: {html}");
+    assert!(
+        html.contains(because),
+        "{why}: refused for another reason: {html}"
+    );
     let (at, _) = signed_in_page(app, client, "/console/search").await;
     assert_eq!(at, "/console/login", "{why}: a session was started");
 }
@@ -199,18 +211,36 @@ async fn id_tokens_that_do_not_hold_start_no_session_and_a_rotated_key_is_fetche
         provider.tamper(mode).await;
         let client = browser();
         let (status, _, html) = through_provider(&app, &client, "officer1").await;
-        refused(&app, &client, status, &html, mode).await;
+        refused(&app, &client, (status, &html), mode, "не прошёл проверку").await;
     }
     provider.tamper("none").await;
 
-    // A callback replayed (its state already used) is refused too.
+    // A callback replayed with its state (by a browser holding the same state cookie) finds the
+    // pending sign-in taken already.
     let client = browser();
     let (status, callback, html) = through_provider(&app, &client, "officer1").await;
     assert_eq!(status, StatusCode::OK, "{html}");
+    let state = callback
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.to_string())
+        .unwrap();
     let other = browser();
-    let replay = other.get(callback.clone()).send().await.unwrap();
+    let replay = other
+        .get(callback.clone())
+        .header("cookie", format!("registry_oidc={state}"))
+        .send()
+        .await
+        .unwrap();
     let (status, html) = (replay.status(), replay.text().await.unwrap());
-    refused(&app, &other, status, &html, "replayed state").await;
+    refused(
+        &app,
+        &other,
+        (status, &html),
+        "replayed state",
+        "уже использована",
+    )
+    .await;
 
     // The provider rotates its key: the registry reads its keys again and accepts the token.
     let provider = provider.restart_with(&dir.path().join("keys-2.json")).await;

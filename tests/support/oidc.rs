@@ -138,6 +138,7 @@ pub async fn world() -> Option<World> {
                 "officer1": {"name": "Петрова Анна Сергеевна", "roles": ["officer"], "office": "УСЗН района Арбат"},
                 "auditor1": {"name": "Сидоров Пётр Ильич", "roles": ["auditor"], "office": "Контрольно-ревизионное управление"},
                 "parent1": {"name": "Кузнецова Мария Ивановна", "snils": PARENT_SNILS},
+                "parent2": {"name": "Кузнецова Мария Ивановна", "snils": PARENT_SNILS.replace(['-', ' '], "")},
                 "plain": {"name": "Прохожий Иван"}
             }
         })

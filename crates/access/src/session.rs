@@ -47,6 +47,8 @@ pub struct ProviderSignIn {
     pub id_token: String,
     /// The office the ID token named (officers and auditors).
     pub office: Option<String>,
+    /// When the session ends however busy it is (its roles came from a token of that time).
+    pub ends_at: DateTime<Utc>,
 }
 
 /// A new random secret: 256 bits, URL-safe base64.

@@ -217,6 +217,10 @@ struct OidcArgs {
     oidc_office_claim: String,
     #[arg(long, env = "REGISTRY_OIDC_SNILS_CLAIM", default_value = "snils")]
     oidc_snils_claim: String,
+    /// A claim that must be `true` before the СНИЛС claim is trusted (for providers whose users
+    /// can edit it); unset trusts the provider's СНИЛС.
+    #[arg(long, env = "REGISTRY_OIDC_SNILS_VERIFIED_CLAIM")]
+    oidc_snils_verified_claim: Option<String>,
     /// Scopes asked for beside `openid`.
     #[arg(long, env = "REGISTRY_OIDC_SCOPES", default_value = "profile registry")]
     oidc_scopes: String,
@@ -252,6 +256,7 @@ impl OidcArgs {
                 name: self.oidc_name_claim.clone(),
                 office: self.oidc_office_claim.clone(),
                 snils: self.oidc_snils_claim.clone(),
+                snils_verified: self.oidc_snils_verified_claim.clone(),
                 scopes: self.oidc_scopes.clone(),
             },
         }))

@@ -209,9 +209,13 @@ impl AppState {
     }
 
     /// Turns on sign-in through the identity provider (before the state is first cloned).
+    ///
+    /// # Panics
+    /// When the state was cloned already: sign-in would silently stay off.
     pub fn with_oidc(mut self, oidc: Option<registry_oidc::Oidc>) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.oidc = oidc.map(Arc::new);
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.oidc = oidc.map(Arc::new),
+            None => panic!("with_oidc is called on a fresh state, before it is shared"),
         }
         self
     }

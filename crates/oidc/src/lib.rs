@@ -17,7 +17,7 @@ use openidconnect::{
 use std::sync::RwLock;
 
 /// Where the provider is and how the registry is registered with it.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct OidcConfig {
     /// The issuer URL (discovery at `{issuer}/.well-known/openid-configuration`).
     pub issuer: String,
@@ -28,6 +28,17 @@ pub struct OidcConfig {
     /// Where the provider sends the browser after logout, as registered.
     pub post_logout_url: String,
     pub claims: ClaimNames,
+}
+
+impl std::fmt::Debug for OidcConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcConfig")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("redirect_url", &self.redirect_url)
+            .field("claims", &self.claims)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Which claims say what (configurable: providers name them differently).
@@ -41,6 +52,10 @@ pub struct ClaimNames {
     pub name: String,
     pub office: String,
     pub snils: String,
+    /// A claim that must be `true` for the СНИЛС claim to be trusted (the provider checked it
+    /// against the Pension Fund), when the provider lets people edit their profile; `None` trusts
+    /// the provider's СНИЛС as it comes (mos.ru's accounts carry a confirmed one).
+    pub snils_verified: Option<String>,
     /// Scopes asked for beside `openid` (space-separated).
     pub scopes: String,
 }
@@ -54,6 +69,7 @@ impl Default for ClaimNames {
             name: "name".into(),
             office: "office".into(),
             snils: "snils".into(),
+            snils_verified: None,
             scopes: "profile registry".into(),
         }
     }
@@ -148,20 +164,7 @@ impl Oidc {
             .clone()
     }
 
-    fn client(
-        &self,
-        metadata: ProviderMetadataWithLogout,
-    ) -> Result<
-        CoreClient<
-            openidconnect::EndpointSet,
-            openidconnect::EndpointNotSet,
-            openidconnect::EndpointNotSet,
-            openidconnect::EndpointNotSet,
-            openidconnect::EndpointMaybeSet,
-            openidconnect::EndpointMaybeSet,
-        >,
-        OidcError,
-    > {
+    fn client(&self, metadata: ProviderMetadataWithLogout) -> Result<RegistryClient, OidcError> {
         let redirect = RedirectUrl::new(self.config.redirect_url.clone())
             .map_err(|e| OidcError::Config(format!("redirect URL: {e}")))?;
         Ok(CoreClient::from_provider_metadata(
@@ -209,7 +212,7 @@ impl Oidc {
         let id_token = response.id_token().ok_or(OidcError::NoIdToken)?.clone();
         let nonce = Nonce::new(pending.nonce);
         let checked = id_token
-            .claims(&client.id_token_verifier(), &nonce)
+            .claims(&verifier(&client), &nonce)
             .map(|c| (c.issuer().to_string(), c.subject().to_string()));
         let (issuer, subject) = match checked {
             Ok(ok) => ok,
@@ -225,9 +228,9 @@ impl Oidc {
                     .write()
                     .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh.clone();
                 let client = self.client(fresh)?;
-                let verifier = client.id_token_verifier();
+                let checker = verifier(&client);
                 let again = id_token
-                    .claims(&verifier, &nonce)
+                    .claims(&checker, &nonce)
                     .map(|c| (c.issuer().to_string(), c.subject().to_string()))
                     .map_err(|e| OidcError::Rejected(e.to_string()));
                 again?
@@ -260,34 +263,66 @@ impl Oidc {
         } else {
             None
         };
+        let snils_trusted = names
+            .snils_verified
+            .as_deref()
+            .is_none_or(|flag| claims.get(flag).and_then(serde_json::Value::as_bool) == Some(true));
+        let snils = match claims.get(&names.snils) {
+            Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+            _ => text(&names.snils),
+        }
+        .filter(|_| snils_trusted);
         Ok(SignedIn {
             issuer,
             name: text(&names.name).unwrap_or_else(|| subject.clone()),
             subject,
             staff,
             office: text(&names.office),
-            snils: text(&names.snils),
+            snils,
             id_token: raw,
         })
     }
 
-    /// The provider's logout URL for a session signed in with `id_token`, when it offers one.
-    pub fn logout_url(&self, id_token: &str) -> Option<url::Url> {
+    /// The provider's logout URL, when it offers one. It names the client, not the ID token: the
+    /// URL lands in the browser's history and the provider's logs, and an ID token holds the
+    /// person's name and СНИЛС.
+    pub fn logout_url(&self) -> Option<url::Url> {
         let metadata = self.metadata();
         let end = metadata
             .additional_metadata()
             .end_session_endpoint
             .clone()?;
-        let token = serde_json::from_value::<openidconnect::core::CoreIdToken>(
-            serde_json::Value::String(id_token.to_owned()),
-        )
-        .ok()?;
-        let mut request = LogoutRequest::from(end).set_id_token_hint(&token);
+        let mut request =
+            LogoutRequest::from(end).set_client_id(ClientId::new(self.config.client_id.clone()));
         if let Ok(back) = PostLogoutRedirectUrl::new(self.config.post_logout_url.clone()) {
             request = request.set_post_logout_redirect_uri(back);
         }
         Some(request.http_get_url())
     }
+}
+
+type RegistryClient = CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
+/// The ID token verifier, held to asymmetric signatures: a provider's metadata may list HS256,
+/// whose key would be the client secret the registry shares with it.
+fn verifier(client: &RegistryClient) -> openidconnect::core::CoreIdTokenVerifier<'_> {
+    use openidconnect::core::CoreJwsSigningAlgorithm as Alg;
+    client.id_token_verifier().set_allowed_algs([
+        Alg::RsaSsaPkcs1V15Sha256,
+        Alg::RsaSsaPkcs1V15Sha384,
+        Alg::RsaSsaPkcs1V15Sha512,
+        Alg::RsaSsaPssSha256,
+        Alg::EcdsaP256Sha256,
+        Alg::EcdsaP384Sha384,
+        Alg::EdDsa,
+    ])
 }
 
 /// The payload of a JWT whose signature was already checked.

@@ -43,9 +43,10 @@ impl Projection for CertificateView {
     }
 
     /// 2: the search keys were added. 3: a replaced row keeps the day it was replaced on.
-    /// 4: erased families (status `erased`, no search keys).
+    /// 4: erased families (status `erased`, no search keys). 5: members' СНИЛС as search keys
+    /// (families granted before are found by it after the rebuild this version asks for).
     fn version(&self) -> i64 {
-        4
+        5
     }
 
     fn folds_families(&self) -> bool {

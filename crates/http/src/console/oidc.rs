@@ -20,6 +20,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
+/// The longest a session from the identity provider lasts, however busy.
+pub const PROVIDER_SESSION_HOURS: i64 = 12;
+
 /// The cookie holding the `state` of this browser's sign-in in progress.
 pub const OIDC_COOKIE: &str = "registry_oidc";
 /// How long a sign-in may take at the provider.
@@ -195,17 +198,31 @@ impl ClearPending for Response {
     }
 }
 
-struct Unavailable;
+enum FamilyOf {
+    Unavailable,
+    Several,
+}
 
-impl Unavailable {
+impl FamilyOf {
     fn into_response_page(self) -> Response {
-        message(
-            StatusCode::SERVICE_UNAVAILABLE,
-            None,
-            "Реестр временно недоступен",
-            "Не удалось найти вашу семью в реестре. Попробуйте войти ещё раз через минуту.",
-            "/console/login",
-        )
+        match self {
+            FamilyOf::Unavailable => message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+                "Реестр временно недоступен",
+                "Не удалось найти вашу семью в реестре. Попробуйте войти ещё раз через минуту.",
+                "/console/login",
+            ),
+            FamilyOf::Several => message(
+                StatusCode::OK,
+                None,
+                "Нужно уточнить сведения",
+                "Ваш СНИЛС записан в нескольких действующих многодетных семьях. Обратитесь в \
+                 управление социальной защиты: сведения исправят, и вы увидите свою семью.",
+                "/console/login",
+            ),
+        }
+        .with_cookie_cleared()
     }
 }
 
@@ -213,7 +230,7 @@ impl Unavailable {
 async fn family_of(
     state: &AppState,
     who: &SignedIn,
-) -> Result<Option<registry_domain::FamilyId>, Unavailable> {
+) -> Result<Option<registry_domain::FamilyId>, FamilyOf> {
     let Some(snils) = who
         .snils
         .as_deref()
@@ -224,14 +241,27 @@ async fn family_of(
     let search = Search {
         key: SearchKey::Snils(snils),
         after: None,
-        limit: 1,
+        limit: 10,
     };
-    match state.read().search(&search).await {
-        Ok(page) => Ok(page.hits.first().map(|h| h.family_id)),
+    let hits = match state.read().search(&search).await {
+        Ok(page) => page.hits,
         Err(e) => {
             tracing::error!(error = %e, "the family of a signed-in person could not be looked up");
-            Err(Unavailable)
+            return Err(FamilyOf::Unavailable);
         }
+    };
+    // A family whose status is in force comes first; two such families for one person is a
+    // record to correct, not a choice to make here.
+    let mut families: Vec<_> = hits
+        .iter()
+        .map(|h| (h.family_id, h.status == "active"))
+        .collect();
+    families.dedup_by_key(|(f, _)| *f);
+    let active: Vec<_> = families.iter().filter(|(_, a)| *a).collect();
+    match active.as_slice() {
+        [one] => Ok(Some(one.0)),
+        [] => Ok(families.first().map(|(f, _)| *f)),
+        _ => Err(FamilyOf::Several),
     }
 }
 
@@ -283,6 +313,9 @@ async fn begin_session(
                 provider: Some(ProviderSignIn {
                     id_token: who.id_token,
                     office,
+                    // However busy, a provider session ends: the person signs in again, and the
+                    // provider says again who they are and what their roles are.
+                    ends_at: chrono::Utc::now() + chrono::Duration::hours(PROVIDER_SESSION_HOURS),
                 }),
             },
             state.config().session_idle,
@@ -318,12 +351,19 @@ async fn begin_session(
 /// moves on to the provider's logout (a redirect from the logout form would be a form submission
 /// to another origin, which the console's CSP refuses), else the login page.
 pub fn after_logout(state: &AppState, person: &Person) -> Response {
-    let provider = match (state.oidc(), person.id_token.as_deref()) {
-        (Some(oidc), Some(token)) => oidc.logout_url(token),
-        _ => None,
-    };
-    let Some(url) = provider else {
+    if person.id_token.is_none() {
         return see_other("/console/login");
+    }
+    let Some(url) = state.oidc().and_then(|oidc| oidc.logout_url()) else {
+        // On a shared computer the provider's session would sign the next person straight in.
+        return message(
+            StatusCode::OK,
+            None,
+            "Вы вышли из реестра",
+            "Поставщик входа не даёт завершить его сеанс отсюда: выйдите и из mos.ru, особенно на \
+             чужом компьютере.",
+            "/console/login",
+        );
     };
     let mut response = message(
         StatusCode::OK,

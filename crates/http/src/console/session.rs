@@ -111,6 +111,10 @@ pub async fn current(state: &AppState, headers: &HeaderMap) -> Option<Person> {
     // A session from the identity provider is bound to no token: the ID token held when it
     // started, and the session ends with a logout or when idle.
     if let Some(provider) = session.provider.clone() {
+        if chrono::Utc::now() > provider.ends_at {
+            state.sessions().end(id).await;
+            return None;
+        }
         return Some(person(session, provider.office, Some(provider.id_token)));
     }
     // A revoked token ends its sessions at their next request.
