@@ -536,35 +536,74 @@ async fn arrive(c: &Client, path: &str) -> String {
     c.current_url().await.unwrap().to_string()
 }
 
-/// In a real browser, scripts off: an officer signs in at the identity provider's own login page
-/// and lands signed in on the console (the provider's redirect is a navigation from another site,
-/// on which a SameSite=Strict cookie is not sent: the registry's page moves on by itself), then
-/// logs out through the provider's logout form, and neither session is left.
+/// Signs `login` in at the identity provider's own login page, from the registry's login page.
+async fn provider_sign_in(c: &Client, app: &TestApp, provider: &str, login: &str) {
+    c.goto(&format!("{}/console/login", app.base))
+        .await
+        .unwrap();
+    let button = c.find(Locator::Id("provider-sign-in")).await.unwrap();
+    click_and_wait(c, &button).await;
+    assert!(c
+        .current_url()
+        .await
+        .unwrap()
+        .as_str()
+        .starts_with(provider));
+    type_into(c, "login", login).await;
+    type_into(c, "password", "secret").await;
+    let sign_in = c.find(Locator::Css("button[type=submit]")).await.unwrap();
+    sign_in.click().await.unwrap();
+}
+
+/// Logs out from a console page and confirms at the provider's logout form.
+async fn provider_sign_out(c: &Client, app: &TestApp, provider: &str) {
+    let logout = c
+        .find(Locator::Css("form[action=\"/console/logout\"] button"))
+        .await
+        .unwrap();
+    logout.click().await.unwrap();
+    let confirm = arrive(c, "/session/end").await;
+    assert!(
+        confirm.starts_with(&format!("{provider}/session/end")),
+        "{confirm}: {}",
+        text(c).await
+    );
+    let yes = c
+        .find(Locator::Css("button[name=logout][value=yes]"))
+        .await
+        .unwrap();
+    yes.click().await.unwrap();
+    let back = arrive(c, "/console/login").await;
+    assert!(
+        back.starts_with(&format!("{}/console/login", app.base)),
+        "{back}"
+    );
+}
+
+/// In a real browser, scripts off, against a real identity provider: an officer signs in at the
+/// provider's own login page and lands signed in on the console (the provider's redirect is a
+/// navigation from another site, on which a SameSite=Strict cookie is not sent: the registry's
+/// page moves on by itself); a parent whose СНИЛС is on record sees the family's card; a person
+/// with no family reads a clear page; each logout ends both sessions.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn in_the_browser_an_officer_signs_in_through_the_provider_and_out_of_both() {
+async fn in_the_browser_people_sign_in_through_the_provider_and_out_of_both() {
     let Some(world) = registry_e2e::oidc::world().await else {
         return;
     };
     let Some(driver) = driver().await else {
         return;
     };
-    let app = &world.app;
-    let c = browser(&driver, 390, 844, false).await;
-    c.goto(&format!("{}/console/login", app.base))
-        .await
-        .unwrap();
-    let button = c.find(Locator::Id("provider-sign-in")).await.unwrap();
-    click_and_wait(&c, &button).await;
-    assert!(c
-        .current_url()
-        .await
-        .unwrap()
+    let (app, provider) = (&world.app, world.provider.url.as_str());
+    let mut body = family_body();
+    body["members"][0]["snils"] = json!(registry_e2e::oidc::PARENT_SNILS);
+    let granted = app.post("/api/v1/families", &app.officer, body).await;
+    let number = granted.body["certificate_number"]
         .as_str()
-        .starts_with(&world.provider.url));
-    type_into(&c, "login", "officer1").await;
-    type_into(&c, "password", "secret").await;
-    let sign_in = c.find(Locator::Css("button[type=submit]")).await.unwrap();
-    sign_in.click().await.unwrap();
+        .unwrap()
+        .to_string();
+    let c = browser(&driver, 390, 844, false).await;
+
+    provider_sign_in(&c, app, provider, "officer1").await;
     let at = arrive(&c, "/console/search").await;
     assert_eq!(
         at,
@@ -573,39 +612,31 @@ async fn in_the_browser_an_officer_signs_in_through_the_provider_and_out_of_both
         text(&c).await
     );
     assert!(text(&c).await.contains("Петрова Анна Сергеевна"));
-
-    // Logout: the registry's page moves on to the provider's logout form; confirm there.
-    let logout = c
-        .find(Locator::Css("form[action=\"/console/logout\"] button"))
-        .await
-        .unwrap();
-    logout.click().await.unwrap();
-    let confirm = arrive(&c, "/session/end").await;
-    assert!(
-        confirm.starts_with(&world.provider.url),
-        "{confirm}: {}",
-        text(&c).await
-    );
-    let yes = c
-        .find(Locator::Css("button[name=logout][value=yes]"))
-        .await
-        .unwrap();
-    yes.click().await.unwrap();
-    let back = arrive(&c, "/console/login").await;
-    assert!(
-        back.starts_with(&format!("{}/console/login", app.base)),
-        "{back}"
-    );
+    provider_sign_out(&c, app, provider).await;
     c.goto(&format!("{}/console/search", app.base))
         .await
         .unwrap();
     assert_eq!(c.current_url().await.unwrap().path(), "/console/login");
-    let again = c.find(Locator::Id("provider-sign-in")).await.unwrap();
-    click_and_wait(&c, &again).await;
+
+    provider_sign_in(&c, app, provider, "parent1").await;
+    let at = arrive(&c, "/me").await;
+    assert_eq!(at, format!("{}/me", app.base), "{}", text(&c).await);
+    assert!(text(&c).await.contains(&number), "{}", text(&c).await);
+    provider_sign_out(&c, app, provider).await;
+
+    provider_sign_in(&c, app, provider, "plain").await;
+    for _ in 0..400 {
+        if text(&c).await.contains("Семья не найдена") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
     assert!(
-        c.find(Locator::Css("[name=login]")).await.is_ok(),
-        "the provider session outlived the logout: {}",
+        text(&c).await.contains("Семья не найдена"),
+        "{}",
         text(&c).await
     );
+    c.goto(&format!("{}/me", app.base)).await.unwrap();
+    assert_eq!(c.current_url().await.unwrap().path(), "/console/login");
     c.close().await.unwrap();
 }
