@@ -594,15 +594,9 @@ async fn in_the_browser_people_sign_in_through_the_provider_and_out_of_both() {
         return;
     };
     let (app, provider) = (&world.app, world.provider.url.as_str());
-    let mut body = family_body();
-    body["members"][0]["snils"] = json!(registry_e2e::oidc::PARENT_SNILS);
-    let granted = app.post("/api/v1/families", &app.officer, body).await;
-    let number = granted.body["certificate_number"]
-        .as_str()
-        .unwrap()
-        .to_string();
     let c = browser(&driver, 390, 844, false).await;
 
+    // The officer signs in and grants a family, the mother's СНИЛС in the form.
     provider_sign_in(&c, app, provider, "officer1").await;
     let at = arrive(&c, "/console/search").await;
     assert_eq!(
@@ -612,6 +606,37 @@ async fn in_the_browser_people_sign_in_through_the_provider_and_out_of_both() {
         text(&c).await
     );
     assert!(text(&c).await.contains("Петрова Анна Сергеевна"));
+    c.goto(&format!("{}/console/families/new", app.base))
+        .await
+        .unwrap();
+    fill_family_of_five(&c, "2021-04-04").await;
+    type_into(&c, "members[0].snils", registry_e2e::oidc::PARENT_SNILS).await;
+    submit(&c, "/console/families/new").await;
+    let page = text(&c).await;
+    assert!(
+        page.contains("Статус многодетной семьи предоставлен"),
+        "{page}"
+    );
+    let family = c
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let view = app
+        .get(&format!("/api/v1/families/{family}"), Some(&app.officer))
+        .await;
+    let number = view.body["certificate_number"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        view.body["members"][0]["snils"],
+        registry_e2e::oidc::PARENT_SNILS
+    );
     provider_sign_out(&c, app, provider).await;
     c.goto(&format!("{}/console/search", app.base))
         .await
