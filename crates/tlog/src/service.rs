@@ -6,7 +6,7 @@ use crate::cosign::CosignatureVerifier;
 use crate::entry::{entry_bytes, leaf_hash};
 use crate::note::{open_checkpoint, NoteError, OpenedCheckpoint};
 use crate::prove::{consistency, inclusion, ProofError};
-use crate::store::{Cosignature, Leaf, TreeStore, TreeStoreError};
+use crate::store::{Cosignature, Leaf, StoredCheckpoint, TreeStore, TreeStoreError};
 use registry_store::{EventStore, StoreError};
 use std::sync::Arc;
 use tlog_tiles::{check_record, Hash};
@@ -117,8 +117,13 @@ impl TransparencyLog {
             .latest_checkpoint()
             .await?
             .ok_or(LogError::NoCheckpoint)?;
-        let mut note = latest.note;
-        for c in self.tree.cosignatures(latest.size).await? {
+        self.with_cosignatures(latest).await
+    }
+
+    /// A kept checkpoint's note with every kept cosignature line after the log's.
+    async fn with_cosignatures(&self, kept: StoredCheckpoint) -> Result<String, LogError> {
+        let mut note = kept.note;
+        for c in self.tree.cosignatures(kept.size).await? {
             note.push_str(&c.line);
         }
         Ok(note)
@@ -127,14 +132,10 @@ impl TransparencyLog {
     /// The kept checkpoint of `size` with its cosignatures (witnesses cosign a checkpoint that
     /// may no longer be the latest by the time they answer).
     pub async fn checkpoint_of(&self, size: u64) -> Result<Option<String>, LogError> {
-        let Some(kept) = self.tree.checkpoint(size).await? else {
-            return Ok(None);
-        };
-        let mut note = kept.note;
-        for c in self.tree.cosignatures(size).await? {
-            note.push_str(&c.line);
+        match self.tree.checkpoint(size).await? {
+            Some(kept) => Ok(Some(self.with_cosignatures(kept).await?)),
+            None => Ok(None),
         }
-        Ok(Some(note))
     }
 
     async fn latest_size(&self) -> Result<u64, LogError> {

@@ -25,6 +25,9 @@ pub const PROVIDER_SESSION_HOURS: i64 = 12;
 
 /// The cookie holding the `state` of this browser's sign-in in progress.
 pub const OIDC_COOKIE: &str = "registry_oidc";
+/// Ends the `state` cookie (a sign-in finished or refused).
+const CLEAR_OIDC_COOKIE: HeaderValue =
+    HeaderValue::from_static("registry_oidc=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
 /// How long a sign-in may take at the provider.
 const PENDING_FOR: Duration = Duration::from_secs(600);
 /// Sign-ins in progress kept at most (the oldest go first).
@@ -74,10 +77,9 @@ fn refused(text: &str) -> Response {
         text,
         "/console/login",
     );
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        HeaderValue::from_static("registry_oidc=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
-    );
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, CLEAR_OIDC_COOKIE);
     response
 }
 
@@ -190,10 +192,8 @@ trait ClearPending {
 
 impl ClearPending for Response {
     fn with_cookie_cleared(mut self) -> Response {
-        self.headers_mut().append(
-            header::SET_COOKIE,
-            HeaderValue::from_static("registry_oidc=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
-        );
+        self.headers_mut()
+            .append(header::SET_COOKIE, CLEAR_OIDC_COOKIE);
         self
     }
 }
@@ -337,10 +337,7 @@ async fn begin_session(
     );
     let h = response.headers_mut();
     h.append(header::SET_COOKIE, set_cookie(state, COOKIE, &id, None));
-    h.append(
-        header::SET_COOKIE,
-        HeaderValue::from_static("registry_oidc=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
-    );
+    h.append(header::SET_COOKIE, CLEAR_OIDC_COOKIE);
     if let Ok(v) = HeaderValue::from_str(&format!("0; url={next}")) {
         h.insert(header::REFRESH, v);
     }
