@@ -693,6 +693,8 @@ async fn the_auditors_family_page_shows_every_event_proved_in_the_signed_log() {
         "{html}"
     );
     assert_eq!(html.matches("в журнале, запись №").count(), 2, "{html}");
+    // The QR is for officers who hand it out: an auditor's page shows no image it may not load.
+    assert!(!html.contains("/qr.png"), "{html}");
 
     let officer = browser();
     sign_in(&app, &officer, &app.officer).await;
