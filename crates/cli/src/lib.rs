@@ -149,10 +149,7 @@ impl Stores {
             let store = PostgresEventStore::open(&url).await.with_context(context)?;
             return Ok(Arc::new(store));
         }
-        if url.starts_with("kurrentdb://")
-            || url.starts_with("kurrentdb+discover://")
-            || url.starts_with("esdb://")
-        {
+        if registry_store_kurrentdb::accepts(&url) {
             let store = KurrentEventStore::open(&url).await.with_context(context)?;
             return Ok(Arc::new(store));
         }

@@ -643,6 +643,9 @@ fn keys(stores: Stores, command: KeyCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `projections status` counts a lag this far (on KurrentDB counting reads the events).
+const STATUS_LAG_COUNTED_TO: u64 = 10_000_000;
+
 async fn projections(stores: Stores, command: ProjectionCommand) -> anyhow::Result<()> {
     let store = stores.open_event_store().await?;
     let read = stores.open_read_store().await?.read;
@@ -657,12 +660,16 @@ async fn projections(stores: Stores, command: ProjectionCommand) -> anyhow::Resu
                 "projection", "checkpoint", "lag", "version"
             );
             for c in read.checkpoints().await? {
+                // In events, not positions (KurrentDB's are byte offsets).
+                let lag = store.count_after(c.position, STATUS_LAG_COUNTED_TO).await?;
+                let lag = if lag >= STATUS_LAG_COUNTED_TO {
+                    format!(">={lag}")
+                } else {
+                    lag.to_string()
+                };
                 println!(
                     "{:<20}  {:>12}  {:>10}  {:>7}",
-                    c.name,
-                    c.position,
-                    head.saturating_sub(c.position),
-                    c.version
+                    c.name, c.position, lag, c.version
                 );
             }
         }

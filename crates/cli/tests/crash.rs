@@ -1,7 +1,10 @@
 //! `kill -9` of a real `registry serve` on the embedded default (SQLite) at random moments while
 //! eight clients grant families, six times over, restarting it each time: every grant the server
-//! acknowledged (201) is in the registry afterwards and its QR verifies as valid. The counts are
-//! printed and written to `target/crash-test.txt` for CI's log.
+//! acknowledged (201) is in the registry afterwards and its QR verifies as valid. Every grant
+//! carries an `Idempotency-Key`; each one that was not acknowledged is sent again with its key
+//! after the last restart, as a client would, and is answered (never "in progress", whatever
+//! moment the kill hit), and no decision was granted twice. The counts are printed and written
+//! to `target/crash-test.txt` for CI's log.
 #![allow(clippy::unwrap_used)]
 
 use rand::Rng;
@@ -99,6 +102,8 @@ async fn every_acknowledged_grant_survives_repeated_kill_nine() {
         .build()
         .unwrap();
     let acknowledged = Arc::new(Mutex::new(Vec::<Value>::new()));
+    // Sent and not acknowledged: the number of the family and its idempotency key.
+    let unanswered = Arc::new(Mutex::new(Vec::<(usize, String)>::new()));
     let mut sent = 0usize;
     for round in 0..KILLS {
         let mut server = serve(dir.path(), port);
@@ -107,24 +112,31 @@ async fn every_acknowledged_grant_survives_repeated_kill_nine() {
         let mut workers = Vec::new();
         for worker in 0..CLIENTS {
             let (client, officer, base) = (client.clone(), officer.clone(), base.clone());
-            let (acknowledged, stop) = (acknowledged.clone(), stop.clone());
+            let (acknowledged, unanswered, stop) =
+                (acknowledged.clone(), unanswered.clone(), stop.clone());
             workers.push(tokio::spawn(async move {
                 let mut sent = 0;
                 while !stop.load(Ordering::SeqCst) {
                     sent += 1;
+                    let n = round * 100_000 + worker * 10_000 + sent;
+                    let key = format!("crash-{n}");
                     let answer = client
                         .post(format!("{base}/api/v1/families"))
                         .bearer_auth(&officer)
-                        .json(&family(round * 100_000 + worker * 10_000 + sent))
+                        .header("Idempotency-Key", &key)
+                        .json(&family(n))
                         .send()
                         .await;
                     // Only a 201 read in full is an acknowledgement.
+                    let mut body = None;
                     if let Ok(r) = answer {
                         if r.status() == reqwest::StatusCode::CREATED {
-                            if let Ok(body) = r.json::<Value>().await {
-                                acknowledged.lock().unwrap().push(body);
-                            }
+                            body = r.json::<Value>().await.ok();
                         }
+                    }
+                    match body {
+                        Some(body) => acknowledged.lock().unwrap().push(body),
+                        None => unanswered.lock().unwrap().push((n, key)),
                     }
                 }
                 sent
@@ -171,13 +183,49 @@ async fn every_acknowledged_grant_survives_repeated_kill_nine() {
             missing.push(family.to_string());
         }
     }
+    // The unanswered grants again, with their keys: each is answered now, once.
+    let unanswered = unanswered.lock().unwrap().clone();
+    let mut refused = Vec::new();
+    for (n, key) in &unanswered {
+        let r = client
+            .post(format!("{base}/api/v1/families"))
+            .bearer_auth(&officer)
+            .header("Idempotency-Key", key)
+            .json(&family(*n))
+            .send()
+            .await
+            .unwrap();
+        if r.status() != reqwest::StatusCode::CREATED {
+            refused.push(format!("{key}: {} {}", r.status(), r.text().await.unwrap()));
+        }
+    }
+    let mut granted_twice = Vec::new();
+    for (n, _) in &unanswered {
+        let found: Value = client
+            .get(format!("{base}/api/v1/families?decision_number=Р-{n}"))
+            .bearer_auth(&officer)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let families = found["families"].as_array().map_or(0, Vec::len);
+        if families != 1 {
+            granted_twice.push(format!("Р-{n}: {families} families"));
+        }
+    }
     let _ = server.kill();
     let _ = server.wait();
     let summary = format!(
         "crash test: {KILLS} kill -9 of `registry serve` under {CLIENTS} clients; {sent} grants \
-         sent, {} acknowledged, {found} found and verifying after restart\n",
-        acknowledged.len()
+         sent, {} acknowledged, {found} found and verifying after restart; {} unanswered sent \
+         again with their keys, {} answered once\n",
+        acknowledged.len(),
+        unanswered.len(),
+        unanswered.len() - refused.len() - granted_twice.len()
     );
+
     eprint!("{summary}");
     let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/crash-test.txt");
     let _ = std::fs::write(target, &summary);
@@ -188,5 +236,13 @@ async fn every_acknowledged_grant_survives_repeated_kill_nine() {
     assert!(
         missing.is_empty(),
         "acknowledged but lost: {missing:?}\n{summary}"
+    );
+    assert!(
+        refused.is_empty(),
+        "a retry with its key was refused: {refused:?}\n{summary}"
+    );
+    assert!(
+        granted_twice.is_empty(),
+        "a retried grant is not there exactly once: {granted_twice:?}\n{summary}"
     );
 }

@@ -143,6 +143,14 @@ impl EventStore for SealingStore {
         self.inner.head().await
     }
 
+    async fn count_after(&self, position: u64, at_most: u64) -> StoreResult<u64> {
+        self.inner.count_after(position, at_most).await
+    }
+
+    fn event_ids_unique_across_streams(&self) -> bool {
+        self.inner.event_ids_unique_across_streams()
+    }
+
     async fn wait_for_events(&self, after: u64, timeout: Duration) -> StoreResult<u64> {
         self.inner.wait_for_events(after, timeout).await
     }

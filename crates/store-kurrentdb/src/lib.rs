@@ -1,46 +1,66 @@
 //! The KurrentDB (formerly EventStoreDB) event store, through the official `kurrentdb` client.
 //!
 //! Why a crate of its own: one of the interchangeable backends of `registry-store`; only the
-//! binary chooses it (from a `kurrentdb://` or `esdb://` URL). See ADR 0008 for the mapping:
+//! binary chooses it (from a `kurrentdb://`, `kurrent://` or `esdb://` URL, `+discover` too).
+//! See ADR 0008 for the mapping:
 //!
-//! - Streams, revisions, expected revisions and event ids map one to one.
-//! - A global position is the event's *prepare* position in `$all` (unique, increasing in log
-//!   order). `read_all` never ends a page inside one append, and resumes from the last event's
-//!   own log position, so a reader that checkpoints the last position it saw never skips an event.
-//! - `$all` is read filtered to the registry's streams (no system streams, no idempotency
-//!   streams).
-//! - Idempotency keys: KurrentDB has no unique index across streams, so each key gets a small
-//!   stream, `registry-idempotency-{sha256(key)}`, claimed with an optimistic `NoStream` append
-//!   before the family append and completed after it.
+//! - Streams, revisions and expected revisions map one to one.
+//! - A global position is the event's *prepare* position in `$all`: a byte offset in the
+//!   server's log, unique and increasing in log order but not dense, so a lag is counted in
+//!   events ([`EventStore::count_after`]), never as a difference of positions. The server
+//!   commits every event on its own, so each has a position of its own, even within one append.
+//! - `$all` is read filtered to the registry's streams (no system streams, no claim streams).
+//! - Event ids: the server drops a re-sent append within one stream; this adapter reports it as
+//!   already stored. It does not keep an id unique *across* streams (that would cost a write per
+//!   event); the registry makes ids with UUID v7 and never reuses one, and the contract says so
+//!   ([`EventStore::event_ids_unique_across_streams`]).
+//! - Idempotency keys: a claim stream per key, read back against the family stream, so a crash
+//!   anywhere in between leaves the key either used or free (the `claim` module).
+//! - New events: no subscription (the client spins on a subscription that ends cleanly), but a
+//!   look at the head while someone waits, and a wake-up by this process's own appends.
+
+pub mod claim;
+mod read;
+mod url;
+
+pub use url::{accepts, SCHEMES};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use claim::{Claim, Found, Landed, Resolution};
 use kurrentdb::{
-    AppendToStreamOptions, Client, ClientSettings, CurrentRevision, EventData, Position,
-    ReadAllOptions, ReadStreamOptions, StreamPosition, StreamState, SubscribeToAllOptions,
-    SubscriptionEvent, SubscriptionFilter,
+    AppendToStreamOptions, Client, ClientSettings, CurrentRevision, EventData, ReadStreamOptions,
+    StreamPosition, StreamState,
 };
-use registry_store::group::wait_for_head;
+use registry_store::group::wait_for_head_every;
 use registry_store::{
     AppendResult, EventStore, ExpectedRevision, IdempotencyKey, NewEvent, RecordedEvent,
     StoreError, StoreResult, StoredIdempotency,
 };
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
 const IDEMPOTENCY_PREFIX: &str = "registry-idempotency-";
 
-/// The registry's streams in `$all`: not system streams (`$...`), not idempotency claims.
-fn registry_filter() -> SubscriptionFilter {
-    SubscriptionFilter::on_stream_name().regex(format!("^(?!{IDEMPOTENCY_PREFIX})[^$]"))
-}
+/// An append the server has not answered within this long is given up (and its claim, if any,
+/// may be taken over once [`claim::CLAIM_LEASE`] has passed).
+pub const APPEND_DEADLINE: Duration = Duration::from_secs(10);
+
+/// How often a waiter looks at the head for other processes' appends.
+const HEAD_POLL: Duration = Duration::from_millis(50);
+
+/// Tries of a call that a follower refused (the client meanwhile connects to the leader).
+const LEADER_TRIES: u32 = 4;
 
 /// The KurrentDB event store. Cheap to clone.
 #[derive(Clone)]
 pub struct KurrentEventStore {
     client: Client,
+    /// The highest position this process appended or saw; wakes its waiters at once.
+    head_tx: Arc<watch::Sender<u64>>,
     head: watch::Receiver<u64>,
 }
 
@@ -62,78 +82,48 @@ struct Envelope {
     metadata: Box<serde_json::value::RawValue>,
 }
 
-/// The events of an idempotency claim stream.
-#[derive(Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-enum Claim {
-    Claimed {
-        request_hash: String,
-        stream: String,
-    },
-    Completed {
-        request_hash: String,
-        stream: String,
-        revision: u64,
-        position: u64,
-    },
-    Released,
+/// Runs `call` again while a follower refuses it for not being the leader: the client starts
+/// connecting to the leader it names, so the next try reaches it.
+async fn on_leader<T, F, Fut>(mut call: F) -> Result<T, kurrentdb::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, kurrentdb::Error>>,
+{
+    let mut tries = 1;
+    loop {
+        match call().await {
+            Err(kurrentdb::Error::NotLeaderException(leader)) if tries < LEADER_TRIES => {
+                tracing::info!(host = %leader.host, port = leader.port, "not the leader; trying again on the leader");
+                tokio::time::sleep(Duration::from_millis(100 * u64::from(tries))).await;
+                tries += 1;
+            }
+            other => return other,
+        }
+    }
 }
 
 impl KurrentEventStore {
-    /// Connects to a `kurrentdb://` (or `esdb://`) connection string.
+    /// Connects to a KurrentDB connection string (any of [`SCHEMES`]).
     pub async fn open(url: &str) -> StoreResult<Self> {
-        let url = url.replacen("esdb://", "kurrentdb://", 1);
         let settings: ClientSettings = url.parse().map_err(backend)?;
         let client = Client::new(settings).map_err(backend)?;
-        let store_head = Self::read_head(&client).await?;
-        let (head_tx, head) = watch::channel(store_head);
-        let subscriber = client.clone();
-        tokio::spawn(async move {
-            loop {
-                let options = SubscribeToAllOptions::default()
-                    .position(StreamPosition::End)
-                    .filter(registry_filter());
-                let mut subscription = subscriber.subscribe_to_all(&options).await;
-                loop {
-                    match subscription.next_subscription_event().await {
-                        Ok(SubscriptionEvent::EventAppeared(e)) => {
-                            let p = e.get_original_event().position.prepare;
-                            head_tx.send_if_modified(|h| {
-                                let newer = p > *h;
-                                if newer {
-                                    *h = p;
-                                }
-                                newer
-                            });
-                        }
-                        Ok(_) => {}
-                        Err(e) => {
-                            tracing::warn!(error = %e, "KurrentDB subscription interrupted; resubscribing");
-                            break;
-                        }
-                    }
-                    if head_tx.is_closed() {
-                        return;
-                    }
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        });
-        Ok(Self { client, head })
+        let head = read::head(&client).await?;
+        let (head_tx, head) = watch::channel(head);
+        Ok(Self {
+            client,
+            head_tx: Arc::new(head_tx),
+            head,
+        })
     }
 
-    async fn read_head(client: &Client) -> StoreResult<u64> {
-        let options = ReadAllOptions::default()
-            .backwards()
-            .position(StreamPosition::End)
-            .filter(registry_filter())
-            .max_count(1);
-        let mut stream = client.read_all(&options).await.map_err(backend)?;
-        Ok(stream
-            .next()
-            .await
-            .map_err(backend)?
-            .map_or(0, |e| e.get_original_event().position.prepare))
+    fn saw(&self, position: u64) {
+        self.head_tx.send_if_modified(|h| {
+            let newer = position > *h;
+            if newer {
+                *h = position;
+            }
+            newer
+        });
     }
 
     fn to_event_data(event: &NewEvent) -> StoreResult<EventData> {
@@ -164,15 +154,21 @@ impl KurrentEventStore {
         })
     }
 
+    /// The events of `stream` from revision `from` on, at most `count`, read on the leader (a
+    /// follower may not have the latest append yet).
     async fn read_events(
         &self,
         stream: &str,
         from: u64,
+        count: usize,
     ) -> StoreResult<Vec<kurrentdb::RecordedEvent>> {
         let options = ReadStreamOptions::default()
             .forwards()
-            .position(StreamPosition::Position(from));
-        let mut read = match self.client.read_stream(stream, &options).await {
+            .position(StreamPosition::Position(from))
+            .max_count(count)
+            .requires_leader(true);
+        let read = on_leader(|| self.client.read_stream(stream, &options)).await;
+        let mut read = match read {
             Ok(read) => read,
             Err(kurrentdb::Error::ResourceNotFound) => return Ok(Vec::new()),
             Err(e) => return Err(backend(e)),
@@ -181,29 +177,68 @@ impl KurrentEventStore {
         loop {
             match read.next().await {
                 Ok(Some(e)) => out.extend(e.link.or(e.event)),
-                Ok(None) => return Ok(out),
-                Err(kurrentdb::Error::ResourceNotFound) => return Ok(out),
+                Ok(None) | Err(kurrentdb::Error::ResourceNotFound) => return Ok(out),
                 Err(e) => return Err(backend(e)),
             }
         }
     }
 
-    fn claim_stream(key: &str) -> String {
-        let digest = Sha256::digest(key.as_bytes());
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        format!("{IDEMPOTENCY_PREFIX}{hex}")
+    /// The last state of a key's claim stream.
+    async fn claim_state(&self, key: &str) -> StoreResult<Found> {
+        let options = ReadStreamOptions::default()
+            .backwards()
+            .position(StreamPosition::End)
+            .max_count(1)
+            .requires_leader(true);
+        let stream = claim::stream_of(key);
+        let read = on_leader(|| self.client.read_stream(stream.as_str(), &options)).await;
+        let mut read = match read {
+            Ok(read) => read,
+            Err(kurrentdb::Error::ResourceNotFound) => return Ok(None),
+            Err(e) => return Err(backend(e)),
+        };
+        match read.next().await {
+            Ok(Some(e)) => {
+                let e = e.get_original_event();
+                let claim: Claim = serde_json::from_slice(&e.data).map_err(backend)?;
+                Ok(Some((claim, e.revision)))
+            }
+            Ok(None) | Err(kurrentdb::Error::ResourceNotFound) => Ok(None),
+            Err(e) => Err(backend(e)),
+        }
     }
 
-    /// The claim stream's last state and revision.
-    async fn claim_state(&self, key: &str) -> StoreResult<Option<(Claim, u64)>> {
-        let events = self.read_events(&Self::claim_stream(key), 0).await?;
-        Ok(match events.last() {
-            Some(e) => Some((
-                serde_json::from_slice(&e.data).map_err(backend)?,
-                e.revision,
-            )),
-            None => None,
-        })
+    /// What a key's claim means now: reads the claim, then the claimed stream where its events
+    /// would be.
+    async fn resolve_claim(&self, key: &str) -> StoreResult<Resolution> {
+        let found = self.claim_state(key).await?;
+        let landed = match &found {
+            Some((
+                Claim::Claimed {
+                    stream,
+                    first_revision,
+                    event_ids,
+                    ..
+                },
+                _,
+            )) => {
+                let (from, count) = match first_revision {
+                    Some(first) => (*first, event_ids.len()),
+                    None => (0, usize::MAX >> 1),
+                };
+                self.read_events(stream, from, count)
+                    .await?
+                    .iter()
+                    .map(|e| Landed {
+                        id: e.id,
+                        revision: e.revision,
+                        position: e.position.prepare,
+                    })
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
+        Ok(claim::resolve(&found, &landed, Utc::now()))
     }
 
     async fn write_claim(
@@ -211,61 +246,112 @@ impl KurrentEventStore {
         key: &str,
         state: StreamState,
         claim: &Claim,
-    ) -> Result<(), kurrentdb::Error> {
+    ) -> Result<u64, kurrentdb::Error> {
         let data = EventData::json("IdempotencyClaim", claim)
             .map_err(|e| kurrentdb::Error::InternalParsingError(e.to_string()))?;
-        self.client
-            .append_to_stream(
-                Self::claim_stream(key),
-                &AppendToStreamOptions::default().stream_state(state),
-                data,
-            )
-            .await
-            .map(|_| ())
+        let options = AppendToStreamOptions::default()
+            .stream_state(state)
+            .deadline(APPEND_DEADLINE);
+        let stream = claim::stream_of(key);
+        on_leader(|| {
+            self.client
+                .append_to_stream(stream.as_str(), &options, data.clone())
+        })
+        .await
+        .map(|w| w.next_expected_version)
     }
 
-    /// Takes the idempotency key for this request, or says what it was used for.
-    async fn claim(&self, stream: &str, key: &IdempotencyKey) -> StoreResult<()> {
-        let claimed = Claim::Claimed {
-            request_hash: key.request_hash.clone(),
-            stream: stream.to_string(),
-        };
+    /// Takes the idempotency key for this append, or says what it was used for. Returns the
+    /// claim's revision in its stream.
+    async fn claim(&self, key: &IdempotencyKey, claimed: &Claim) -> StoreResult<u64> {
         let mut state = StreamState::NoStream;
         for _ in 0..3 {
-            match self.write_claim(&key.key, state, &claimed).await {
-                Ok(()) => return Ok(()),
+            match self.write_claim(&key.key, state, claimed).await {
+                Ok(revision) => return Ok(revision),
                 Err(kurrentdb::Error::WrongExpectedVersion { .. }) => {}
                 Err(e) => return Err(backend(e)),
             }
-            match self.claim_state(&key.key).await? {
-                Some((
-                    Claim::Completed {
-                        request_hash,
-                        stream,
-                        revision,
-                        position,
-                    },
-                    _,
-                )) => {
+            match self.resolve_claim(&key.key).await? {
+                Resolution::Free { over } => {
+                    state = over.map_or(StreamState::NoStream, StreamState::StreamRevision);
+                }
+                Resolution::Used {
+                    stream,
+                    request_hash,
+                    last,
+                } => {
                     return Err(StoreError::IdempotencyKeyUsed(StoredIdempotency {
                         stream,
                         request_hash,
-                        revision,
-                        position,
+                        revision: last.revision,
+                        position: last.position,
                     }))
                 }
-                Some((Claim::Released, revision)) => state = StreamState::StreamRevision(revision),
-                Some((Claim::Claimed { .. }, _)) => {
+                Resolution::InProgress => {
                     return Err(StoreError::Backend(
                         "a request with this idempotency key is in progress; retry shortly".into(),
                     ))
                 }
-                None => state = StreamState::NoStream,
             }
         }
         Err(StoreError::Backend(
             "could not claim the idempotency key".into(),
         ))
+    }
+
+    /// Frees a key this append claimed (at `claim`'s revision, so never a later claim of
+    /// another request); best effort, the lease frees it otherwise.
+    async fn release(
+        &self,
+        claimed: &Option<(&IdempotencyKey, Claim)>,
+        claim: &StoreResult<Option<u64>>,
+    ) {
+        if let (Some((key, _)), Ok(Some(revision))) = (claimed, claim) {
+            let state = StreamState::StreamRevision(*revision);
+            if let Err(e) = self.write_claim(&key.key, state, &Claim::Released).await {
+                tracing::warn!(error = %e, "could not release an idempotency claim; it lapses after its lease");
+            }
+        }
+    }
+
+    /// Whether `events` are already stored where this append would put them (a re-sent append).
+    async fn stored_already(
+        &self,
+        stream: &str,
+        first_revision: Option<u64>,
+        events: &[NewEvent],
+    ) -> StoreResult<Option<AppendResult>> {
+        let Some(first) = events.first() else {
+            return Ok(None);
+        };
+        let existing = match first_revision {
+            Some(from) => self.read_events(stream, from, events.len()).await?,
+            None => self.read_events(stream, 0, usize::MAX >> 1).await?,
+        };
+        let Some(i) = existing.iter().position(|e| e.id == first.event_id) else {
+            return Ok(None);
+        };
+        let run = &existing[i..];
+        let same =
+            run.len() >= events.len() && run.iter().zip(events).all(|(s, e)| s.id == e.event_id);
+        if !same {
+            return Err(StoreError::EventIdConflict(first.event_id));
+        }
+        let last = &run[events.len() - 1];
+        Ok(Some(AppendResult {
+            revision: last.revision,
+            position: last.position.prepare,
+            already_stored: true,
+        }))
+    }
+
+    /// The position of the event at `revision` of `stream`, as readers of `$all` see it.
+    async fn position_of(&self, stream: &str, revision: u64) -> StoreResult<Option<u64>> {
+        Ok(self
+            .read_events(stream, revision, 1)
+            .await?
+            .first()
+            .map(|e| e.position.prepare))
     }
 }
 
@@ -274,6 +360,36 @@ fn expected_state(expected: ExpectedRevision) -> StreamState {
         ExpectedRevision::Any => StreamState::Any,
         ExpectedRevision::NoStream => StreamState::NoStream,
         ExpectedRevision::Exact(r) => StreamState::StreamRevision(r),
+    }
+}
+
+/// The revision the first event of an append will get, when the expectation says it.
+fn first_revision(expected: ExpectedRevision) -> Option<u64> {
+    match expected {
+        ExpectedRevision::Any => None,
+        ExpectedRevision::NoStream => Some(0),
+        ExpectedRevision::Exact(r) => Some(r + 1),
+    }
+}
+
+/// The store's error for a refused append, saying which limit a too large one hit.
+fn append_error(e: kurrentdb::Error, expected: ExpectedRevision, bytes: usize) -> StoreError {
+    match e {
+        kurrentdb::Error::WrongExpectedVersion { current, .. } => {
+            StoreError::WrongExpectedRevision {
+                expected,
+                actual: match current {
+                    CurrentRevision::Current(r) => Some(r),
+                    CurrentRevision::NoStream => None,
+                },
+            }
+        }
+        other if read::is_too_large(&other) => StoreError::InvalidAppend(format!(
+            "the append is {bytes} bytes and the KurrentDB server refuses appends over its \
+             MaxAppendSize (1,048,576 bytes by default; raise KURRENTDB_MAX_APPEND_SIZE, as \
+             docker-compose.yml does): {other}"
+        )),
+        other => backend(other),
     }
 }
 
@@ -293,78 +409,80 @@ impl EventStore for KurrentEventStore {
             idempotency: None,
         }
         .check_shape()?;
-        // A re-sent append: KurrentDB answers it idempotently when the ids match what is stored
-        // at the expected revision; we tell the caller it was already stored.
-        if let Some(first) = events.first() {
-            let existing = self.read_events(stream, 0).await?;
-            if let Some(i) = existing.iter().position(|e| e.id == first.event_id) {
-                let same = existing.len() >= i + events.len()
-                    && existing[i..i + events.len()]
-                        .iter()
-                        .zip(&events)
-                        .all(|(s, e)| s.id == e.event_id);
-                let last = &existing[(i + events.len()).min(existing.len()) - 1];
-                return if same {
-                    Ok(AppendResult {
-                        revision: last.revision,
-                        position: last.position.prepare,
-                        already_stored: true,
-                    })
-                } else {
-                    Err(StoreError::EventIdConflict(first.event_id))
-                };
+        let first = first_revision(expected);
+        let claimed = idempotency.as_ref().map(|key| {
+            (
+                key,
+                Claim::Claimed {
+                    request_hash: key.request_hash.clone(),
+                    stream: stream.to_string(),
+                    first_revision: first,
+                    event_ids: events.iter().map(|e| e.event_id).collect(),
+                    claimed_at: Utc::now(),
+                },
+            )
+        });
+        // A re-sent append is found where it would go; the key's claim is written meanwhile.
+        let (stored, claim) = tokio::join!(self.stored_already(stream, first, &events), async {
+            match &claimed {
+                Some((key, claim)) => self.claim(key, claim).await.map(Some),
+                None => Ok(None),
             }
+        });
+        let stored = match stored {
+            Ok(stored) => stored,
+            Err(e) => {
+                self.release(&claimed, &claim).await;
+                return Err(e);
+            }
+        };
+        if let Some(stored) = stored {
+            // A claim written just now names these very events, so it reads as used.
+            return Ok(stored);
         }
-        if let Some(key) = &idempotency {
-            self.claim(stream, key).await?;
-        }
+        let claim = claim?;
         let data = events
             .iter()
             .map(Self::to_event_data)
             .collect::<StoreResult<Vec<_>>>()?;
-        let options = AppendToStreamOptions::default().stream_state(expected_state(expected));
-        let written = self.client.append_to_stream(stream, &options, data).await;
+        let bytes: usize = events
+            .iter()
+            .map(|e| e.data.len() + e.metadata.len() + e.event_type.len())
+            .sum();
+        let options = AppendToStreamOptions::default()
+            .stream_state(expected_state(expected))
+            .deadline(APPEND_DEADLINE);
+        let written =
+            on_leader(|| self.client.append_to_stream(stream, &options, data.clone())).await;
         let written = match written {
             Ok(w) => w,
             Err(e) => {
-                if let Some(key) = &idempotency {
-                    let _ = self
-                        .write_claim(&key.key, StreamState::Any, &Claim::Released)
-                        .await;
+                let certain = !matches!(
+                    e,
+                    kurrentdb::Error::DeadlineExceeded
+                        | kurrentdb::Error::ServerError(_)
+                        | kurrentdb::Error::ConnectionClosed
+                        | kurrentdb::Error::GrpcConnectionError(_)
+                );
+                if certain {
+                    // Refused for certain: free the key now rather than after the lease.
+                    self.release(&claimed, &Ok(claim)).await;
                 }
-                return Err(match e {
-                    kurrentdb::Error::WrongExpectedVersion { current, .. } => {
-                        StoreError::WrongExpectedRevision {
-                            expected,
-                            actual: match current {
-                                CurrentRevision::Current(r) => Some(r),
-                                CurrentRevision::NoStream => None,
-                            },
-                        }
-                    }
-                    other => backend(other),
-                });
+                return Err(append_error(e, expected, bytes));
             }
         };
+        // The client's "next expected version" is the last event's revision, and the answer's
+        // position is the last event's own position in `$all`; an answer without one (the
+        // server could not read it back) is looked up.
         let revision = written.next_expected_version;
-        // The write result carries the append's position; the last event's own position is
-        // what readers see, so read it back.
-        let position = self
-            .read_events(stream, revision)
-            .await?
-            .first()
-            .map_or(written.position.prepare, |e| e.position.prepare);
-        if let Some(key) = &idempotency {
-            let done = Claim::Completed {
-                request_hash: key.request_hash.clone(),
-                stream: stream.to_string(),
-                revision,
-                position,
-            };
-            self.write_claim(&key.key, StreamState::Any, &done)
-                .await
-                .map_err(backend)?;
-        }
+        let position = match written.position.prepare {
+            0 => self
+                .position_of(stream, revision)
+                .await?
+                .ok_or_else(|| backend("the appended event is not readable"))?,
+            p => p,
+        };
+        self.saw(position);
         Ok(AppendResult {
             revision,
             position,
@@ -377,7 +495,7 @@ impl EventStore for KurrentEventStore {
         stream: &str,
         from_revision: u64,
     ) -> StoreResult<Vec<RecordedEvent>> {
-        self.read_events(stream, from_revision)
+        self.read_events(stream, from_revision, usize::MAX >> 1)
             .await?
             .iter()
             .map(Self::from_recorded)
@@ -385,65 +503,49 @@ impl EventStore for KurrentEventStore {
     }
 
     async fn read_all(&self, from_position: u64, limit: usize) -> StoreResult<Vec<RecordedEvent>> {
-        // Resume at the last event's own log position (a record boundary); skip it.
-        let start = if from_position <= 1 {
-            StreamPosition::Start
-        } else {
-            let last = from_position - 1;
-            StreamPosition::Position(Position {
-                commit: last,
-                prepare: last,
-            })
-        };
-        let options = ReadAllOptions::default()
-            .forwards()
-            .position(start)
-            .filter(registry_filter())
-            .max_count(limit.saturating_add(1024));
-        let mut read = self.client.read_all(&options).await.map_err(backend)?;
-        let mut out: Vec<RecordedEvent> = Vec::new();
-        let mut last_commit = None;
-        while let Some(e) = read.next().await.map_err(backend)? {
-            let e = e.get_original_event();
-            if e.position.prepare < from_position {
-                continue;
-            }
-            // Never end a page inside one append: its events share the commit position.
-            if out.len() >= limit && last_commit != Some(e.position.commit) {
-                break;
-            }
-            last_commit = Some(e.position.commit);
-            out.push(Self::from_recorded(e)?);
+        let events = read::from(&self.client, from_position, limit).await?;
+        let out = events
+            .iter()
+            .map(Self::from_recorded)
+            .collect::<StoreResult<Vec<_>>>()?;
+        if let Some(last) = out.last() {
+            self.saw(last.position);
         }
         Ok(out)
     }
 
     async fn head(&self) -> StoreResult<u64> {
-        Self::read_head(&self.client).await
+        let head = read::head(&self.client).await?;
+        self.saw(head);
+        Ok(head)
+    }
+
+    async fn count_after(&self, position: u64, at_most: u64) -> StoreResult<u64> {
+        read::count_after(&self.client, position, at_most).await
     }
 
     async fn wait_for_events(&self, after: u64, timeout: Duration) -> StoreResult<u64> {
-        wait_for_head(&self.head, after, timeout, || Self::read_head(&self.client)).await
+        wait_for_head_every(&self.head, after, timeout, HEAD_POLL, || self.head()).await
     }
 
     async fn find_idempotency(&self, key: &str) -> StoreResult<Option<StoredIdempotency>> {
-        Ok(match self.claim_state(key).await? {
-            Some((
-                Claim::Completed {
-                    request_hash,
-                    stream,
-                    revision,
-                    position,
-                },
-                _,
-            )) => Some(StoredIdempotency {
+        Ok(match self.resolve_claim(key).await? {
+            Resolution::Used {
                 stream,
                 request_hash,
-                revision,
-                position,
+                last,
+            } => Some(StoredIdempotency {
+                stream,
+                request_hash,
+                revision: last.revision,
+                position: last.position,
             }),
-            _ => None,
+            Resolution::Free { .. } | Resolution::InProgress => None,
         })
+    }
+
+    fn event_ids_unique_across_streams(&self) -> bool {
+        false
     }
 
     fn backend_name(&self) -> &'static str {

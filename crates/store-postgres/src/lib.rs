@@ -458,6 +458,21 @@ impl EventStore for PostgresEventStore {
         current_head(&self.readers).await
     }
 
+    async fn count_after(&self, position: u64, at_most: u64) -> StoreResult<u64> {
+        // Only what readers may see: below the head, which waits for late commits.
+        let head = to_i64(current_head(&self.readers).await?);
+        let count: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT 1 FROM events WHERE position > $1 AND position <= $2 LIMIT $3) AS e",
+        )
+        .bind(to_i64(position))
+        .bind(head)
+        .bind(to_i64(at_most))
+        .fetch_one(&self.readers)
+        .await
+        .map_err(backend)?;
+        Ok(to_u64(count))
+    }
+
     async fn wait_for_events(&self, after: u64, timeout: Duration) -> StoreResult<u64> {
         wait_for_head(&self.head, after, timeout, || current_head(&self.readers)).await
     }

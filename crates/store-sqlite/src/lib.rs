@@ -375,6 +375,19 @@ impl EventStore for SqliteEventStore {
         self.read(head_of).await
     }
 
+    async fn count_after(&self, position: u64, at_most: u64) -> StoreResult<u64> {
+        let (after, cap) = (to_i64(position), to_i64(at_most));
+        self.read(move |conn| {
+            conn.query_row(
+                "SELECT count(*) FROM (SELECT 1 FROM events WHERE position > ?1 LIMIT ?2)",
+                rusqlite::params![after, cap],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(to_u64)
+        })
+        .await
+    }
+
     async fn wait_for_events(&self, after: u64, timeout: Duration) -> StoreResult<u64> {
         // Another process may write to the same file: the helper looks at the file too.
         wait_for_head(&self.head, after, timeout, || self.head()).await

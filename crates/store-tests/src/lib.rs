@@ -31,6 +31,9 @@ macro_rules! contract_tests {
             an_idempotency_key_is_kept_with_its_append,
             waiting_for_events_wakes_up_on_append,
             read_all_pages_through_the_log_in_order,
+            read_all_starts_at_an_exact_position_or_just_after_one,
+            lag_is_counted_in_events_not_positions,
+            an_idempotency_key_whose_append_failed_can_be_used_again,
         );
     };
     (@tests $make:expr; $($name:ident),+ $(,)?) => {
@@ -189,37 +192,13 @@ pub async fn expected_revision_is_enforced(store: Arc<dyn EventStore>) {
 }
 
 pub async fn several_events_append_atomically_or_not_at_all(store: Arc<dyn EventStore>) {
-    let taken = event("A", serde_json::json!({}));
-    store
-        .append(
-            &unique_stream("other"),
-            ExpectedRevision::Any,
-            vec![taken.clone()],
-            None,
-        )
-        .await
-        .unwrap();
     let stream = unique_stream("family");
-    let mut reused = event("C", serde_json::json!({}));
-    reused.event_id = taken.event_id;
-    let result = store
-        .append(
-            &stream,
-            ExpectedRevision::NoStream,
-            vec![
-                event("A", serde_json::json!({})),
-                event("B", serde_json::json!({})),
-                reused,
-            ],
-            None,
-        )
-        .await;
-    assert!(
-        matches!(result, Err(StoreError::EventIdConflict(_))),
-        "{result:?}"
-    );
-    assert!(store.read_stream(&stream, 0).await.unwrap().is_empty());
-
+    // An append refused for its third event stores none; the refusal comes from an id taken in
+    // another stream, so a backend that does not look across streams (KurrentDB, ADR 0008)
+    // skips this half, and the server's own all-or-nothing write stands for it.
+    if store.event_ids_unique_across_streams() {
+        refused_for_its_third_event_stores_none(&*store, &stream).await;
+    }
     let r = store
         .append(
             &stream,
@@ -238,6 +217,38 @@ pub async fn several_events_append_atomically_or_not_at_all(store: Arc<dyn Event
     let global = store.read_all(read[0].position, 2).await.unwrap();
     let ids: Vec<Uuid> = global.iter().map(|e| e.event_id).collect();
     assert_eq!(ids, [read[0].event_id, read[1].event_id]);
+}
+
+async fn refused_for_its_third_event_stores_none(store: &dyn EventStore, stream: &str) {
+    let taken = event("A", serde_json::json!({}));
+    store
+        .append(
+            &unique_stream("other"),
+            ExpectedRevision::Any,
+            vec![taken.clone()],
+            None,
+        )
+        .await
+        .unwrap();
+    let mut reused = event("C", serde_json::json!({}));
+    reused.event_id = taken.event_id;
+    let result = store
+        .append(
+            stream,
+            ExpectedRevision::NoStream,
+            vec![
+                event("A", serde_json::json!({})),
+                event("B", serde_json::json!({})),
+                reused,
+            ],
+            None,
+        )
+        .await;
+    assert!(
+        matches!(result, Err(StoreError::EventIdConflict(_))),
+        "{result:?}"
+    );
+    assert!(store.read_stream(stream, 0).await.unwrap().is_empty());
 }
 
 pub async fn racing_appends_with_exact_revisions_lose_nothing_and_duplicate_no_revision(
@@ -393,7 +404,11 @@ pub async fn a_resent_event_id_is_not_stored_twice(store: Arc<dyn EventStore>) {
         .collect();
     assert_eq!(ids.len(), 1);
 
-    // The same id in another stream is a conflict, not a second copy.
+    // The same id in another stream is a conflict, not a second copy, where the backend
+    // keeps ids unique across streams (KurrentDB does not: ADR 0008).
+    if !store.event_ids_unique_across_streams() {
+        return;
+    }
     let other = store
         .append(
             &unique_stream("family"),
@@ -544,4 +559,118 @@ pub async fn read_all_pages_through_the_log_in_order(store: Arc<dyn EventStore>)
         .collect();
     assert_eq!(ns, (0..25).collect::<Vec<_>>());
     assert_eq!(next, store.head().await.unwrap() + 1);
+}
+
+pub async fn read_all_starts_at_an_exact_position_or_just_after_one(store: Arc<dyn EventStore>) {
+    let stream = unique_stream("family");
+    for n in 0..3 {
+        store
+            .append(
+                &stream,
+                ExpectedRevision::Any,
+                vec![event("N", serde_json::json!({"n": n}))],
+                None,
+            )
+            .await
+            .unwrap();
+    }
+    let read = store.read_stream(&stream, 0).await.unwrap();
+    let ids = |page: Vec<RecordedEvent>| -> Vec<Uuid> {
+        page.into_iter()
+            .filter(|e| e.stream == stream)
+            .map(|e| e.event_id)
+            .collect()
+    };
+    // From an event's own position: that event first.
+    let exact = store.read_all(read[1].position, 10).await.unwrap();
+    assert_eq!(ids(exact), [read[1].event_id, read[2].event_id]);
+    // From just after an event's position (where a reader resumes): the next one first.
+    let after = store.read_all(read[0].position + 1, 10).await.unwrap();
+    assert_eq!(ids(after), [read[1].event_id, read[2].event_id]);
+    let end = store.read_all(read[2].position + 1, 10).await.unwrap();
+    assert!(ids(end).is_empty());
+}
+
+pub async fn lag_is_counted_in_events_not_positions(store: Arc<dyn EventStore>) {
+    let before = store.head().await.unwrap();
+    let stream = unique_stream("family");
+    store
+        .append(
+            &stream,
+            ExpectedRevision::NoStream,
+            vec![
+                event("A", serde_json::json!({"text": "x".repeat(500)})),
+                event("B", serde_json::json!({})),
+                event("C", serde_json::json!({})),
+            ],
+            None,
+        )
+        .await
+        .unwrap();
+    store
+        .append(
+            &unique_stream("family"),
+            ExpectedRevision::NoStream,
+            vec![
+                event("D", serde_json::json!({})),
+                event("E", serde_json::json!({})),
+            ],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.count_after(before, 100).await.unwrap(), 5);
+    // Counted no further than asked.
+    assert_eq!(store.count_after(before, 3).await.unwrap(), 3);
+    let read = store.read_stream(&stream, 0).await.unwrap();
+    assert_eq!(store.count_after(read[0].position, 100).await.unwrap(), 4);
+    assert_eq!(store.count_after(read[2].position, 100).await.unwrap(), 2);
+    let head = store.head().await.unwrap();
+    assert_eq!(store.count_after(head, 100).await.unwrap(), 0);
+}
+
+pub async fn an_idempotency_key_whose_append_failed_can_be_used_again(store: Arc<dyn EventStore>) {
+    let stream = unique_stream("family");
+    store
+        .append(
+            &stream,
+            ExpectedRevision::NoStream,
+            vec![event("A", serde_json::json!({}))],
+            None,
+        )
+        .await
+        .unwrap();
+    let key = IdempotencyKey {
+        key: format!("officer-1:{}", Uuid::now_v7()),
+        request_hash: "hash-1".into(),
+    };
+    // A request decided against a stale revision: refused, and the key stays unused.
+    let stale = store
+        .append(
+            &stream,
+            ExpectedRevision::NoStream,
+            vec![event("B", serde_json::json!({}))],
+            Some(key.clone()),
+        )
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::WrongExpectedRevision { .. })),
+        "{stale:?}"
+    );
+    assert!(store.find_idempotency(&key.key).await.unwrap().is_none());
+    // Its retry, decided again, is stored with the key.
+    let retried = store
+        .append(
+            &stream,
+            ExpectedRevision::Exact(0),
+            vec![event("B", serde_json::json!({}))],
+            Some(key.clone()),
+        )
+        .await
+        .unwrap();
+    let found = store.find_idempotency(&key.key).await.unwrap().unwrap();
+    assert_eq!(
+        (found.stream.as_str(), found.revision, found.position),
+        (stream.as_str(), retried.revision, retried.position)
+    );
 }

@@ -148,6 +148,28 @@ where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = StoreResult<u64>>,
 {
+    wait_for_head_every(
+        head,
+        after,
+        timeout,
+        std::time::Duration::from_millis(200),
+        stored_head,
+    )
+    .await
+}
+
+/// [`wait_for_head`], looking at the store every `poll`.
+pub async fn wait_for_head_every<F, Fut>(
+    head: &watch::Receiver<u64>,
+    after: u64,
+    timeout: std::time::Duration,
+    poll: std::time::Duration,
+    stored_head: F,
+) -> StoreResult<u64>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = StoreResult<u64>>,
+{
     let deadline = tokio::time::Instant::now() + timeout;
     let mut head = head.clone();
     loop {
@@ -163,7 +185,7 @@ where
         if now >= deadline {
             return Ok(stored.max(known));
         }
-        let nap = (deadline - now).min(std::time::Duration::from_millis(200));
+        let nap = (deadline - now).min(poll);
         tokio::select! {
             changed = head.changed() => {
                 if changed.is_err() {

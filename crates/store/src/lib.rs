@@ -168,11 +168,25 @@ pub trait EventStore: Send + Sync + fmt::Debug + 'static {
     /// The position of the last event readers can see (0 when empty).
     async fn head(&self) -> StoreResult<u64>;
 
+    /// How many events readers can see with a position above `position`, counting no further
+    /// than `at_most` (it returns `at_most` when there are more). Lag is counted with this, in
+    /// events: positions are not dense on every backend (KurrentDB's are byte offsets in its
+    /// log, PostgreSQL's sequence may skip), so `head - position` is not a number of events.
+    async fn count_after(&self, position: u64, at_most: u64) -> StoreResult<u64>;
+
     /// Waits until the head is past `after` or `timeout` elapses; returns the head.
     async fn wait_for_events(&self, after: u64, timeout: Duration) -> StoreResult<u64>;
 
     /// What an idempotency key was used for, if it was.
     async fn find_idempotency(&self, key: &str) -> StoreResult<Option<StoredIdempotency>>;
+
+    /// Whether an event id already stored in one stream is refused in another
+    /// ([`StoreError::EventIdConflict`]). Every backend refuses it within a stream; KurrentDB
+    /// does not look across streams (ADR 0008), where the registry's fresh UUID v7 ids are what
+    /// keeps them apart.
+    fn event_ids_unique_across_streams(&self) -> bool {
+        true
+    }
 
     /// A short name of the backend for logs and status output (`sqlite`, `postgres`, ...).
     fn backend_name(&self) -> &'static str;
