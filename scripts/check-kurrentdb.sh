@@ -14,12 +14,17 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 URL='kurrentdb://localhost:2113?tls=false'
-compose() { docker compose "$@"; }
+COMPOSE_FILE="$PWD/docker-compose.yml"
+compose() { docker compose -f "$COMPOSE_FILE" "$@"; }
 results=()
 
+# Up is not enough: a single node answers /health/live before it has made itself the leader,
+# and the tests' first call would be refused; its gossip says when it leads.
 wait_for_node() {
     for _ in $(seq 1 120); do
-        if curl -fsS http://localhost:2113/health/live >/dev/null 2>&1; then return 0; fi
+        if curl -fsS http://localhost:2113/gossip 2>/dev/null | grep -q '"state": *"Leader"'; then
+            return 0
+        fi
         sleep 1
     done
     echo "the KurrentDB node did not come up within 120 s" >&2
@@ -40,7 +45,7 @@ else
 fi
 
 echo "== killing and restarting the node under a follower and a writer"
-RESTART='docker compose kill kurrentdb >/dev/null && docker compose up -d kurrentdb >/dev/null'
+RESTART="docker compose -f '$COMPOSE_FILE' kill kurrentdb >/dev/null && docker compose -f '$COMPOSE_FILE' up -d kurrentdb >/dev/null"
 if REGISTRY_TEST_KURRENTDB_URL="$URL" REGISTRY_TEST_KURRENTDB_RESTART="$RESTART" \
     cargo test -p registry-store-kurrentdb --test restart -- --test-threads=1 --nocapture; then
     results+=("passed: two kills of the node, under a waiting follower and under appends")

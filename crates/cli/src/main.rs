@@ -644,7 +644,7 @@ fn keys(stores: Stores, command: KeyCommand) -> anyhow::Result<()> {
 }
 
 /// `projections status` counts a lag this far (on KurrentDB counting reads the events).
-const STATUS_LAG_COUNTED_TO: u64 = 10_000_000;
+const STATUS_LAG_COUNTED_TO: u64 = 100_000;
 
 async fn projections(stores: Stores, command: ProjectionCommand) -> anyhow::Result<()> {
     let store = stores.open_event_store().await?;

@@ -10,8 +10,13 @@
 //! - The claimed events are at the claimed revision: the key was used; its result is theirs.
 //! - Other events are there: the claimed append lost (a concurrent change); the key is free.
 //! - Nothing is there yet: the append is in flight, or its process died. The key is free once
-//!   the claim is older than [`CLAIM_LEASE`], which is longer than an append may take
-//!   ([`crate::APPEND_DEADLINE`]). A request that failed for certain says so with `Released`.
+//!   the claim is older than [`CLAIM_LEASE`]; a request sends its append only while its claim
+//!   is younger than [`SEND_BEFORE`], and the append's deadline ([`crate::APPEND_DEADLINE`])
+//!   ends within the lease. A request refused for certain says so with `Released`, which names
+//!   the same append, so that even a wrong release cannot hide an append that landed.
+//!
+//! The claim's age is told by the clocks of the registry's servers (the claiming and the
+//! resolving one): they must agree to within seconds, as NTP keeps them.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -21,21 +26,47 @@ use uuid::Uuid;
 /// A claim with nothing at its revision is taken to be abandoned after this long.
 pub const CLAIM_LEASE: Duration = Duration::from_secs(30);
 
+/// A request whose claim is older than this (its reads were slow) does not send its append:
+/// the lease minus the append's deadline, minus a margin for the servers' clocks.
+pub const SEND_BEFORE: Duration = Duration::from_secs(15);
+
+/// The append a claim is for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Append {
+    pub request_hash: String,
+    pub stream: String,
+    /// The revision its first event gets (`None`: the append expects any revision, so its
+    /// events are looked for in the whole stream).
+    #[serde(default)]
+    pub first_revision: Option<u64>,
+    #[serde(default)]
+    pub event_ids: Vec<Uuid>,
+}
+
 /// The events of a key's claim stream.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum Claim {
-    /// A request is about to append `event_ids` to `stream`, the first at `first_revision`
-    /// (`None`: the append expects any revision, so its events are looked for in the stream).
+    /// A request is about to make this append. (A claim of the first version of this adapter
+    /// has no revision, ids or time: it reads as long abandoned.)
     Claimed {
-        request_hash: String,
-        stream: String,
-        first_revision: Option<u64>,
-        event_ids: Vec<Uuid>,
+        #[serde(flatten)]
+        append: Append,
+        #[serde(default)]
         claimed_at: DateTime<Utc>,
     },
-    /// The claimed append failed for certain; the key is free.
-    Released,
+    /// The claimed append was refused for certain; the key is free unless it landed after all.
+    Released {
+        #[serde(flatten)]
+        append: Append,
+    },
+    /// The first version of this adapter wrote the result after the append.
+    Completed {
+        request_hash: String,
+        stream: String,
+        revision: u64,
+        position: u64,
+    },
 }
 
 /// An event of the claimed family stream, as far as a claim needs it.
@@ -74,16 +105,32 @@ pub fn resolve(found: &Found, landed: &[Landed], now: DateTime<Utc>) -> Resoluti
     let free = Resolution::Free {
         over: Some(*revision),
     };
-    let Claim::Claimed {
+    let (append, claimed_at) = match claim {
+        Claim::Claimed { append, claimed_at } => (append, Some(claimed_at)),
+        Claim::Released { append } => (append, None),
+        Claim::Completed {
+            request_hash,
+            stream,
+            revision,
+            position,
+        } => {
+            return Resolution::Used {
+                stream: stream.clone(),
+                request_hash: request_hash.clone(),
+                last: Landed {
+                    id: Uuid::nil(),
+                    revision: *revision,
+                    position: *position,
+                },
+            }
+        }
+    };
+    let Append {
         request_hash,
         stream,
         first_revision,
         event_ids,
-        claimed_at,
-    } = claim
-    else {
-        return free;
-    };
+    } = append;
     let start = match first_revision {
         Some(first) => landed.iter().position(|e| e.revision == *first),
         None => landed.iter().position(|e| Some(&e.id) == event_ids.first()),
@@ -104,12 +151,20 @@ pub fn resolve(found: &Found, landed: &[Landed], now: DateTime<Utc>) -> Resoluti
             free
         };
     }
-    let age = now.signed_duration_since(*claimed_at);
-    if age.to_std().is_ok_and(|age| age >= CLAIM_LEASE) {
+    let Some(claimed_at) = claimed_at else {
+        return free; // released, and not there
+    };
+    if age(*claimed_at, now) >= CLAIM_LEASE {
         free
     } else {
         Resolution::InProgress
     }
+}
+
+/// How long ago `then` was (zero if it is ahead of `now`).
+#[must_use]
+pub fn age(then: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
+    now.signed_duration_since(then).to_std().unwrap_or_default()
 }
 
 /// The claim stream of a key: its SHA-256, so a key of any length and alphabet makes a stream
@@ -135,13 +190,19 @@ mod tests {
         Uuid::from_u128(n)
     }
 
+    fn append(first_revision: Option<u64>, ids: &[u128]) -> Append {
+        Append {
+            request_hash: "h".into(),
+            stream: "family-1".into(),
+            first_revision,
+            event_ids: ids.iter().copied().map(id).collect(),
+        }
+    }
+
     fn claimed(first_revision: Option<u64>, ids: &[u128], when: i64) -> Found {
         Some((
             Claim::Claimed {
-                request_hash: "h".into(),
-                stream: "family-1".into(),
-                first_revision,
-                event_ids: ids.iter().copied().map(id).collect(),
+                append: append(first_revision, ids),
                 claimed_at: at(when),
             },
             4,
@@ -223,10 +284,49 @@ mod tests {
     }
 
     #[test]
-    fn given_a_released_claim_the_key_is_free() {
+    fn given_a_released_claim_the_key_is_free_at_once() {
+        let released = Some((
+            Claim::Released {
+                append: append(Some(3), &[7]),
+            },
+            2,
+        ));
         assert_eq!(
-            resolve(&Some((Claim::Released, 2)), &[], at(0)),
+            resolve(&released, &[], at(0)),
             Resolution::Free { over: Some(2) }
+        );
+    }
+
+    #[test]
+    fn given_a_released_claim_whose_append_landed_after_all_the_key_was_used() {
+        let released = Some((
+            Claim::Released {
+                append: append(Some(3), &[7]),
+            },
+            2,
+        ));
+        assert!(matches!(
+            resolve(&released, &landed(&[(7, 3)]), at(0)),
+            Resolution::Used { last, .. } if last.revision == 3
+        ));
+    }
+
+    #[test]
+    fn given_the_first_versions_claims_a_completed_one_was_used_and_a_bare_one_lapsed() {
+        let completed: Claim = serde_json::from_str(
+            r#"{"state":"completed","request_hash":"h","stream":"family-1","revision":4,"position":900}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            resolve(&Some((completed, 1)), &[], at(0)),
+            Resolution::Used { last, .. } if last.revision == 4 && last.position == 900
+        ));
+        let bare: Claim =
+            serde_json::from_str(r#"{"state":"claimed","request_hash":"h","stream":"family-1"}"#)
+                .unwrap();
+        assert_eq!(
+            resolve(&Some((bare, 0)), &[], at(0)),
+            Resolution::Free { over: Some(0) }
         );
     }
 

@@ -20,6 +20,7 @@
 //!   look at the head while someone waits, and a wake-up by this process's own appends.
 
 pub mod claim;
+mod connection;
 mod read;
 mod url;
 
@@ -28,8 +29,9 @@ pub use url::{accepts, SCHEMES};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use claim::{Claim, Found, Landed, Resolution};
+use connection::Connection;
 use kurrentdb::{
-    AppendToStreamOptions, Client, ClientSettings, CurrentRevision, EventData, ReadStreamOptions,
+    AppendToStreamOptions, ClientSettings, CurrentRevision, EventData, ReadStreamOptions,
     StreamPosition, StreamState,
 };
 use registry_store::group::wait_for_head_every;
@@ -38,7 +40,6 @@ use registry_store::{
     StoreError, StoreResult, StoredIdempotency,
 };
 use serde::{Deserialize, Serialize};
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -52,13 +53,10 @@ pub const APPEND_DEADLINE: Duration = Duration::from_secs(10);
 /// How often a waiter looks at the head for other processes' appends.
 const HEAD_POLL: Duration = Duration::from_millis(50);
 
-/// Tries of a call that a follower refused (the client meanwhile connects to the leader).
-const LEADER_TRIES: u32 = 4;
-
 /// The KurrentDB event store. Cheap to clone.
 #[derive(Clone)]
 pub struct KurrentEventStore {
-    client: Client,
+    connection: Arc<Connection>,
     /// The highest position this process appended or saw; wakes its waiters at once.
     head_tx: Arc<watch::Sender<u64>>,
     head: watch::Receiver<u64>,
@@ -82,35 +80,15 @@ struct Envelope {
     metadata: Box<serde_json::value::RawValue>,
 }
 
-/// Runs `call` again while a follower refuses it for not being the leader: the client starts
-/// connecting to the leader it names, so the next try reaches it.
-async fn on_leader<T, F, Fut>(mut call: F) -> Result<T, kurrentdb::Error>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, kurrentdb::Error>>,
-{
-    let mut tries = 1;
-    loop {
-        match call().await {
-            Err(kurrentdb::Error::NotLeaderException(leader)) if tries < LEADER_TRIES => {
-                tracing::info!(host = %leader.host, port = leader.port, "not the leader; trying again on the leader");
-                tokio::time::sleep(Duration::from_millis(100 * u64::from(tries))).await;
-                tries += 1;
-            }
-            other => return other,
-        }
-    }
-}
-
 impl KurrentEventStore {
     /// Connects to a KurrentDB connection string (any of [`SCHEMES`]).
     pub async fn open(url: &str) -> StoreResult<Self> {
         let settings: ClientSettings = url.parse().map_err(backend)?;
-        let client = Client::new(settings).map_err(backend)?;
-        let head = read::head(&client).await?;
+        let connection = Arc::new(Connection::new(settings)?);
+        let head = read::head(&connection).await?;
         let (head_tx, head) = watch::channel(head);
         Ok(Self {
-            client,
+            connection,
             head_tx: Arc::new(head_tx),
             head,
         })
@@ -167,7 +145,11 @@ impl KurrentEventStore {
             .position(StreamPosition::Position(from))
             .max_count(count)
             .requires_leader(true);
-        let read = on_leader(|| self.client.read_stream(stream, &options)).await;
+        let options = &options;
+        let read = self
+            .connection
+            .call(|client| async move { client.read_stream(stream, options).await })
+            .await;
         let mut read = match read {
             Ok(read) => read,
             Err(kurrentdb::Error::ResourceNotFound) => return Ok(Vec::new()),
@@ -191,7 +173,11 @@ impl KurrentEventStore {
             .max_count(1)
             .requires_leader(true);
         let stream = claim::stream_of(key);
-        let read = on_leader(|| self.client.read_stream(stream.as_str(), &options)).await;
+        let (stream, options) = (stream.as_str(), &options);
+        let read = self
+            .connection
+            .call(|client| async move { client.read_stream(stream, options).await })
+            .await;
         let mut read = match read {
             Ok(read) => read,
             Err(kurrentdb::Error::ResourceNotFound) => return Ok(None),
@@ -212,21 +198,17 @@ impl KurrentEventStore {
     /// would be.
     async fn resolve_claim(&self, key: &str) -> StoreResult<Resolution> {
         let found = self.claim_state(key).await?;
-        let landed = match &found {
-            Some((
-                Claim::Claimed {
-                    stream,
-                    first_revision,
-                    event_ids,
-                    ..
-                },
-                _,
-            )) => {
-                let (from, count) = match first_revision {
-                    Some(first) => (*first, event_ids.len()),
+        let append = match &found {
+            Some((Claim::Claimed { append, .. } | Claim::Released { append }, _)) => Some(append),
+            _ => None,
+        };
+        let landed = match append {
+            Some(append) => {
+                let (from, count) = match append.first_revision {
+                    Some(first) => (first, append.event_ids.len().max(1)),
                     None => (0, usize::MAX >> 1),
                 };
-                self.read_events(stream, from, count)
+                self.read_events(&append.stream, from, count)
                     .await?
                     .iter()
                     .map(|e| Landed {
@@ -236,7 +218,7 @@ impl KurrentEventStore {
                     })
                     .collect()
             }
-            _ => Vec::new(),
+            None => Vec::new(),
         };
         Ok(claim::resolve(&found, &landed, Utc::now()))
     }
@@ -253,11 +235,14 @@ impl KurrentEventStore {
             .stream_state(state)
             .deadline(APPEND_DEADLINE);
         let stream = claim::stream_of(key);
-        on_leader(|| {
-            self.client
-                .append_to_stream(stream.as_str(), &options, data.clone())
-        })
-        .await
+        let (stream, options, data) = (stream.as_str(), &options, &data);
+        self.connection
+            .call(|client| async move {
+                client
+                    .append_to_stream(stream, options, data.clone())
+                    .await
+            })
+            .await
         .map(|w| w.next_expected_version)
     }
 
@@ -303,12 +288,15 @@ impl KurrentEventStore {
     /// another request); best effort, the lease frees it otherwise.
     async fn release(
         &self,
-        claimed: &Option<(&IdempotencyKey, Claim)>,
+        claimed: &Option<(&IdempotencyKey, claim::Append, DateTime<Utc>)>,
         claim: &StoreResult<Option<u64>>,
     ) {
-        if let (Some((key, _)), Ok(Some(revision))) = (claimed, claim) {
+        if let (Some((key, append, _)), Ok(Some(revision))) = (claimed, claim) {
             let state = StreamState::StreamRevision(*revision);
-            if let Err(e) = self.write_claim(&key.key, state, &Claim::Released).await {
+            let released = Claim::Released {
+                append: append.clone(),
+            };
+            if let Err(e) = self.write_claim(&key.key, state, &released).await {
                 tracing::warn!(error = %e, "could not release an idempotency claim; it lapses after its lease");
             }
         }
@@ -372,6 +360,19 @@ fn first_revision(expected: ExpectedRevision) -> Option<u64> {
     }
 }
 
+/// Whether the server refused an append before writing any of it. Anything else (a timeout,
+/// the server's own "operation timed out", a lost connection) may have written it.
+fn refused_for_certain(e: &kurrentdb::Error) -> bool {
+    match e {
+        kurrentdb::Error::WrongExpectedVersion { .. }
+        | kurrentdb::Error::AccessDenied
+        | kurrentdb::Error::ResourceDeleted
+        | kurrentdb::Error::NotLeaderException(_) => true,
+        kurrentdb::Error::Grpc { code, .. } => *code == tonic::Code::InvalidArgument,
+        _ => false,
+    }
+}
+
 /// The store's error for a refused append, saying which limit a too large one hit.
 fn append_error(e: kurrentdb::Error, expected: ExpectedRevision, bytes: usize) -> StoreError {
     match e {
@@ -409,23 +410,31 @@ impl EventStore for KurrentEventStore {
             idempotency: None,
         }
         .check_shape()?;
+        // Events that cannot be sent are refused before anything is claimed.
+        let data = events
+            .iter()
+            .map(Self::to_event_data)
+            .collect::<StoreResult<Vec<_>>>()?;
         let first = first_revision(expected);
         let claimed = idempotency.as_ref().map(|key| {
-            (
-                key,
-                Claim::Claimed {
-                    request_hash: key.request_hash.clone(),
-                    stream: stream.to_string(),
-                    first_revision: first,
-                    event_ids: events.iter().map(|e| e.event_id).collect(),
-                    claimed_at: Utc::now(),
-                },
-            )
+            let append = claim::Append {
+                request_hash: key.request_hash.clone(),
+                stream: stream.to_string(),
+                first_revision: first,
+                event_ids: events.iter().map(|e| e.event_id).collect(),
+            };
+            (key, append, Utc::now())
         });
         // A re-sent append is found where it would go; the key's claim is written meanwhile.
         let (stored, claim) = tokio::join!(self.stored_already(stream, first, &events), async {
             match &claimed {
-                Some((key, claim)) => self.claim(key, claim).await.map(Some),
+                Some((key, append, claimed_at)) => {
+                    let claim = Claim::Claimed {
+                        append: append.clone(),
+                        claimed_at: *claimed_at,
+                    };
+                    self.claim(key, &claim).await.map(Some)
+                }
                 None => Ok(None),
             }
         });
@@ -441,10 +450,15 @@ impl EventStore for KurrentEventStore {
             return Ok(stored);
         }
         let claim = claim?;
-        let data = events
-            .iter()
-            .map(Self::to_event_data)
-            .collect::<StoreResult<Vec<_>>>()?;
+        if let Some((_, _, claimed_at)) = &claimed {
+            if claim::age(*claimed_at, Utc::now()) >= claim::SEND_BEFORE {
+                // Too late to send within the claim's lease: another request may take it over.
+                self.release(&claimed, &Ok(claim)).await;
+                return Err(StoreError::Backend(
+                    "the event store was too slow to answer; retry with the same key".into(),
+                ));
+            }
+        }
         let bytes: usize = events
             .iter()
             .map(|e| e.data.len() + e.metadata.len() + e.event_type.len())
@@ -452,19 +466,18 @@ impl EventStore for KurrentEventStore {
         let options = AppendToStreamOptions::default()
             .stream_state(expected_state(expected))
             .deadline(APPEND_DEADLINE);
-        let written =
-            on_leader(|| self.client.append_to_stream(stream, &options, data.clone())).await;
+        let written = {
+            let (options, data) = (&options, &data);
+            self.connection
+                .call(|client| async move {
+                    client.append_to_stream(stream, options, data.clone()).await
+                })
+                .await
+        };
         let written = match written {
             Ok(w) => w,
             Err(e) => {
-                let certain = !matches!(
-                    e,
-                    kurrentdb::Error::DeadlineExceeded
-                        | kurrentdb::Error::ServerError(_)
-                        | kurrentdb::Error::ConnectionClosed
-                        | kurrentdb::Error::GrpcConnectionError(_)
-                );
-                if certain {
+                if refused_for_certain(&e) {
                     // Refused for certain: free the key now rather than after the lease.
                     self.release(&claimed, &Ok(claim)).await;
                 }
@@ -503,7 +516,7 @@ impl EventStore for KurrentEventStore {
     }
 
     async fn read_all(&self, from_position: u64, limit: usize) -> StoreResult<Vec<RecordedEvent>> {
-        let events = read::from(&self.client, from_position, limit).await?;
+        let events = read::from(&self.connection, from_position, limit).await?;
         let out = events
             .iter()
             .map(Self::from_recorded)
@@ -515,13 +528,13 @@ impl EventStore for KurrentEventStore {
     }
 
     async fn head(&self) -> StoreResult<u64> {
-        let head = read::head(&self.client).await?;
+        let head = read::head(&self.connection).await?;
         self.saw(head);
         Ok(head)
     }
 
     async fn count_after(&self, position: u64, at_most: u64) -> StoreResult<u64> {
-        read::count_after(&self.client, position, at_most).await
+        read::count_after(&self.connection, position, at_most).await
     }
 
     async fn wait_for_events(&self, after: u64, timeout: Duration) -> StoreResult<u64> {

@@ -8,7 +8,8 @@
 //! refused at `p` itself (a caller that passed an event's own position; the server's read is
 //! inclusive).
 
-use kurrentdb::{Client, Position, ReadAllOptions, StreamPosition, SubscriptionFilter};
+use crate::connection::Connection;
+use kurrentdb::{Position, ReadAllOptions, StreamPosition, SubscriptionFilter};
 use registry_store::{StoreError, StoreResult};
 
 /// The registry's streams in `$all`: not system streams (`$...`), not idempotency claims.
@@ -63,7 +64,7 @@ pub fn is_too_large(e: &kurrentdb::Error) -> bool {
 
 /// Reads up to `limit` events of the registry with a position of at least `from`.
 async fn read_page(
-    client: &Client,
+    connection: &Connection,
     start: StreamPosition<Position>,
     from: u64,
     limit: usize,
@@ -74,7 +75,10 @@ async fn read_page(
         .filter(registry_filter())
         // One more than asked: the event seen last comes first and is skipped.
         .max_count(limit.saturating_add(1));
-    let mut read = crate::on_leader(|| client.read_all(&options)).await?;
+    let options = &options;
+    let mut read = connection
+        .call(|client| async move { client.read_all(options).await })
+        .await?;
     let mut out = Vec::new();
     while let Some(e) = read.next().await? {
         let Some(e) = e.link.or(e.event) else {
@@ -95,7 +99,7 @@ async fn read_page(
 /// on its own position, and the events of one append become readable together (the server
 /// indexes a write when its last event is written), so a page may end anywhere.
 pub async fn from(
-    client: &Client,
+    connection: &Connection,
     from: u64,
     limit: usize,
 ) -> StoreResult<Vec<kurrentdb::RecordedEvent>> {
@@ -103,10 +107,12 @@ pub async fn from(
         return Ok(Vec::new());
     }
     let (first, second) = starts(from);
-    match read_page(client, first, from, limit).await {
+    match read_page(connection, first, from, limit).await {
         Ok(page) => Ok(page),
         Err(e) if is_invalid_position(&e) => match second {
-            Some(start) => read_page(client, start, from, limit).await.map_err(backend),
+            Some(start) => read_page(connection, start, from, limit)
+                .await
+                .map_err(backend),
             None => Err(backend(e)),
         },
         Err(e) => Err(backend(e)),
@@ -114,13 +120,15 @@ pub async fn from(
 }
 
 /// The position of the registry's last event (0 when there is none).
-pub async fn head(client: &Client) -> StoreResult<u64> {
+pub async fn head(connection: &Connection) -> StoreResult<u64> {
     let options = ReadAllOptions::default()
         .backwards()
         .position(StreamPosition::End)
         .filter(registry_filter())
         .max_count(1);
-    let mut stream = crate::on_leader(|| client.read_all(&options))
+    let options = &options;
+    let mut stream = connection
+        .call(|client| async move { client.read_all(options).await })
         .await
         .map_err(backend)?;
     Ok(stream
@@ -132,13 +140,13 @@ pub async fn head(client: &Client) -> StoreResult<u64> {
 
 /// How many of the registry's events come after `position`, counting to `at_most`: positions
 /// are byte offsets, so the events are read (a page at a time) and counted.
-pub async fn count_after(client: &Client, position: u64, at_most: u64) -> StoreResult<u64> {
+pub async fn count_after(connection: &Connection, position: u64, at_most: u64) -> StoreResult<u64> {
     const PAGE: usize = 4096;
     let mut counted = 0u64;
     let mut next = position.saturating_add(1);
     while counted < at_most {
         let want = usize::try_from(at_most - counted).unwrap_or(PAGE).min(PAGE);
-        let page = from(client, next, want).await?;
+        let page = from(connection, next, want).await?;
         counted += page.len() as u64;
         match page.last() {
             Some(last) if page.len() == want => next = last.position.prepare + 1,

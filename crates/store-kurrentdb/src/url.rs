@@ -9,6 +9,8 @@ pub const SCHEMES: &[&str] = &[
     "kurrent+discover://",
     "esdb://",
     "esdb+discover://",
+    "kdb://",
+    "kdb+discover://",
 ];
 
 /// Whether `url` names a KurrentDB event store.

@@ -45,7 +45,7 @@ mod claims_after_a_crash {
     use chrono::Utc;
     use kurrentdb::{AppendToStreamOptions, Client, EventData, StreamState};
     use registry_store::{EventStore, ExpectedRevision, IdempotencyKey, StoreError};
-    use registry_store_kurrentdb::claim::{stream_of, Claim, CLAIM_LEASE};
+    use registry_store_kurrentdb::claim::{stream_of, Append, Claim, CLAIM_LEASE};
     use uuid::Uuid;
 
     fn client() -> Option<(Client, String)> {
@@ -67,10 +67,12 @@ mod claims_after_a_crash {
 
     fn claimed(stream: &str, ids: Vec<Uuid>, age: std::time::Duration) -> Claim {
         Claim::Claimed {
-            request_hash: "hash-1".into(),
-            stream: stream.into(),
-            first_revision: Some(0),
-            event_ids: ids,
+            append: Append {
+                request_hash: "hash-1".into(),
+                stream: stream.into(),
+                first_revision: Some(0),
+                event_ids: ids,
+            },
             claimed_at: Utc::now() - chrono::Duration::from_std(age).unwrap(),
         }
     }

@@ -160,7 +160,9 @@ pub trait EventStore: Send + Sync + fmt::Debug + 'static {
         from_revision: u64,
     ) -> StoreResult<Vec<RecordedEvent>>;
 
-    /// At most `limit` events with position at least `from_position`, in global order. Never skips
+    /// At most `limit` events with position at least `from_position`, in global order. Readers
+    /// pass 1, a position seen, or one more than a position seen (where positions are byte
+    /// offsets, KurrentDB's, other values may be refused). Never skips
     /// an event that commits late with a lower position: when this returns events up to position
     /// P, every event with a position below P is visible.
     async fn read_all(&self, from_position: u64, limit: usize) -> StoreResult<Vec<RecordedEvent>>;
