@@ -195,6 +195,39 @@ impl Server {
         })
     }
 
+    /// The harness's reference: `registry-bench bare-healthz`, a bare axum handler on the same
+    /// runtime and hyper as the server, without its middleware.
+    fn start_bare() -> Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let started = Instant::now();
+        let mut child = Process::new(std::env::current_exe()?)
+            .args(["bare-healthz", "--listen", &format!("127.0.0.1:{port}")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting the bare handler")?;
+        let pid = child.id();
+        while http_status(port, "/healthz") != Some(200) {
+            if let Some(status) = child.try_wait()? {
+                bail!("the bare handler exited ({status})");
+            }
+            ensure!(
+                started.elapsed() < Duration::from_secs(30),
+                "the bare handler did not listen within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(Self {
+            child,
+            pid,
+            port,
+            ready_after: started.elapsed(),
+        })
+    }
+
     fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
@@ -363,6 +396,11 @@ impl Wrk {
         self.errors.iter().map(|(_, n)| n).sum()
     }
 
+    /// The server's CPU time per request, µs.
+    fn cpu_per_request(&self) -> f64 {
+        self.server_cpu * 1e6 / self.requests.max(1.0)
+    }
+
     fn describe(&self, unit: &str) -> String {
         let errors = if self.errors() > 0.0 {
             format!(
@@ -517,6 +555,9 @@ pub enum Phase {
     Warm,
     /// `GET /healthz` for `--seconds`.
     Healthz,
+    /// `GET /healthz` of a bare axum handler (`bare-healthz`, no middleware) for `--seconds`:
+    /// the reference the server's `/healthz` is held to.
+    Bare,
     /// `POST /api/v1/families` from `--grant-connections` clients for `--seconds`.
     Grants,
     /// Resident memory idle and after a random verify load.
@@ -587,6 +628,8 @@ pub fn serve_bench(a: &HttpArgs) -> Result<Outcome> {
     let mut result = Ok(());
     let mut warm_rate = None;
     let mut healthz_rate = None;
+    let mut healthz_cpu = None;
+    let mut bare_cpu = None;
     let (t, c, s) = (a.threads, a.connections, a.seconds);
     out.figure(
         format!(
@@ -674,8 +717,36 @@ pub fn serve_bench(a: &HttpArgs) -> Result<Outcome> {
                         },
                     )?;
                     healthz_rate = Some(w.rate());
+                    healthz_cpu = Some(w.cpu_per_request());
                     out.figure(
                         format!("Trivial handler `GET /healthz`, same server, same run, {s} s"),
+                        w.describe("requests"),
+                        w.rate(),
+                    );
+                }
+                Phase::Bare => {
+                    let bare = Server::start_bare()?;
+                    let w = wrk(
+                        &bare,
+                        t,
+                        &Drive {
+                            connections: c,
+                            seconds: s,
+                            script: &plain_lua,
+                            path: "/healthz",
+                            args: &[],
+                            stop_markers: None,
+                        },
+                    );
+                    bare.stop()?;
+                    let w = w?;
+                    bare_cpu = Some(w.cpu_per_request());
+                    out.figure(
+                        format!(
+                            "Reference: a bare axum handler `GET /healthz` (`registry-bench \
+                             bare-healthz`: the same tokio runtime, hyper and axum, no \
+                             middleware), same run, {s} s"
+                        ),
                         w.describe("requests"),
                         w.rate(),
                     );
@@ -760,6 +831,16 @@ pub fn serve_bench(a: &HttpArgs) -> Result<Outcome> {
             w / h.max(1.0),
         );
     }
+    if let (Some(h), Some(b)) = (healthz_cpu, bare_cpu) {
+        let ratio = h / b.max(1e-9);
+        out.target(
+            "… the server's `/healthz` CPU per request against the bare handler's",
+            format!("{ratio:.2}× ({h:.1} µs against {b:.1} µs)"),
+            ratio,
+            "within 2×",
+            ratio <= 2.0,
+        );
+    }
     out.figure(
         "… server memory at the end of these phases",
         end.describe(),
@@ -776,4 +857,17 @@ pub fn serve_bench(a: &HttpArgs) -> Result<Outcome> {
         a.grant_connections,
     ));
     Ok(out)
+}
+
+/// Serves a bare `GET /healthz` (the same JSON as the server's) with nothing around it, until
+/// killed: the harness's reference for what a request costs without the middleware.
+pub async fn bare_healthz(listen: &str) -> Result<()> {
+    use axum::routing::get;
+    let app = axum::Router::new().route(
+        "/healthz",
+        get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+    );
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    axum::serve(listener, app).await?;
+    Ok(())
 }

@@ -149,6 +149,11 @@ enum Cmd {
         #[arg(long, default_value_t = 32)]
         writers: usize,
     },
+    /// A bare axum `GET /healthz` on `--listen`, until killed (the `bare` phase's reference).
+    BareHealthz {
+        #[arg(long)]
+        listen: String,
+    },
     /// Starts `registry serve` on a populated data directory and drives it with `wrk`.
     Http {
         #[arg(long)]
@@ -172,7 +177,7 @@ enum Cmd {
             long,
             value_enum,
             value_delimiter = ',',
-            default_value = "cold,warm,healthz,grants"
+            default_value = "cold,warm,healthz,bare,grants"
         )]
         phases: Vec<http::Phase>,
     },
@@ -361,6 +366,10 @@ fn main() -> Result<()> {
             seconds,
             seed,
         } => runtime()?.block_on(projection::lag(rate, seconds, seed))?,
+        Cmd::BareHealthz { listen } => {
+            runtime()?.block_on(http::bare_healthz(&listen))?;
+            return Ok(());
+        }
         Cmd::HttpPopulate {
             dir,
             families,

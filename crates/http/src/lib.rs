@@ -15,6 +15,7 @@ mod log;
 pub mod openapi;
 mod ops;
 mod ratelimit;
+mod request_metrics;
 mod search;
 pub mod server;
 mod state;
@@ -34,8 +35,6 @@ use axum::Router;
 use std::future::Future;
 use std::time::Instant;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::TraceLayer;
 
 /// The whole API.
 pub fn router(state: AppState) -> Router {
@@ -104,32 +103,33 @@ pub fn router(state: AppState) -> Router {
     routes
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn(track))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                // The route template only: raw paths carry QR tokens and ids.
-                let route = request
-                    .extensions()
-                    .get::<MatchedPath>()
-                    .map_or("unmatched", MatchedPath::as_str);
-                tracing::info_span!("request", method = %request.method(), route, actor = tracing::field::Empty)
-            }),
-        )
-        .layer(security_header(header::CACHE_CONTROL, "no-store"))
-        .layer(security_header(header::REFERRER_POLICY, "no-referrer"))
-        .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .layer(security_header(HeaderName::from_static("x-robots-tag"), "noindex, nofollow"))
-        .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))
-        .layer(security_header(
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-        ))
+        .layer(middleware::map_response(security_headers))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal("a handler panicked").into_response()
         }))
 }
 
-fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
-    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+/// The headers every answer carries, unless its handler set its own: one layer for all of them
+/// (a layer each cost a service and a future per request).
+async fn security_headers(mut response: Response) -> Response {
+    const HEADERS: [(HeaderName, &str); 6] = [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (HeaderName::from_static("x-robots-tag"), "noindex, nofollow"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        ),
+    ];
+    let headers = response.headers_mut();
+    for (name, value) in HEADERS {
+        headers
+            .entry(name)
+            .or_insert_with(|| HeaderValue::from_static(value));
+    }
+    response
 }
 
 async fn index() -> Response {
@@ -156,21 +156,30 @@ fn method_label(method: &axum::http::Method) -> &'static str {
     }
 }
 
-/// Request counts and latencies by route template (`unmatched` for none) and status.
+/// Each request in a `request` span (method, route template, and the actor once known), and
+/// counted with its latency by route template (`unmatched` for none) and status: one layer for
+/// both (a tracing layer of its own cost a service, a body wrapper and its callbacks per request).
 async fn track(request: Request, next: Next) -> Response {
+    use tracing::Instrument;
     let started = Instant::now();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    // The route template only: raw paths carry QR tokens and ids.
+    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
     let method = method_label(request.method());
-    let response = next.run(request).await;
+    let span = tracing::info_span!("request", method, route, actor = tracing::field::Empty);
+    let response = next.run(request).instrument(span.clone()).await;
     let status = response.status();
-    metrics::counter!("http_requests_total", "method" => method, "route" => route.clone(), "status" => status.as_u16().to_string()).increment(1);
-    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
-        .record(started.elapsed().as_secs_f64());
+    let took = started.elapsed();
+    request_metrics::record(route, method, status.as_u16(), took);
+    let _in_span = span.enter();
     if status == StatusCode::INTERNAL_SERVER_ERROR {
-        tracing::warn!("answered 500");
+        tracing::warn!(latency_ms = took.as_millis(), "answered 500");
+    } else {
+        tracing::debug!(
+            status = status.as_u16(),
+            latency_ms = took.as_millis(),
+            "answered"
+        );
     }
     response
 }

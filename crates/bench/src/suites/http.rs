@@ -48,7 +48,7 @@ pub fn run(a: &AllArgs) -> Result<()> {
             "--seconds",
             &seconds,
             "--phases",
-            "cold,warm,healthz,grants",
+            "cold,warm,healthz,bare,grants",
         ],
         1,
     )?;
