@@ -17,6 +17,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod memory;
+
 /// The verify paths, one per line, written next to the databases by `http-populate`.
 pub const PATHS_FILE: &str = "verify-paths.txt";
 
@@ -249,6 +251,10 @@ impl Server {
 
     /// SIGTERM (graceful), then wait; SIGKILL after 30 s.
     fn stop(mut self) -> Result<()> {
+        self.terminate()
+    }
+
+    fn terminate(&mut self) -> Result<()> {
         let _ = Process::new("kill")
             .args(["-TERM", &self.pid.to_string()])
             .status();
@@ -560,7 +566,8 @@ pub enum Phase {
     Bare,
     /// `POST /api/v1/families` from `--grant-connections` clients for `--seconds`.
     Grants,
-    /// Resident memory idle and after a random verify load.
+    /// The small-server figures: resident memory idle, a restart over the projected views,
+    /// a `/metrics` scrape, and memory after a mixed load of verifies and grants.
     Memory,
 }
 
@@ -572,6 +579,9 @@ pub struct HttpArgs {
     pub connections: usize,
     pub grant_connections: usize,
     pub seconds: u64,
+    /// Length of the memory phase's mixed load, and its grant clients.
+    pub mixed_seconds: u64,
+    pub memory_grant_connections: usize,
     pub phases: Vec<Phase>,
 }
 
@@ -603,7 +613,7 @@ pub fn serve_bench(a: &HttpArgs) -> Result<Outcome> {
     let paths_arg = paths.display().to_string();
     let threads_arg = a.threads.to_string();
 
-    let officer = if a.phases.contains(&Phase::Grants) {
+    let officer = if a.phases.contains(&Phase::Grants) || a.phases.contains(&Phase::Memory) {
         let out = Process::new(&registry)
             .arg("--data-dir")
             .arg(&a.dir)
@@ -622,7 +632,7 @@ pub fn serve_bench(a: &HttpArgs) -> Result<Outcome> {
         String::new()
     };
 
-    let server = Server::start(&registry, &a.dir)?;
+    let mut server = Server::start(&registry, &a.dir)?;
     let at_start = server.memory();
     let mut out = Outcome::default();
     let mut result = Ok(());
@@ -776,42 +786,24 @@ pub fn serve_bench(a: &HttpArgs) -> Result<Outcome> {
                     );
                 }
                 Phase::Memory => {
-                    std::thread::sleep(Duration::from_secs(5));
-                    let idle = server.memory();
-                    let w = wrk(
-                        &server,
-                        t,
-                        &Drive {
+                    memory::phase(
+                        &mut server,
+                        &memory::Setting {
+                            registry: &registry,
+                            dir: &a.dir,
+                            tokens,
+                            threads: t,
                             connections: c,
-                            seconds: s,
-                            script: &random_lua,
-                            path: "/",
-                            args: &[&paths_arg],
-                            stop_markers: None,
+                            grant_connections: a.memory_grant_connections,
+                            seconds: a.mixed_seconds,
+                            random_lua: &random_lua,
+                            post_lua: &post_lua,
+                            paths: &paths_arg,
+                            body: &body.display().to_string(),
+                            officer: &officer,
                         },
+                        &mut out,
                     )?;
-                    let loaded = server.memory();
-                    out.figure(
-                        format!(
-                            "Server resident memory with {} certificates in the view: idle, 5 s \
-                             after ready",
-                            thousands(tokens as f64)
-                        ),
-                        idle.describe(),
-                        idle.rss,
-                    );
-                    out.figure(
-                        format!(
-                            "… after {s} s of verifies of random tokens among all {}",
-                            thousands(tokens as f64)
-                        ),
-                        format!(
-                            "{}; the load: {}",
-                            loaded.describe(),
-                            w.describe("verifies")
-                        ),
-                        loaded.rss,
-                    );
                 }
             }
             Ok(())

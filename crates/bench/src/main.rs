@@ -173,6 +173,12 @@ enum Cmd {
         /// Length of each timed phase (the cold pass runs until every token was asked once).
         #[arg(long, default_value_t = 20)]
         seconds: u64,
+        /// Length of the memory phase's mixed load of verifies and grants.
+        #[arg(long, default_value_t = 60)]
+        mixed_seconds: u64,
+        /// `wrk` connections for the grants of the mixed load.
+        #[arg(long, default_value_t = 4)]
+        memory_grant_connections: usize,
         #[arg(
             long,
             value_enum,
@@ -382,6 +388,8 @@ fn main() -> Result<()> {
             connections,
             grant_connections,
             seconds,
+            mixed_seconds,
+            memory_grant_connections,
             phases,
         } => http::serve_bench(&http::HttpArgs {
             dir,
@@ -390,6 +398,8 @@ fn main() -> Result<()> {
             connections,
             grant_connections,
             seconds,
+            mixed_seconds,
+            memory_grant_connections,
             phases,
         })?,
         Cmd::PgAppend {

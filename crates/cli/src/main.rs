@@ -171,6 +171,9 @@ struct ServeArgs {
     /// years).
     #[arg(long, env = "REGISTRY_ERASURE_RETENTION_DAYS", default_value_t = 5 * 365 + 1)]
     erasure_retention_days: u32,
+    /// QR tokens whose signature checked out kept in memory, about 200 bytes each (0: none).
+    #[arg(long, env = "REGISTRY_VERIFY_CACHE_SIZE", default_value_t = registry_http::VERIFY_CACHE_DEFAULT)]
+    verify_cache_size: usize,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "REGISTRY_LOG_JSON")]
     log_json: bool,
@@ -454,6 +457,8 @@ async fn init(stores: &Stores) -> anyhow::Result<()> {
 
 async fn serve(stores: Stores, args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_json);
+    // Before the stores open, so that what they count from the start reaches `/metrics`.
+    registry_http::metrics_handle();
     let policy = PolicyBook::by_name(&args.policy)?;
     let disclosure: Disclosure = args.disclosure.parse().map_err(anyhow::Error::msg)?;
     tracing::info!(stores = %stores.describe(), "opening the stores");
@@ -472,6 +477,7 @@ async fn serve(stores: Stores, args: ServeArgs) -> anyhow::Result<()> {
             live_qr_seconds: args.live_qr_seconds,
             session_idle: chrono::Duration::minutes(args.session_idle_minutes.max(1)),
             erasure_retention_days: args.erasure_retention_days,
+            verify_cache_size: args.verify_cache_size,
             connections: ConnectionLimits {
                 max_connections: args
                     .max_connections

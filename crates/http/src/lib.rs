@@ -19,12 +19,14 @@ mod request_metrics;
 mod search;
 pub mod server;
 mod state;
+mod verified_tokens;
 mod verify;
 pub mod wire;
 
 pub use error::{ApiError, Problem};
 pub use ops::metrics_handle;
 pub use state::{AppState, Disclosure, HttpConfig, ReadSide};
+pub use verified_tokens::DEFAULT_CAPACITY as VERIFY_CACHE_DEFAULT;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};

@@ -98,6 +98,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         #[allow(clippy::cast_precision_loss)]
         metrics::gauge!("event_log_head_position").set(head as f64);
     }
+    state.verified_tokens().report();
     let text = metrics_handle()
         .map(PrometheusHandle::render)
         .unwrap_or_default();

@@ -1,4 +1,5 @@
 use crate::ratelimit::RateLimiter;
+use crate::verified_tokens::VerifiedTokens;
 use registry_access::{
     AccessEntry, AccessKind, AccessRecord, MemorySessions, Role, SessionStore, TokenStore,
 };
@@ -58,6 +59,8 @@ pub struct HttpConfig {
     pub session_idle: chrono::Duration,
     /// Days after a status ends before its family's personal data may be erased.
     pub erasure_retention_days: u32,
+    /// QR tokens whose signature checked out kept in memory (0: none).
+    pub verify_cache_size: usize,
 }
 
 impl Default for HttpConfig {
@@ -74,6 +77,7 @@ impl Default for HttpConfig {
             session_idle: chrono::Duration::minutes(30),
             // Five years after the status ended.
             erasure_retention_days: 5 * 365 + 1,
+            verify_cache_size: crate::verified_tokens::DEFAULT_CAPACITY,
         }
     }
 }
@@ -97,15 +101,11 @@ struct Inner {
     /// Sign-in through the identity provider, when configured.
     oidc: Option<Arc<registry_oidc::Oidc>>,
     pending_sign_ins: crate::console::oidc::PendingSignIns,
-    /// Tokens whose signature already checked out: a signature never stops being valid while its
-    /// key is published, and checking one costs more than the rest of a scan together.
-    verified: quick_cache::sync::Cache<String, VerifiedToken>,
+    /// Tokens whose signature already checked out.
+    verified: VerifiedTokens,
     config: HttpConfig,
     limiter: Option<RateLimiter>,
 }
-
-/// Verified tokens remembered (about 200 bytes each).
-const VERIFIED_CACHE: usize = 200_000;
 
 /// The read side a handler reads from: the projections' store, the access tokens, the access
 /// record.
@@ -143,7 +143,7 @@ impl AppState {
                 log,
                 oidc: None,
                 pending_sign_ins: Default::default(),
-                verified: quick_cache::sync::Cache::new(VERIFIED_CACHE),
+                verified: VerifiedTokens::new(config.verify_cache_size),
                 config,
                 limiter,
             }),
@@ -266,8 +266,13 @@ impl AppState {
             return Ok(known);
         }
         let verified = registry_credential::verify_token(self.keys().public(), token)?;
-        self.inner.verified.insert(token.to_string(), verified);
+        self.inner.verified.insert(token, verified);
         Ok(verified)
+    }
+
+    /// The verified-token cache (its figures go to `/metrics`).
+    pub fn verified_tokens(&self) -> &VerifiedTokens {
+        &self.inner.verified
     }
 
     /// The verify address printed in a certificate's QR.

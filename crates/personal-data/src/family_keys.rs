@@ -212,10 +212,36 @@ impl SqliteFamilyKeys {
     }
 }
 
+/// The key cache's figures in `/metrics`, under `cache="family_keys"`.
+const CACHE_LABEL: &str = "family_keys";
+
+impl SqliteFamilyKeys {
+    /// The cache's answer for a family (`Some(None)`: its key was destroyed), counted as a hit
+    /// or a miss.
+    fn cached(&self, family: FamilyId) -> Option<Option<DataKey>> {
+        let found = self.cache.get(&family);
+        let counter = if found.is_some() {
+            "cache_hits_total"
+        } else {
+            "cache_misses_total"
+        };
+        metrics::counter!(counter, "cache" => CACHE_LABEL).increment(1);
+        found
+    }
+
+    #[allow(clippy::cast_precision_loss)]
+    fn remember(&self, family: FamilyId, key: Option<DataKey>) {
+        self.cache.insert(family, key);
+        metrics::gauge!("cache_entries", "cache" => CACHE_LABEL).set(self.cache.len() as f64);
+        metrics::gauge!("cache_capacity_entries", "cache" => CACHE_LABEL)
+            .set(self.cache.capacity() as f64);
+    }
+}
+
 #[async_trait]
 impl FamilyKeys for SqliteFamilyKeys {
     async fn key_for_append(&self, family: FamilyId) -> Result<Option<DataKey>, KeyError> {
-        if let Some(cached) = self.cache.get(&family) {
+        if let Some(cached) = self.cached(family) {
             return Ok(cached);
         }
         let fresh = DataKey::generate();
@@ -237,12 +263,12 @@ impl FamilyKeys for SqliteFamilyKeys {
             (false, Some(w)) => Some(self.unwrap(family, &w)?),
             _ => None,
         };
-        self.cache.insert(family, key.clone());
+        self.remember(family, key.clone());
         Ok(key)
     }
 
     async fn key(&self, family: FamilyId) -> Result<KeyState, KeyError> {
-        if let Some(cached) = self.cache.get(&family) {
+        if let Some(cached) = self.cached(family) {
             return Ok(cached.map_or(KeyState::Destroyed, KeyState::Present));
         }
         let id = family.to_string();
@@ -270,12 +296,12 @@ impl FamilyKeys for SqliteFamilyKeys {
             .await?;
         Ok(match (wrapped, destroyed) {
             (_, true) => {
-                self.cache.insert(family, None);
+                self.remember(family, None);
                 KeyState::Destroyed
             }
             (Some(w), false) => {
                 let key = self.unwrap(family, &w)?;
-                self.cache.insert(family, Some(key.clone()));
+                self.remember(family, Some(key.clone()));
                 KeyState::Present(key)
             }
             (None, false) => KeyState::Missing,
@@ -302,7 +328,7 @@ impl FamilyKeys for SqliteFamilyKeys {
                 Ok(deleted > 0)
             })
             .await?;
-        self.cache.insert(family, None);
+        self.remember(family, None);
         Ok(destroyed)
     }
 }

@@ -1,0 +1,53 @@
+//! Every cache is bounded and shows in `/metrics` how well it serves: its configured size, its
+//! entries, its hits and its misses. One backend is enough here: the caches sit above the stores.
+#![allow(clippy::unwrap_used)]
+
+use registry_e2e::*;
+
+/// The value of the series `name` (with its labels) in a Prometheus text scrape.
+fn series(metrics: &str, name: &str) -> Option<f64> {
+    metrics.lines().find_map(|line| {
+        line.strip_prefix(name)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_scan_of_a_code_is_a_cache_hit_and_every_cache_shows_its_size() {
+    let app = spawn_app(Db::Sqlite).await.unwrap();
+    let granted = app.grant_family().await;
+    let verify = app
+        .path_of(granted["verify_url"].as_str().unwrap())
+        .replace("/v/", "/api/v1/verify/");
+    let hits = r#"cache_hits_total{cache="verified_tokens"}"#;
+    let misses = r#"cache_misses_total{cache="verified_tokens"}"#;
+
+    assert_eq!(app.get(&verify, None).await.status, 200);
+    let first = app.get("/metrics", None).await.text;
+    assert_eq!(app.get(&verify, None).await.status, 200);
+    let second = app.get("/metrics", None).await.text;
+
+    let (hits_1, hits_2) = (
+        series(&first, hits).unwrap(),
+        series(&second, hits).unwrap(),
+    );
+    let (misses_1, misses_2) = (
+        series(&first, misses).unwrap(),
+        series(&second, misses).unwrap(),
+    );
+    assert_eq!(hits_2, hits_1 + 1.0, "the second scan is a hit:\n{second}");
+    assert_eq!(misses_2, misses_1, "the second scan is no miss:\n{second}");
+    assert!(misses_1 >= 1.0, "the first scan was a miss:\n{first}");
+    for cache in ["verified_tokens", "family_keys"] {
+        let size = series(
+            &second,
+            &format!(r#"cache_capacity_entries{{cache="{cache}"}}"#),
+        );
+        let held = series(&second, &format!(r#"cache_entries{{cache="{cache}"}}"#));
+        let (size, held) = (size.unwrap(), held.unwrap());
+        assert!(size > 0.0 && held <= size, "{cache}: {held} of {size}");
+    }
+}
