@@ -844,8 +844,8 @@ pub fn serve_bench(a: &HttpArgs) -> Result<Outcome> {
          127.0.0.1, driven by `wrk` 4.1 with {t} thread and {c} connections (grants: {} \
          connections) on the same 2 vCPUs as the server, so `wrk` takes CPU from the server; \
          the server's CPU time per request comes from /proc/PID/stat. File-backed memory is \
-         mostly the SQLite files, which every connection maps (`mmap_size` 256 MiB): shared \
-         page cache that the kernel can reclaim.",
+         the binary and its libraries: SQLite reads through the kernel's page cache \
+         (`mmap_size` 0), which is not the server's resident memory.",
         a.grant_connections,
     ));
     Ok(out)

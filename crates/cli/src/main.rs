@@ -171,7 +171,7 @@ struct ServeArgs {
     /// years).
     #[arg(long, env = "REGISTRY_ERASURE_RETENTION_DAYS", default_value_t = 5 * 365 + 1)]
     erasure_retention_days: u32,
-    /// QR tokens whose signature checked out kept in memory, about 200 bytes each (0: none).
+    /// QR tokens whose signature checked out kept in memory, about 100 bytes each (0: none).
     #[arg(long, env = "REGISTRY_VERIFY_CACHE_SIZE", default_value_t = registry_http::VERIFY_CACHE_DEFAULT)]
     verify_cache_size: usize,
     /// Log as JSON lines instead of text.

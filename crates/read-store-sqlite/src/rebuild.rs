@@ -35,8 +35,11 @@ impl SqliteRebuild {
             // Each checkpoint ends with an fsync of the database file: with the default (every
             // 1,000 pages) a rebuild spent a fifth of its time in them. Up to 128 MiB of WAL
             // with 8 KiB pages (ADR 11, ADR 16).
-            conn.execute_batch("PRAGMA wal_autocheckpoint = 16384;")
-                .map_err(backend)?;
+            conn.execute_batch(&format!(
+                "PRAGMA wal_autocheckpoint = 16384; PRAGMA cache_size = -{};",
+                registry_sqlite_pool::REBUILD_CACHE_KIB
+            ))
+            .map_err(backend)?;
             for t in tables {
                 conn.execute_batch(&format!("DROP TABLE IF EXISTS {t}{SHADOW};"))
                     .map_err(backend)?;

@@ -26,13 +26,26 @@ pub fn path_of(url: &str) -> PathBuf {
 /// Idle connections kept open.
 const MAX_IDLE: usize = 8;
 
-/// Settings every connection of the registry's SQLite files gets: wait for locks instead of
-/// failing, WAL, a larger page cache, memory-mapped reads and cached prepared statements.
+/// The page cache of a live writing connection (KiB), one per file: new rows land at the right
+/// edges of time-ordered keys, and the rest comes from the kernel's page cache.
+const WRITER_CACHE_KIB: u32 = 16 * 1024;
+/// The page cache of a connection that rewrites a whole table (a rebuild), which lives only as
+/// long as the rebuild: `PRAGMA cache_size = -REBUILD_CACHE_KIB`.
+pub const REBUILD_CACHE_KIB: u32 = 64 * 1024;
+/// The page cache of a read connection (KiB): the B-trees' inner pages a QR lookup walks; leaf
+/// pages come from the kernel's page cache, shared by every connection.
+const READER_CACHE_KIB: u32 = 4 * 1024;
+
+/// Settings every writing connection of the registry's SQLite files gets: wait for locks instead
+/// of failing, WAL, a larger page cache and cached prepared statements. No memory-mapped I/O:
+/// every connection maps the file anew and its pages count in the process's resident memory
+/// once per mapping, while `pread` goes through the kernel's page cache, which the kernel shares
+/// and reclaims (issue 17, BENCHMARKS.md).
 pub fn configure(conn: &Connection, synchronous: &str) -> rusqlite::Result<()> {
     conn.busy_timeout(Duration::from_secs(30))?;
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
-         PRAGMA cache_size = -65536; PRAGMA mmap_size = 268435456;"
+         PRAGMA cache_size = -{WRITER_CACHE_KIB}; PRAGMA mmap_size = 0;"
     ))?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
@@ -98,7 +111,9 @@ impl ReadPool {
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )?;
                 c.busy_timeout(Duration::from_secs(30))?;
-                c.execute_batch("PRAGMA cache_size = -65536; PRAGMA mmap_size = 268435456;")?;
+                c.execute_batch(&format!(
+                    "PRAGMA cache_size = -{READER_CACHE_KIB}; PRAGMA mmap_size = 0;"
+                ))?;
                 c.set_prepared_statement_cache_capacity(64);
                 c
             }

@@ -165,7 +165,7 @@ fn cache_lines(port: u16) -> Option<String> {
     let text = get(port, "/metrics").ok()?;
     let lines = text
         .lines()
-        .filter(|l| l.contains("cache") && !l.starts_with('#'))
+        .filter(|l| l.starts_with("cache_"))
         .map(|l| format!("`{l}`"))
         .collect::<Vec<_>>();
     (!lines.is_empty()).then(|| lines.join(", "))
