@@ -140,17 +140,28 @@ struct Server {
     ready_after: Duration,
 }
 
-fn http_status(port: u16, path: &str) -> Option<u16> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+/// A whole `GET` over a new connection: the status and the response as read to the end.
+fn http_get(port: u16, path: &str, timeout: Duration) -> Result<(u16, String)> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(timeout))?;
     write!(
         s,
         "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut head = [0u8; 12];
-    s.read_exact(&mut head).ok()?;
-    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+    )?;
+    let mut text = String::new();
+    s.read_to_string(&mut text)
+        .with_context(|| format!("reading {path}"))?;
+    let status = text.get(9..12).and_then(|c| c.parse().ok());
+    Ok((
+        status.with_context(|| format!("{path}: no status line"))?,
+        text,
+    ))
+}
+
+fn http_status(port: u16, path: &str) -> Option<u16> {
+    http_get(port, path, Duration::from_secs(5))
+        .ok()
+        .map(|(status, _)| status)
 }
 
 impl Server {

@@ -262,12 +262,9 @@ impl AppState {
 
     /// Parses a QR token and checks its signature, remembering tokens that checked out.
     pub fn verify_token(&self, token: &str) -> Result<VerifiedToken, TokenError> {
-        if let Some(known) = self.inner.verified.get(token) {
-            return Ok(known);
-        }
-        let verified = registry_credential::verify_token(self.keys().public(), token)?;
-        self.inner.verified.insert(token, verified);
-        Ok(verified)
+        self.inner.verified.get_or_verify(token, |token| {
+            registry_credential::verify_token(self.keys().public(), token)
+        })
     }
 
     /// The verified-token cache (its figures go to `/metrics`).

@@ -22,26 +22,34 @@ pub const DEFAULT_CAPACITY: usize = 200_000;
 
 #[derive(Debug)]
 pub struct VerifiedTokens {
+    /// `None` when the configured size is 0.
     cache: Option<quick_cache::sync::Cache<Key, VerifiedToken>>,
-    capacity: usize,
 }
 
 impl VerifiedTokens {
     pub fn new(capacity: usize) -> Self {
         Self {
             cache: (capacity > 0).then(|| quick_cache::sync::Cache::new(capacity)),
-            capacity,
         }
     }
 
-    pub fn get(&self, token: &str) -> Option<VerifiedToken> {
-        self.cache.as_ref()?.get(&key(token))
-    }
-
-    pub fn insert(&self, token: &str, verified: VerifiedToken) {
-        if let Some(cache) = &self.cache {
-            cache.insert(key(token), verified);
+    /// The token as verified before, or as `verify` finds it now (kept if it checks out); the
+    /// token's digest is taken once either way.
+    pub fn get_or_verify<E>(
+        &self,
+        token: &str,
+        verify: impl FnOnce(&str) -> Result<VerifiedToken, E>,
+    ) -> Result<VerifiedToken, E> {
+        let Some(cache) = &self.cache else {
+            return verify(token);
+        };
+        let key = key(token);
+        if let Some(known) = cache.get(&key) {
+            return Ok(known);
         }
+        let verified = verify(token)?;
+        cache.insert(key, verified);
+        Ok(verified)
     }
 
     pub fn clear(&self) {
@@ -53,12 +61,11 @@ impl VerifiedTokens {
     /// Sets the cache's figures in the metrics (at each scrape: nothing is counted per scan).
     #[allow(clippy::cast_precision_loss)]
     pub fn report(&self) {
-        let (entries, hits, misses) = self
-            .cache
-            .as_ref()
-            .map_or((0, 0, 0), |c| (c.len(), c.hits(), c.misses()));
+        let (capacity, entries, hits, misses) = self.cache.as_ref().map_or((0, 0, 0, 0), |c| {
+            (c.capacity(), c.len(), c.hits(), c.misses())
+        });
         metrics::gauge!("cache_capacity_entries", "cache" => "verified_tokens")
-            .set(self.capacity as f64);
+            .set(capacity as f64);
         metrics::gauge!("cache_entries", "cache" => "verified_tokens").set(entries as f64);
         metrics::counter!("cache_hits_total", "cache" => "verified_tokens").absolute(hits);
         metrics::counter!("cache_misses_total", "cache" => "verified_tokens").absolute(misses);
@@ -79,31 +86,55 @@ mod tests {
         }
     }
 
+    /// Looks `name` up, counting in `checks` each time the signature had to be checked.
+    fn scan(kept: &VerifiedTokens, name: &str, checks: &std::cell::Cell<u32>) -> VerifiedToken {
+        kept.get_or_verify(name, |_| {
+            checks.set(checks.get() + 1);
+            Ok::<_, ()>(token())
+        })
+        .unwrap()
+    }
+
     #[test]
-    fn a_token_once_verified_is_found_again_and_a_size_of_zero_keeps_none() {
+    fn a_token_once_verified_is_not_checked_again_and_a_size_of_zero_keeps_none() {
+        let checks = std::cell::Cell::new(0);
         let kept = VerifiedTokens::new(10);
-        let t = token();
-        kept.insert("a", t);
+        let first = scan(&kept, "a", &checks);
         assert_eq!(
-            kept.get("a").map(|v| v.certificate_id),
-            Some(t.certificate_id)
+            scan(&kept, "a", &checks).certificate_id,
+            first.certificate_id
         );
-        assert!(kept.get("b").is_none());
+        assert_eq!(checks.get(), 1);
+        scan(&kept, "b", &checks);
+        assert_eq!(checks.get(), 2);
 
         let none = VerifiedTokens::new(0);
-        none.insert("a", t);
-        assert!(none.get("a").is_none());
+        scan(&none, "a", &checks);
+        scan(&none, "a", &checks);
+        assert_eq!(checks.get(), 4);
+    }
+
+    #[test]
+    fn a_token_that_fails_its_check_is_not_kept() {
+        let kept = VerifiedTokens::new(10);
+        assert!(kept.get_or_verify("bad", |_| Err(())).is_err());
+        let checks = std::cell::Cell::new(0);
+        scan(&kept, "bad", &checks);
+        assert_eq!(checks.get(), 1);
     }
 
     #[test]
     fn the_cache_never_holds_more_than_its_size() {
+        let checks = std::cell::Cell::new(0);
         let kept = VerifiedTokens::new(100);
         for i in 0..10_000 {
-            kept.insert(&format!("token-{i}"), token());
+            scan(&kept, &format!("token-{i}"), &checks);
         }
-        let held = (0..10_000)
-            .filter(|i| kept.get(&format!("token-{i}")).is_some())
-            .count();
+        let before = checks.get();
+        for i in 0..10_000 {
+            scan(&kept, &format!("token-{i}"), &checks);
+        }
+        let held = 10_000 - (checks.get() - before);
         assert!(held <= 100, "{held} tokens held by a cache of 100");
         assert!(held > 0);
     }

@@ -2,10 +2,9 @@
 //! first start, a restart over the already projected views (time to `/readyz`), a `/metrics`
 //! scrape, and resident memory after a mixed load of random verifies and grants.
 
-use super::{wrk, Drive, Server};
+use super::{http_get, wrk, Drive, Server};
 use crate::report::{thousands, Outcome};
-use anyhow::{Context, Result};
-use std::io::{Read, Write};
+use anyhow::Result;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -144,19 +143,8 @@ fn time_get(port: u16, path: &str) -> Result<(Duration, usize)> {
 }
 
 fn get(port: u16, path: &str) -> Result<String> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut text = String::new();
-    s.read_to_string(&mut text)
-        .with_context(|| format!("reading {path}"))?;
-    anyhow::ensure!(
-        text.starts_with("HTTP/1.1 200"),
-        "{path} did not answer 200"
-    );
+    let (status, text) = http_get(port, path, Duration::from_secs(30))?;
+    anyhow::ensure!(status == 200, "{path} answered {status}");
     Ok(text)
 }
 

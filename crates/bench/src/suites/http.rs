@@ -35,61 +35,34 @@ pub fn run(a: &AllArgs) -> Result<()> {
     let seconds = a.http_seconds.to_string();
     let (threads, connections) = (a.wrk_threads.to_string(), a.wrk_connections.to_string());
     let mut runs = Runs::default();
+    let http = |runs: &mut Runs, dir: &str, phases: &str| {
+        runs.run(
+            &[
+                "http",
+                "--dir",
+                dir,
+                "--threads",
+                &threads,
+                "--connections",
+                &connections,
+                "--seconds",
+                &seconds,
+                "--phases",
+                phases,
+            ],
+            1,
+        )
+    };
     let populate_1 = runs.run(&["http-populate", "--dir", d1, "--families", &n1], 1)?;
-    let serve = runs.run(
-        &[
-            "http",
-            "--dir",
-            d1,
-            "--threads",
-            &threads,
-            "--connections",
-            &connections,
-            "--seconds",
-            &seconds,
-            "--phases",
-            "cold,warm,healthz,bare,grants",
-        ],
-        1,
-    )?;
+    let serve = http(&mut runs, d1, "cold,warm,healthz,bare,grants")?;
     // The event store alone, with as many writers as the grants have clients: what the HTTP
     // path, the projections and the read store add is the difference.
     let appends = runs.run(&["append", "--writers", "32", "--count", "20000"], 1)?;
     let populate_2 = runs.run(&["http-populate", "--dir", d2, "--families", &n2], 1)?;
-    let memory = runs.run(
-        &[
-            "http",
-            "--dir",
-            d2,
-            "--threads",
-            &threads,
-            "--connections",
-            &connections,
-            "--seconds",
-            &seconds,
-            "--phases",
-            "memory",
-        ],
-        1,
-    )?;
+    let memory = http(&mut runs, d2, "memory")?;
     // Issue 17's verify targets hold over a million certificates: the same phases again on the
     // memory run's directory, its views projected by then, on a fresh server (a cold cache).
-    let verify_large = runs.run(
-        &[
-            "http",
-            "--dir",
-            d2,
-            "--threads",
-            &threads,
-            "--connections",
-            &connections,
-            "--seconds",
-            &seconds,
-            "--phases",
-            "cold,warm,healthz,bare",
-        ],
-        1,
-    )?;
+    let verify_large = http(&mut runs, d2, "cold,warm,healthz,bare")?;
     let mut notes = Vec::new();
     let verify = [&serve, &memory, &verify_large]
         .into_iter()
