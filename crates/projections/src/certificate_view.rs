@@ -130,10 +130,10 @@ impl Projection for CertificateView {
                 family: Some(family),
                 revision,
                 position,
-            }) = families.held.get(&id)
+            }) = families.take_for_flush(&id)
             {
-                out.search.push((id, search_keys(family)));
-                rows.push(row(family.clone(), true, *revision, *position));
+                out.search.push((id, search_keys(&family)));
+                rows.push(row(family, true, revision, position));
             }
         }
         // One row per token, the newest: a token replaced and then erased in one batch has two,

@@ -33,6 +33,9 @@ pub struct Families {
     pub(crate) dirty: HashSet<FamilyId>,
     /// Rows of replaced certificates, written with the next flush.
     pub(crate) replaced: Vec<Replaced>,
+    /// The next flush moves the families it writes out instead of copying them: they are
+    /// forgotten after it ([`Families::release`]).
+    releasing: bool,
 }
 
 impl Families {
@@ -94,5 +97,21 @@ impl Families {
         self.dirty.clear();
         self.replaced.clear();
         self.complete = false;
+        self.releasing = false;
+    }
+
+    /// Says the next flush is followed by [`Families::forget`]: it may move the families out
+    /// rather than copy them (a rebuild's last flush writes every family it holds).
+    pub fn release(&mut self) {
+        self.releasing = true;
+    }
+
+    /// A family for a flush to write: moved out if the families are being released, else copied.
+    pub(crate) fn take_for_flush(&mut self, id: &FamilyId) -> Option<Folded> {
+        if self.releasing {
+            self.held.remove(id)
+        } else {
+            self.held.get(id).cloned()
+        }
     }
 }

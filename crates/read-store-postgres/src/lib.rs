@@ -6,6 +6,7 @@
 //! [`PostgresReadStore::lead`]).
 
 mod access;
+mod copy;
 mod rebuild;
 mod rows;
 mod schema;
@@ -129,7 +130,7 @@ impl ReadStore for PostgresReadStore {
             .fetch_one(&mut *tx)
             .await
             .map_err(backend)?;
-        for sql in schema::create_tables(name, "")? {
+        for sql in schema::create_tables(name, "", true)? {
             sqlx::query(&sql).execute(&mut *tx).await.map_err(backend)?;
         }
         if !exists {

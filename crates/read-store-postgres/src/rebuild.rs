@@ -1,6 +1,7 @@
 //! A rebuild on PostgreSQL: shadow tables (`_rebuild`) beside the live ones, swapped in by
 //! renaming in the transaction that holds the checkpoint's row lock.
 
+use crate::copy;
 use crate::rows::{self, backend};
 use crate::schema;
 use async_trait::async_trait;
@@ -13,7 +14,12 @@ const SHADOW: &str = "_rebuild";
 pub struct PostgresRebuild {
     pool: PgPool,
     name: String,
+    /// The shadow tables' keys and indexes exist: made after the first write (a `COPY` into
+    /// tables without any, then one sort per index), or before a read back.
     indexed: bool,
+    /// Rows were written: a later write may replace some, so it goes through `INSERT … ON
+    /// CONFLICT` (history rows excepted: a rebuild reads each position once).
+    written: bool,
     /// Between `lock` and `swap`.
     locked: Option<Transaction<'static, Postgres>>,
 }
@@ -27,11 +33,7 @@ impl PostgresRebuild {
                 .await
                 .map_err(backend)?;
         }
-        let tables = schema::create_tables(name, SHADOW)?;
-        for sql in tables
-            .into_iter()
-            .chain(schema::write_indexes(name, SHADOW)?)
-        {
+        for sql in schema::create_tables(name, SHADOW, false)? {
             sqlx::query(&sql)
                 .execute(&mut *conn)
                 .await
@@ -41,6 +43,7 @@ impl PostgresRebuild {
             pool,
             name: name.to_string(),
             indexed: false,
+            written: false,
             locked: None,
         })
     }
@@ -50,7 +53,11 @@ impl PostgresRebuild {
             return Ok(());
         }
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        for sql in schema::read_indexes(&self.name, SHADOW)? {
+        let indexes = schema::primary_keys(&self.name, SHADOW)?
+            .into_iter()
+            .chain(schema::write_indexes(&self.name, SHADOW)?)
+            .chain(schema::read_indexes(&self.name, SHADOW)?);
+        for sql in indexes {
             sqlx::query(&sql).execute(&mut *tx).await.map_err(backend)?;
         }
         tx.commit().await.map_err(backend)?;
@@ -62,9 +69,25 @@ impl PostgresRebuild {
 #[async_trait]
 impl Rebuild for PostgresRebuild {
     async fn write(&mut self, changes: Changes) -> ReadResult<()> {
+        let bulk = !self.written;
+        let replaces = !changes.certificates.is_empty() || !changes.search.is_empty();
+        if !bulk && replaces {
+            // Replacing a family's search keys finds them by family.
+            self.ensure_indexes().await?;
+        }
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        rows::write(&mut tx, SHADOW, &changes).await?;
-        tx.commit().await.map_err(backend)
+        if bulk {
+            copy::certificates(&mut tx, SHADOW, &changes.certificates).await?;
+            copy::search(&mut tx, SHADOW, &changes.search).await?;
+        } else {
+            rows::write_certificates(&mut tx, SHADOW, &changes.certificates).await?;
+            rows::write_search(&mut tx, SHADOW, &changes.search).await?;
+        }
+        copy::history(&mut tx, SHADOW, &changes.history).await?;
+        rows::redact(&mut tx, SHADOW, &changes.erased).await?;
+        tx.commit().await.map_err(backend)?;
+        self.written = true;
+        Ok(())
     }
 
     async fn current_families(&mut self, ids: &[FamilyId]) -> ReadResult<Vec<FoldedFamily>> {

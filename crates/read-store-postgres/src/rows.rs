@@ -4,7 +4,9 @@ use registry_domain::FamilyId;
 use registry_read_store::codec::{
     to_i64, StoredCertificate, StoredHistory, CERTIFICATE_COLUMNS, HISTORY_COLUMNS,
 };
-use registry_read_store::{CertificateRow, Changes, FoldedFamily, HistoryRow, ReadStoreError};
+use registry_read_store::{
+    CertificateRow, Changes, FoldedFamily, HistoryRow, ReadStoreError, SearchKey,
+};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, QueryBuilder, Row};
 
@@ -21,7 +23,19 @@ pub async fn write(
     suffix: &str,
     changes: &Changes,
 ) -> Result<(), ReadStoreError> {
-    for chunk in changes.certificates.chunks(CHUNK) {
+    write_certificates(conn, suffix, &changes.certificates).await?;
+    write_search(conn, suffix, &changes.search).await?;
+    write_history(conn, suffix, &changes.history).await?;
+    redact(conn, suffix, &changes.erased).await
+}
+
+/// Certificate rows; a stored row is replaced only by a newer one.
+pub async fn write_certificates(
+    conn: &mut PgConnection,
+    suffix: &str,
+    certificates: &[CertificateRow],
+) -> Result<(), ReadStoreError> {
+    for chunk in certificates.chunks(CHUNK) {
         let stored = chunk
             .iter()
             .map(StoredCertificate::encode)
@@ -52,7 +66,16 @@ pub async fn write(
         ));
         q.build().execute(&mut *conn).await.map_err(backend)?;
     }
-    for chunk in changes.search.chunks(CHUNK) {
+    Ok(())
+}
+
+/// Each family's search keys, replaced whole.
+pub async fn write_search(
+    conn: &mut PgConnection,
+    suffix: &str,
+    search: &[(FamilyId, Vec<SearchKey>)],
+) -> Result<(), ReadStoreError> {
+    for chunk in search.chunks(CHUNK) {
         let families: Vec<String> = chunk.iter().map(|(f, _)| f.to_string()).collect();
         sqlx::query(&format!(
             "DELETE FROM family_search{suffix} WHERE family_id = ANY($1)"
@@ -79,7 +102,16 @@ pub async fn write(
             q.build().execute(&mut *conn).await.map_err(backend)?;
         }
     }
-    for chunk in changes.history.chunks(CHUNK) {
+    Ok(())
+}
+
+/// History rows; a row already there (a re-delivered event) stays.
+async fn write_history(
+    conn: &mut PgConnection,
+    suffix: &str,
+    history: &[HistoryRow],
+) -> Result<(), ReadStoreError> {
+    for chunk in history.chunks(CHUNK) {
         let mut q = QueryBuilder::new(format!(
             "INSERT INTO family_history{suffix} ({HISTORY_COLUMNS}) "
         ));
@@ -102,7 +134,16 @@ pub async fn write(
         q.push(" ON CONFLICT (position) DO NOTHING");
         q.build().execute(&mut *conn).await.map_err(backend)?;
     }
-    for family in &changes.erased {
+    Ok(())
+}
+
+/// Rewrites the erased families' history rows with their personal fields erased.
+pub async fn redact(
+    conn: &mut PgConnection,
+    suffix: &str,
+    erased: &[FamilyId],
+) -> Result<(), ReadStoreError> {
+    for family in erased {
         let rows: Vec<(i64, String)> = sqlx::query_as(&format!(
             "SELECT position, data FROM family_history{suffix} WHERE family_id = $1"
         ))

@@ -12,12 +12,59 @@ pub fn tables(projection: &str) -> Result<&'static [&'static str], ReadStoreErro
     }
 }
 
-pub fn create_tables(projection: &str, suffix: &str) -> Result<Vec<String>, ReadStoreError> {
-    Ok(match projection {
+/// `CREATE TABLE` of a projection's tables, with `suffix` (`""` live, `_rebuild` shadow), with
+/// their primary keys if `keyed`: a rebuild's shadow tables get theirs from [`primary_keys`] once
+/// their bulk load is in (one sort instead of a B-tree insert per row).
+pub fn create_tables(
+    projection: &str,
+    suffix: &str,
+    keyed: bool,
+) -> Result<Vec<String>, ReadStoreError> {
+    let key = |columns: &str| {
+        if keyed {
+            format!(",\n PRIMARY KEY ({columns})")
+        } else {
+            String::new()
+        }
+    };
+    tables(projection)?;
+    Ok(columns(projection, suffix)
+        .into_iter()
+        .zip(KEYS.iter().filter(|(p, _, _)| *p == projection))
+        .map(|(create, (_, _, columns))| format!("{create}{}\n)", key(columns)))
+        .collect())
+}
+
+/// Each projection table's primary key: projection, table, columns.
+const KEYS: &[(&str, &str, &str)] = &[
+    (CERTIFICATE_VIEW, "certificate_view", "token_id"),
+    (CERTIFICATE_VIEW, "family_search", "kind, value, family_id"),
+    (FAMILY_HISTORY, "family_history", "position"),
+];
+
+/// `ALTER TABLE … ADD PRIMARY KEY` of a rebuild's shadow tables, named with a random suffix like
+/// the indexes (a constraint keeps its name through a swap's rename).
+pub fn primary_keys(projection: &str, suffix: &str) -> Result<Vec<String>, ReadStoreError> {
+    tables(projection)?;
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    Ok(KEYS
+        .iter()
+        .filter(|(p, _, _)| *p == projection)
+        .map(|(_, table, columns)| {
+            format!(
+                "ALTER TABLE {table}{suffix} ADD CONSTRAINT {table}_{tag}_pkey PRIMARY KEY ({columns})"
+            )
+        })
+        .collect())
+}
+
+/// The tables' columns, each `CREATE TABLE` left open for its key.
+fn columns(projection: &str, suffix: &str) -> Vec<String> {
+    match projection {
         CERTIFICATE_VIEW => vec![
             format!(
                 "CREATE TABLE IF NOT EXISTS certificate_view{suffix} (
-                    token_id           TEXT PRIMARY KEY,
+                    token_id           TEXT NOT NULL,
                     family_id          TEXT NOT NULL,
                     is_current         BIGINT NOT NULL,
                     certificate_number TEXT NOT NULL,
@@ -27,21 +74,18 @@ pub fn create_tables(projection: &str, suffix: &str) -> Result<Vec<String>, Read
                     valid_until        TEXT NOT NULL,
                     family             TEXT NOT NULL,
                     revision           BIGINT NOT NULL,
-                    position           BIGINT NOT NULL
-                )"
+                    position           BIGINT NOT NULL"
             ),
             format!(
                 "CREATE TABLE IF NOT EXISTS family_search{suffix} (
                     kind      TEXT NOT NULL,
                     value     TEXT NOT NULL,
-                    family_id TEXT NOT NULL,
-                    PRIMARY KEY (kind, value, family_id)
-                )"
+                    family_id TEXT NOT NULL"
             ),
         ],
         FAMILY_HISTORY => vec![format!(
             "CREATE TABLE IF NOT EXISTS family_history{suffix} (
-                position       BIGINT PRIMARY KEY,
+                position       BIGINT NOT NULL,
                 family_id      TEXT NOT NULL,
                 revision       BIGINT NOT NULL,
                 event_id       TEXT NOT NULL,
@@ -54,11 +98,10 @@ pub fn create_tables(projection: &str, suffix: &str) -> Result<Vec<String>, Read
                 causation_id   TEXT,
                 reason         TEXT,
                 decision       TEXT,
-                data           TEXT NOT NULL
-            )"
+                data           TEXT NOT NULL"
         )],
-        other => return Err(ReadStoreError::UnknownProjection(other.to_string())),
-    })
+        _ => Vec::new(),
+    }
 }
 
 /// The indexes a projection's writes need (a family's search keys are replaced by family): made

@@ -10,11 +10,18 @@ use rusqlite::Connection;
 
 const SHADOW: &str = "_rebuild";
 
+/// The rebuild connection's own automatic checkpoint, in pages (1 GiB of WAL).
+const REBUILD_BACKSTOP_PAGES: u32 = 131_072;
+
 /// One projection's rebuild.
 pub struct SqliteRebuild {
     name: String,
     /// Taken while a call runs on the blocking pool.
     conn: Option<Connection>,
+    /// A write still running on the blocking pool, with the connection it took: `write` returns
+    /// once it has started, so the job projects its next page meanwhile; every later call waits
+    /// for it first and reports its error.
+    pending: Option<tokio::task::JoinHandle<(Connection, ReadResult<()>)>>,
     /// The shadow tables' indexes exist: made after the first write (a bulk load into tables
     /// without indexes, then one sort per index), or before it reads back from them.
     indexed: bool,
@@ -32,11 +39,13 @@ impl SqliteRebuild {
         let create = schema::create_tables(&name, SHADOW)?;
         let conn = tokio::task::spawn_blocking(move || -> ReadResult<Connection> {
             let conn = open_writer(&path).map_err(backend)?;
-            // Each checkpoint ends with an fsync of the database file: with the default (every
-            // 1,000 pages) a rebuild spent a fifth of its time in them. Up to 128 MiB of WAL
-            // with 8 KiB pages (ADR 11, ADR 16).
+            // The store's checkpointer copies the WAL back beside this connection, on the other
+            // core; this connection's own automatic checkpoint (inside a commit, with the rebuild
+            // waiting) only bounds the WAL, at 1 GiB of 8 KiB pages. At SQLite's default, and at
+            // 128 MiB, a rebuild spent a fifth of its time in those checkpoints (ADR 11, ADR 16,
+            // BENCHMARKS.md 2026-12-03).
             conn.execute_batch(&format!(
-                "PRAGMA wal_autocheckpoint = 16384; PRAGMA cache_size = -{};",
+                "PRAGMA wal_autocheckpoint = {REBUILD_BACKSTOP_PAGES}; PRAGMA cache_size = -{};",
                 registry_sqlite_pool::REBUILD_CACHE_KIB
             ))
             .map_err(backend)?;
@@ -52,10 +61,31 @@ impl SqliteRebuild {
         Ok(Self {
             name,
             conn: Some(conn),
+            pending: None,
             indexed: false,
             written: false,
             locked: false,
         })
+    }
+
+    /// Waits for the write still running, if any; its error is this call's.
+    async fn settle(&mut self) -> ReadResult<()> {
+        let Some(pending) = self.pending.take() else {
+            return Ok(());
+        };
+        let (conn, result) = pending
+            .await
+            .map_err(|e| ReadStoreError::Backend(e.to_string()))?;
+        self.conn = Some(conn);
+        result
+    }
+
+    /// The connection, once no write holds it.
+    async fn take_conn(&mut self) -> ReadResult<Connection> {
+        self.settle().await?;
+        self.conn
+            .take()
+            .ok_or_else(|| ReadStoreError::Backend("the rebuild's connection was lost".into()))
     }
 
     /// Runs `f` on the rebuild's connection, on the blocking pool.
@@ -63,10 +93,7 @@ impl SqliteRebuild {
         &mut self,
         f: impl FnOnce(&mut Connection) -> ReadResult<R> + Send + 'static,
     ) -> ReadResult<R> {
-        let mut conn = self
-            .conn
-            .take()
-            .ok_or_else(|| ReadStoreError::Backend("the rebuild's connection was lost".into()))?;
+        let mut conn = self.take_conn().await?;
         let (conn, result) = tokio::task::spawn_blocking(move || {
             let result = f(&mut conn);
             (conn, result)
@@ -101,12 +128,15 @@ impl Rebuild for SqliteRebuild {
         if replace {
             self.ensure_indexes().await?;
         }
-        self.on_conn(move |conn| {
-            let tx = begin_now(conn)?;
-            rows::write(&tx, SHADOW, &changes, replace)?;
-            tx.commit().map_err(backend)
-        })
-        .await?;
+        let mut conn = self.take_conn().await?;
+        self.pending = Some(tokio::task::spawn_blocking(move || {
+            let written = (|| {
+                let tx = begin_now(&mut conn)?;
+                rows::write(&tx, SHADOW, &changes, replace)?;
+                tx.commit().map_err(backend)
+            })();
+            (conn, written)
+        }));
         self.written = true;
         Ok(())
     }
@@ -123,6 +153,7 @@ impl Rebuild for SqliteRebuild {
     }
 
     async fn index(&mut self) -> ReadResult<()> {
+        self.settle().await?;
         self.ensure_indexes().await
     }
 

@@ -178,6 +178,18 @@ impl ProjectionRunner {
     }
 }
 
+/// Turns what the job folded into rows; a folding projection's families are moved into them and
+/// forgotten (the swap reads the few its tail touches back from the shadow tables).
+fn flush_and_forget(p: &dyn Projection, families: &mut Families, changes: &mut Changes) {
+    if p.folds_families() {
+        families.release();
+    }
+    p.flush(families, changes);
+    if p.folds_families() {
+        families.forget();
+    }
+}
+
 /// `Err(Stopped)` once the rebuild's stop flag is set.
 fn go_on(stop: &AtomicBool) -> Result<(), ProjectionError> {
     if stop.load(Ordering::SeqCst) {
@@ -259,10 +271,7 @@ impl Job {
             }
             p.project(&mut families, &events, &mut changes)?;
             if !p.folds_families() || families.len() > p.rebuild_memory() {
-                p.flush(&mut families, &mut changes);
-                if p.folds_families() {
-                    families.forget();
-                }
+                flush_and_forget(p.as_ref(), &mut families, &mut changes);
             }
             if !changes.is_empty() {
                 self.rebuild.write(changes).await?;
@@ -276,7 +285,7 @@ impl Job {
         }
         let folded = started.elapsed();
         let mut changes = Changes::default();
-        p.flush(&mut families, &mut changes);
+        flush_and_forget(p.as_ref(), &mut families, &mut changes);
         let flushed = started.elapsed();
         if !changes.is_empty() {
             self.rebuild.write(changes).await?;
