@@ -5,7 +5,9 @@
 use crate::families::{Families, Folded, Replaced};
 use crate::{Projection, ProjectionError};
 use registry_domain::{evolve, Family, FamilyEvent, FamilyId, Status};
-use registry_read_store::{CertificateRow, Changes, SearchKey, CERTIFICATE_VIEW, ERASED};
+use registry_read_store::{
+    CertificateRow, Changes, KeyChange, SearchKey, CERTIFICATE_VIEW, ERASED,
+};
 use registry_store::RecordedEvent;
 use std::collections::BTreeSet;
 
@@ -82,6 +84,12 @@ impl Projection for CertificateView {
                     }
                 })?;
             let entry = families.held.entry(family_id).or_default();
+            if !families.dirty.contains(&family_id) {
+                // Its first change since it was stored: the keys it is stored with.
+                if let Some(stored) = &entry.family {
+                    families.keys_before.insert(family_id, search_keys(stored));
+                }
+            }
             if let (FamilyEvent::CertificateReissued(_), Some(before)) = (&event, &entry.family) {
                 let mut old = before.clone();
                 old.members.clear();
@@ -132,10 +140,13 @@ impl Projection for CertificateView {
                 position,
             }) = families.take_for_flush(&id)
             {
-                out.search.push((id, search_keys(&family)));
+                let before = families.keys_before.remove(&id).unwrap_or_default();
+                out.search
+                    .push(KeyChange::replacing(id, before, search_keys(&family)));
                 rows.push(row(family, true, revision, position));
             }
         }
+        families.keys_before.clear();
         // One row per token, the newest: a token replaced and then erased in one batch has two,
         // and one statement may not write a row twice (PostgreSQL refuses it).
         rows.sort_unstable_by_key(|r| (r.token_id, std::cmp::Reverse(r.position)));

@@ -2,7 +2,7 @@
 //! batch), or held in memory for a whole rebuild.
 
 use registry_domain::{Family, FamilyId};
-use registry_read_store::FoldedFamily;
+use registry_read_store::{FoldedFamily, SearchKey};
 use registry_store::RecordedEvent;
 use std::collections::{HashMap, HashSet};
 
@@ -33,6 +33,9 @@ pub struct Families {
     pub(crate) dirty: HashSet<FamilyId>,
     /// Rows of replaced certificates, written with the next flush.
     pub(crate) replaced: Vec<Replaced>,
+    /// The search keys a family changed since the last flush is stored with (taken from the
+    /// family as it was before its first change since): the flush replaces exactly these.
+    pub(crate) keys_before: HashMap<FamilyId, Vec<SearchKey>>,
     /// The next flush moves the families it writes out instead of copying them: they are
     /// forgotten after it ([`Families::release`]).
     releasing: bool,
@@ -96,6 +99,7 @@ impl Families {
         self.held.clear();
         self.dirty.clear();
         self.replaced.clear();
+        self.keys_before.clear();
         self.complete = false;
         self.releasing = false;
     }

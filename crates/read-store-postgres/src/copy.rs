@@ -6,11 +6,10 @@
 //! later writes keep the `INSERT … ON CONFLICT` of `rows.rs`.
 
 use crate::rows::backend;
-use registry_domain::FamilyId;
 use registry_read_store::codec::{
     StoredCertificate, StoredHistory, CERTIFICATE_COLUMNS, HISTORY_COLUMNS,
 };
-use registry_read_store::{CertificateRow, HistoryRow, ReadStoreError, SearchKey};
+use registry_read_store::{CertificateRow, HistoryRow, KeyChange, ReadStoreError};
 use sqlx::PgConnection;
 
 /// Bytes buffered before they are sent to the server.
@@ -156,13 +155,12 @@ pub async fn certificates(
 pub async fn search(
     conn: &mut PgConnection,
     suffix: &str,
-    search: &[(FamilyId, Vec<SearchKey>)],
+    search: &[KeyChange],
 ) -> Result<(), ReadStoreError> {
     let mut rows: Vec<(&'static str, String, String)> = Vec::new();
-    for (family, keys) in search {
-        let family = family.to_string();
-        let keys: std::collections::BTreeSet<(&'static str, String)> =
-            keys.iter().map(|k| (k.kind(), k.value())).collect();
+    for change in search {
+        let family = change.family.to_string();
+        let keys = crate::rows::normalized(&change.after);
         rows.extend(
             keys.into_iter()
                 .map(|(kind, value)| (kind, value, family.clone())),

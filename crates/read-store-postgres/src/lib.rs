@@ -134,11 +134,19 @@ impl ReadStore for PostgresReadStore {
             sqlx::query(&sql).execute(&mut *tx).await.map_err(backend)?;
         }
         if !exists {
-            let indexes = schema::write_indexes(name, "")?;
-            for sql in indexes.into_iter().chain(schema::read_indexes(name, "")?) {
+            if schema::has_lz4(&mut tx).await.map_err(backend)? {
+                for sql in schema::lz4_columns(name, "") {
+                    sqlx::query(&sql).execute(&mut *tx).await.map_err(backend)?;
+                }
+            }
+            for sql in schema::read_indexes(name, "")? {
                 sqlx::query(&sql).execute(&mut *tx).await.map_err(backend)?;
             }
         }
+        sqlx::query(schema::DROP_RETIRED_INDEXES)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         let known: i64 =
             sqlx::query_scalar("SELECT count(*) FROM projection_checkpoints WHERE name = $1")
                 .bind(name)
@@ -333,6 +341,22 @@ impl ReadStore for PostgresReadStore {
         .await
         .map_err(backend)?;
         rows::histories(&rows)
+    }
+
+    async fn dump_search_keys(&self) -> ReadResult<Vec<(String, String, FamilyId)>> {
+        let rows: Vec<(String, String, String)> =
+            sqlx::query_as("SELECT kind, value, family_id FROM family_search ORDER BY 1, 2, 3")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+        rows.into_iter()
+            .map(|(kind, value, family)| {
+                let family = uuid::Uuid::parse_str(&family)
+                    .map(FamilyId)
+                    .map_err(|_| ReadStoreError::Corrupt("family_search: bad family_id".into()))?;
+                Ok((kind, value, family))
+            })
+            .collect()
     }
 }
 

@@ -22,6 +22,9 @@ pub struct PostgresRebuild {
     written: bool,
     /// Between `lock` and `swap`.
     locked: Option<Transaction<'static, Postgres>>,
+    /// A write still running: `write` returns once it has started, so the job projects its next
+    /// page while the server takes this one; every later call waits for it and reports its error.
+    pending: Option<tokio::task::JoinHandle<ReadResult<()>>>,
 }
 
 impl PostgresRebuild {
@@ -33,7 +36,11 @@ impl PostgresRebuild {
                 .await
                 .map_err(backend)?;
         }
-        for sql in schema::create_tables(name, SHADOW, false)? {
+        let mut create = schema::create_tables(name, SHADOW, false)?;
+        if schema::has_lz4(&mut conn).await.map_err(backend)? {
+            create.extend(schema::lz4_columns(name, SHADOW));
+        }
+        for sql in create {
             sqlx::query(&sql)
                 .execute(&mut *conn)
                 .await
@@ -45,17 +52,28 @@ impl PostgresRebuild {
             indexed: false,
             written: false,
             locked: None,
+            pending: None,
         })
     }
 
+    /// Waits for the write still running, if any; its error is this call's.
+    async fn settle(&mut self) -> ReadResult<()> {
+        match self.pending.take() {
+            Some(pending) => pending
+                .await
+                .map_err(|e| ReadStoreError::Backend(e.to_string()))?,
+            None => Ok(()),
+        }
+    }
+
     async fn ensure_indexes(&mut self) -> ReadResult<()> {
+        self.settle().await?;
         if self.indexed {
             return Ok(());
         }
         let mut tx = self.pool.begin().await.map_err(backend)?;
         let indexes = schema::primary_keys(&self.name, SHADOW)?
             .into_iter()
-            .chain(schema::write_indexes(&self.name, SHADOW)?)
             .chain(schema::read_indexes(&self.name, SHADOW)?);
         for sql in indexes {
             sqlx::query(&sql).execute(&mut *tx).await.map_err(backend)?;
@@ -69,23 +87,27 @@ impl PostgresRebuild {
 #[async_trait]
 impl Rebuild for PostgresRebuild {
     async fn write(&mut self, changes: Changes) -> ReadResult<()> {
+        self.settle().await?;
         let bulk = !self.written;
         let replaces = !changes.certificates.is_empty() || !changes.search.is_empty();
         if !bulk && replaces {
-            // Replacing a family's search keys finds them by family.
+            // Replacing rows and search keys goes by their primary keys.
             self.ensure_indexes().await?;
         }
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        if bulk {
-            copy::certificates(&mut tx, SHADOW, &changes.certificates).await?;
-            copy::search(&mut tx, SHADOW, &changes.search).await?;
-        } else {
-            rows::write_certificates(&mut tx, SHADOW, &changes.certificates).await?;
-            rows::write_search(&mut tx, SHADOW, &changes.search).await?;
-        }
-        copy::history(&mut tx, SHADOW, &changes.history).await?;
-        rows::redact(&mut tx, SHADOW, &changes.erased).await?;
-        tx.commit().await.map_err(backend)?;
+        let pool = self.pool.clone();
+        self.pending = Some(tokio::spawn(async move {
+            let mut tx = pool.begin().await.map_err(backend)?;
+            if bulk {
+                copy::certificates(&mut tx, SHADOW, &changes.certificates).await?;
+                copy::search(&mut tx, SHADOW, &changes.search).await?;
+            } else {
+                rows::write_certificates(&mut tx, SHADOW, &changes.certificates).await?;
+                rows::write_search(&mut tx, SHADOW, &changes.search).await?;
+            }
+            copy::history(&mut tx, SHADOW, &changes.history).await?;
+            rows::redact(&mut tx, SHADOW, &changes.erased).await?;
+            tx.commit().await.map_err(backend)
+        }));
         self.written = true;
         Ok(())
     }
@@ -104,6 +126,7 @@ impl Rebuild for PostgresRebuild {
     }
 
     async fn lock(&mut self) -> ReadResult<()> {
+        self.settle().await?;
         let mut tx = self.pool.begin().await.map_err(backend)?;
         // Every live batch locks its checkpoints first, so it waits here until the swap.
         sqlx::query("SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE")

@@ -5,7 +5,7 @@ use registry_read_store::codec::{
     to_i64, StoredCertificate, StoredHistory, CERTIFICATE_COLUMNS, HISTORY_COLUMNS,
 };
 use registry_read_store::{
-    CertificateRow, Changes, FoldedFamily, HistoryRow, ReadStoreError, SearchKey,
+    CertificateRow, Changes, FoldedFamily, HistoryRow, KeyChange, ReadStoreError, SearchKey,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, QueryBuilder, Row};
@@ -69,40 +69,68 @@ pub async fn write_certificates(
     Ok(())
 }
 
-/// Each family's search keys, replaced whole.
+/// Each family's search keys: those of `before` it no longer has are deleted (by primary key),
+/// those of `after` not stored yet are added.
 pub async fn write_search(
     conn: &mut PgConnection,
     suffix: &str,
-    search: &[(FamilyId, Vec<SearchKey>)],
+    search: &[KeyChange],
 ) -> Result<(), ReadStoreError> {
-    for chunk in search.chunks(CHUNK) {
-        let families: Vec<String> = chunk.iter().map(|(f, _)| f.to_string()).collect();
+    let (mut gone, mut new): (Vec<KeyRow>, Vec<KeyRow>) = (Vec::new(), Vec::new());
+    for change in search {
+        let family = change.family.to_string();
+        let before = normalized(&change.before);
+        let after = normalized(&change.after);
+        gone.extend(
+            before
+                .difference(&after)
+                .map(|(k, v)| (k.to_string(), v.clone(), family.clone())),
+        );
+        new.extend(
+            after
+                .difference(&before)
+                .map(|(k, v)| (k.to_string(), v.clone(), family.clone())),
+        );
+    }
+    for keys in gone.chunks(CHUNK) {
+        let (kinds, values, families) = columns(keys);
         sqlx::query(&format!(
-            "DELETE FROM family_search{suffix} WHERE family_id = ANY($1)"
+            "DELETE FROM family_search{suffix} WHERE (kind, value, family_id) IN \
+             (SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[]))"
         ))
-        .bind(&families)
+        .bind(kinds)
+        .bind(values)
+        .bind(families)
         .execute(&mut *conn)
         .await
         .map_err(backend)?;
-        let keys: Vec<(String, String, String)> = chunk
-            .iter()
-            .flat_map(|(f, keys)| {
-                keys.iter()
-                    .map(move |k| (k.kind().to_string(), k.value(), f.to_string()))
-            })
-            .collect();
-        for keys in keys.chunks(CHUNK) {
-            let mut q = QueryBuilder::new(format!(
-                "INSERT INTO family_search{suffix} (kind, value, family_id) "
-            ));
-            q.push_values(keys, |mut b, (kind, value, family)| {
-                b.push_bind(kind).push_bind(value).push_bind(family);
-            });
-            q.push(" ON CONFLICT DO NOTHING");
-            q.build().execute(&mut *conn).await.map_err(backend)?;
-        }
+    }
+    for keys in new.chunks(CHUNK) {
+        let mut q = QueryBuilder::new(format!(
+            "INSERT INTO family_search{suffix} (kind, value, family_id) "
+        ));
+        q.push_values(keys, |mut b, (kind, value, family)| {
+            b.push_bind(kind).push_bind(value).push_bind(family);
+        });
+        q.push(" ON CONFLICT DO NOTHING");
+        q.build().execute(&mut *conn).await.map_err(backend)?;
     }
     Ok(())
+}
+
+/// A search key as stored: kind, normalized value, family id.
+type KeyRow = (String, String, String);
+
+/// A family's keys, each once, normalized.
+pub fn normalized(keys: &[SearchKey]) -> std::collections::BTreeSet<(&'static str, String)> {
+    keys.iter().map(|k| (k.kind(), k.value())).collect()
+}
+
+fn columns(keys: &[KeyRow]) -> (Vec<&str>, Vec<&str>, Vec<&str>) {
+    let kinds = keys.iter().map(|k| k.0.as_str()).collect();
+    let values = keys.iter().map(|k| k.1.as_str()).collect();
+    let families = keys.iter().map(|k| k.2.as_str()).collect();
+    (kinds, values, families)
 }
 
 /// History rows; a row already there (a re-delivered event) stays.

@@ -50,3 +50,42 @@ mod tree {
     use super::fresh_tree;
     registry_read_store_tests::tree_contract_tests!(fresh_tree());
 }
+
+/// A store made before the search keys were replaced by primary key kept an index of them by
+/// family, which every write kept up to date; opening its projection drops it, and only it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_with_the_retired_search_index_loses_it_when_its_projection_opens() {
+    use sqlx::Connection;
+    let Some(url) = registry_test_support::fresh_database().await else {
+        return;
+    };
+    let store = PostgresReadStore::open(&url).await.expect("open");
+    store
+        .create_projection("certificate_view", 5)
+        .await
+        .unwrap();
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("CREATE INDEX family_search_family_0a1b ON family_search (family_id)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(indexes(&mut conn).await.len(), 4);
+    store
+        .create_projection("certificate_view", 5)
+        .await
+        .unwrap();
+    let left = indexes(&mut conn).await;
+    assert_eq!(left.len(), 3, "{left:?}");
+    assert!(left.iter().all(|i| !i.starts_with("family_search_family_")));
+}
+
+/// The projection tables' indexes, by name.
+async fn indexes(conn: &mut sqlx::PgConnection) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT indexname::text FROM pg_indexes \
+         WHERE tablename IN ('family_search', 'certificate_view') ORDER BY 1",
+    )
+    .fetch_all(conn)
+    .await
+    .expect("list the indexes")
+}

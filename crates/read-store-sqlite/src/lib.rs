@@ -198,8 +198,6 @@ impl ReadStore for SqliteReadStore {
             if !exists {
                 tx.execute_batch(&schema::create_tables(&name, "")?)
                     .map_err(backend)?;
-                tx.execute_batch(&schema::write_indexes(&name, "")?)
-                    .map_err(backend)?;
                 tx.execute_batch(&schema::read_indexes(&name, "")?)
                     .map_err(backend)?;
             } else {
@@ -349,4 +347,34 @@ impl ReadStore for SqliteReadStore {
         })
         .await
     }
+
+    async fn dump_search_keys(&self) -> ReadResult<Vec<(String, String, FamilyId)>> {
+        self.read(|conn| {
+            let mut q = conn
+                .prepare("SELECT kind, value, family_id FROM family_search ORDER BY 1, 2, 3")
+                .map_err(backend)?;
+            let rows = q
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                })
+                .map_err(backend)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(backend)?;
+            rows.into_iter()
+                .map(|(kind, value, family)| Ok((kind, value, parse_family(&family)?)))
+                .collect()
+        })
+        .await
+    }
+}
+
+/// A family id as stored in the search keys.
+fn parse_family(id: &str) -> ReadResult<FamilyId> {
+    uuid::Uuid::parse_str(id)
+        .map(FamilyId)
+        .map_err(|_| ReadStoreError::Corrupt("family_search: bad family_id".into()))
 }

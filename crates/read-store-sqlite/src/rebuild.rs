@@ -25,7 +25,7 @@ pub struct SqliteRebuild {
     /// The shadow tables' indexes exist: made after the first write (a bulk load into tables
     /// without indexes, then one sort per index), or before it reads back from them.
     indexed: bool,
-    /// Rows were written: a later write replaces search keys, so it needs the family index.
+    /// Rows were written: a later write may replace rows and search keys.
     written: bool,
     /// Between `lock` and `swap`: a write transaction is open on `conn`.
     locked: bool,
@@ -108,8 +108,7 @@ impl SqliteRebuild {
         if self.indexed {
             return Ok(());
         }
-        let sql =
-            schema::write_indexes(&self.name, SHADOW)? + &schema::read_indexes(&self.name, SHADOW)?;
+        let sql = schema::read_indexes(&self.name, SHADOW)?;
         self.on_conn(move |conn| {
             let tx = begin_now(conn)?;
             tx.execute_batch(&sql).map_err(backend)?;
@@ -125,9 +124,6 @@ impl SqliteRebuild {
 impl Rebuild for SqliteRebuild {
     async fn write(&mut self, changes: Changes) -> ReadResult<()> {
         let replace = self.written;
-        if replace {
-            self.ensure_indexes().await?;
-        }
         let mut conn = self.take_conn().await?;
         self.pending = Some(tokio::task::spawn_blocking(move || {
             let written = (|| {

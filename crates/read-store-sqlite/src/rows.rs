@@ -6,7 +6,7 @@ use registry_read_store::codec::{
     to_u64, StoredCertificate, StoredHistory, CERTIFICATE_COLUMNS, HISTORY_COLUMNS,
 };
 use registry_read_store::{
-    CertificateRow, Changes, FoldedFamily, HistoryRow, ReadStoreError, SearchKey,
+    CertificateRow, Changes, FoldedFamily, HistoryRow, KeyChange, ReadStoreError, SearchKey,
 };
 use rusqlite::{params, Connection, Row};
 
@@ -21,9 +21,9 @@ pub fn backend(e: rusqlite::Error) -> ReadStoreError {
 }
 
 /// Writes `changes` (inside the caller's transaction). A certificate row replaces the stored one
-/// only if it is newer; a family's search keys are replaced whole (`replace_search`; false only
-/// for the first write into empty tables, which has nothing to replace); a history row already
-/// there (a re-delivered event) stays.
+/// only if it is newer; a family's search keys change as its [`KeyChange`] says (`replace_search`;
+/// false only for the first write into empty tables, which has nothing to replace); a history row
+/// already there (a re-delivered event) stays.
 pub fn write(
     conn: &Connection,
     suffix: &str,
@@ -159,13 +159,13 @@ fn wanted_keys(keys: &[SearchKey]) -> std::collections::BTreeSet<(&'static str, 
     keys.iter().map(|k| (k.kind(), k.value())).collect()
 }
 
-/// Every key of every family: for tables that hold none of them yet.
-fn all_keys(search: &[(FamilyId, Vec<SearchKey>)]) -> Vec<KeyRow> {
+/// Every key every family is found by now: for tables that hold none of them yet.
+fn all_keys(search: &[KeyChange]) -> Vec<KeyRow> {
     let mut rows = Vec::new();
-    for (family, keys) in search {
-        let family = family.to_string();
+    for change in search {
+        let family = change.family.to_string();
         rows.extend(
-            wanted_keys(keys)
+            wanted_keys(&change.after)
                 .into_iter()
                 .map(|(k, v)| (k, v, family.clone())),
         );
@@ -173,13 +173,13 @@ fn all_keys(search: &[(FamilyId, Vec<SearchKey>)]) -> Vec<KeyRow> {
     rows
 }
 
-/// Deletes the stored keys each family no longer has; returns the keys it has that are not
-/// stored yet. An unchanged key is left alone and dirties no index page (a family's keys sit
-/// on random pages of the index, one page each).
+/// Deletes the keys each family is stored with and no longer has; returns the keys it has that
+/// are not stored yet. An unchanged key is left alone and dirties no index page (a family's keys
+/// sit on random pages of the index, one page each).
 fn changed_keys(
     conn: &Connection,
     suffix: &str,
-    search: &[(FamilyId, Vec<SearchKey>)],
+    search: &[KeyChange],
 ) -> Result<Vec<KeyRow>, ReadStoreError> {
     let mut forget = conn
         .prepare_cached(&format!(
@@ -187,22 +187,19 @@ fn changed_keys(
         ))
         .map_err(backend)?;
     let mut rows = Vec::new();
-    for (family, keys) in search {
-        let family = family.to_string();
-        let wanted = wanted_keys(keys);
-        let stored = stored_search(conn, suffix, &family)?;
-        for (kind, value) in &stored {
-            if !wanted.iter().any(|(k, v)| k == kind && v == value) {
-                forget
-                    .execute(params![kind, value, family])
-                    .map_err(backend)?;
-            }
+    for change in search {
+        let family = change.family.to_string();
+        let before = wanted_keys(&change.before);
+        let after = wanted_keys(&change.after);
+        for (kind, value) in before.difference(&after) {
+            forget
+                .execute(params![kind, value, family])
+                .map_err(backend)?;
         }
         rows.extend(
-            wanted
-                .into_iter()
-                .filter(|(k, v)| !stored.iter().any(|(sk, sv)| sk == k && sv == v))
-                .map(|(k, v)| (k, v, family.clone())),
+            after
+                .difference(&before)
+                .map(|(k, v)| (*k, v.clone(), family.clone())),
         );
     }
     Ok(rows)
@@ -232,23 +229,6 @@ fn insert_search(conn: &Connection, suffix: &str, keys: &[KeyRow]) -> Result<(),
         SEARCH_KEYS_PER_INSERT,
         |(k, v, f)| [k, v, f],
     )
-}
-
-/// A family's stored search keys.
-fn stored_search(
-    conn: &Connection,
-    suffix: &str,
-    family: &str,
-) -> Result<Vec<(String, String)>, ReadStoreError> {
-    let mut q = conn
-        .prepare_cached(&format!(
-            "SELECT kind, value FROM family_search{suffix} WHERE family_id = ?1"
-        ))
-        .map_err(backend)?;
-    let rows = q
-        .query_map([family], |r| Ok((r.get(0)?, r.get(1)?)))
-        .map_err(backend)?;
-    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
 }
 
 fn write_history(

@@ -75,6 +75,7 @@ CREATE TABLE IF NOT EXISTS tlog_cosignatures (
 /// Applies the base tables, and adds what later versions added to a store made earlier.
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(BASE)?;
+    drop_retired_indexes(conn)?;
     let has_office: bool = conn.query_row(
         "SELECT count(*) FROM pragma_table_info('access_tokens') WHERE name = 'office'",
         [],
@@ -82,6 +83,23 @@ pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     )?;
     if !has_office {
         conn.execute_batch("ALTER TABLE access_tokens ADD COLUMN office TEXT")?;
+    }
+    Ok(())
+}
+
+/// Drops the search keys' index by family (`family_search_family_*`), which replacing a family's
+/// keys needed before they were replaced by primary key: every write kept it up to date for
+/// nothing.
+pub fn drop_retired_indexes(conn: &Connection) -> rusqlite::Result<()> {
+    let retired: Vec<String> = conn
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'index' \
+             AND tbl_name = 'family_search' AND name LIKE 'family\\_search\\_family\\_%' ESCAPE '\\'",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for name in retired {
+        conn.execute_batch(&format!("DROP INDEX \"{name}\";"))?;
     }
     Ok(())
 }
@@ -141,23 +159,11 @@ pub fn create_tables(projection: &str, suffix: &str) -> Result<String, ReadStore
     })
 }
 
-/// `CREATE INDEX` of the indexes a projection's writes need (a family's search keys are replaced
-/// by family): made with live tables; on a rebuild's shadow tables once their first write (the
-/// bulk load, which replaces nothing) is in.
-pub fn write_indexes(projection: &str, suffix: &str) -> Result<String, ReadStoreError> {
-    let tag = uuid::Uuid::new_v4().simple().to_string();
-    Ok(match projection {
-        CERTIFICATE_VIEW => {
-            format!("CREATE INDEX family_search_family_{tag} ON family_search{suffix} (family_id);")
-        }
-        FAMILY_HISTORY => String::new(),
-        other => return Err(ReadStoreError::UnknownProjection(other.to_string())),
-    })
-}
-
-/// `CREATE INDEX` of the indexes only reads need, on the tables with `suffix`. Run once: with a
-/// new projection's tables, or after a rebuild's rows are in (building an index from loaded rows
-/// is much cheaper than keeping it up to date through a bulk load).
+/// `CREATE INDEX` of a projection's secondary indexes, on the tables with `suffix`. Run once: with
+/// a new projection's tables, or after a rebuild's rows are in (building an index from loaded rows
+/// is much cheaper than keeping it up to date through a bulk load). Writes need none: a family's
+/// search keys are replaced by their primary key (`KeyChange`), so the index by family that
+/// versions before 2026-12-03 kept on `family_search` is dropped ([`drop_retired_indexes`]).
 pub fn read_indexes(projection: &str, suffix: &str) -> Result<String, ReadStoreError> {
     let tag = uuid::Uuid::new_v4().simple().to_string();
     Ok(match projection {
@@ -174,6 +180,31 @@ pub fn read_indexes(projection: &str, suffix: &str) -> Result<String, ReadStoreE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn given_a_store_with_the_search_keys_index_by_family_when_migrated_then_only_that_goes() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(&create_tables(CERTIFICATE_VIEW, "").unwrap())
+            .unwrap();
+        conn.execute_batch(&read_indexes(CERTIFICATE_VIEW, "").unwrap())
+            .unwrap();
+        conn.execute_batch("CREATE INDEX family_search_family_0a1b ON family_search (family_id);")
+            .unwrap();
+        migrate(&conn).unwrap();
+        let indexes: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(indexes
+            .iter()
+            .all(|i| !i.starts_with("family_search_family_")));
+        assert!(indexes
+            .iter()
+            .any(|i| i.starts_with("certificate_view_family_")));
+    }
 
     #[test]
     fn given_a_store_made_before_tokens_named_an_office_when_migrated_then_tokens_take_one() {

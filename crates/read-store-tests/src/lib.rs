@@ -13,7 +13,7 @@ pub use registry_read_store::ReadStore;
 
 use registry_access::{Role, TokenStoreExt};
 use registry_read_store::{
-    Applied, Batch, Changes, Move, Search, SearchKey, CERTIFICATE_VIEW, FAMILY_HISTORY,
+    Applied, Batch, Changes, KeyChange, Move, Search, SearchKey, CERTIFICATE_VIEW, FAMILY_HISTORY,
 };
 use rows::{certificate, family, history};
 use std::sync::Arc;
@@ -117,7 +117,7 @@ pub async fn a_batch_moves_rows_and_checkpoints_together(
     let f = family(1, "Смирнова", "77-0001", "Р-1");
     let changes = Changes {
         certificates: vec![certificate(&f, 1, true)],
-        search: vec![(f.family_id, rows::keys(&f))],
+        search: vec![KeyChange::new(f.family_id, rows::keys(&f))],
         history: vec![history(&f, 1, 0)],
         erased: vec![],
     };
@@ -286,7 +286,9 @@ pub async fn search_finds_families_by_each_key_newest_first_a_page_at_a_time(
             "Елкина"
         };
         let f = family(i, surname, &format!("77-{i:04}"), &format!("Р-{i}"));
-        changes.search.push((f.family_id, rows::keys(&f)));
+        changes
+            .search
+            .push(KeyChange::new(f.family_id, rows::keys(&f)));
         changes.certificates.push(certificate(&f, i, true));
     }
     read.apply(Batch {
@@ -342,13 +344,18 @@ pub async fn search_finds_families_by_each_key_newest_first_a_page_at_a_time(
     assert!(nobody.hits.is_empty());
 
     // A family's keys are replaced whole: a corrected surname is found by the new one only.
+    let stored = family(3, "Елкина", "77-0003", "Р-3");
     let mut renamed = family(3, "Петрова", "77-0003", "Р-3");
     renamed.members[0].last_name = "Петрова".into();
     read.apply(Batch {
         moves: moves(25, 26),
         changes: Changes {
             certificates: vec![certificate(&renamed, 26, true)],
-            search: vec![(renamed.family_id, rows::keys(&renamed))],
+            search: vec![KeyChange::replacing(
+                renamed.family_id,
+                rows::keys(&stored),
+                rows::keys(&renamed),
+            )],
             history: vec![],
             erased: vec![],
         },
@@ -392,7 +399,7 @@ pub async fn a_rebuild_is_written_aside_and_swapped_in_at_once(
         moves: moves(0, 1),
         changes: Changes {
             certificates: vec![certificate(&live, 1, true)],
-            search: vec![(live.family_id, rows::keys(&live))],
+            search: vec![KeyChange::new(live.family_id, rows::keys(&live))],
             history: vec![history(&live, 1, 0)],
             erased: vec![],
         },
@@ -404,7 +411,7 @@ pub async fn a_rebuild_is_written_aside_and_swapped_in_at_once(
     rebuild
         .write(Changes {
             certificates: vec![certificate(&rebuilt, 1, true)],
-            search: vec![(rebuilt.family_id, rows::keys(&rebuilt))],
+            search: vec![KeyChange::new(rebuilt.family_id, rows::keys(&rebuilt))],
             history: vec![],
             erased: vec![],
         })
@@ -428,7 +435,7 @@ pub async fn a_rebuild_is_written_aside_and_swapped_in_at_once(
         .swap(
             Changes {
                 certificates: vec![certificate(&tail, 2, true)],
-                search: vec![(tail.family_id, rows::keys(&tail))],
+                search: vec![KeyChange::new(tail.family_id, rows::keys(&tail))],
                 history: vec![],
                 erased: vec![],
             },
@@ -492,7 +499,10 @@ pub async fn a_bulk_rebuild_finds_every_family_by_every_key(
                 .zip(1..)
                 .map(|(f, i)| certificate(f, i, true))
                 .collect(),
-            search: all.iter().map(|f| (f.family_id, rows::keys(f))).collect(),
+            search: all
+                .iter()
+                .map(|f| KeyChange::new(f.family_id, rows::keys(f)))
+                .collect(),
             history: vec![],
             erased: vec![],
         })
@@ -540,6 +550,7 @@ pub async fn a_bulk_rebuild_finds_every_family_by_every_key(
     }
     // A live batch renames one family: its old surname finds nothing, its new one finds it, and
     // its neighbours keep theirs.
+    let stored = all[41].clone();
     let mut renamed = all[41].clone();
     for m in &mut renamed.members {
         m.last_name = "Новая".into();
@@ -553,7 +564,11 @@ pub async fn a_bulk_rebuild_finds_every_family_by_every_key(
         }],
         changes: Changes {
             certificates: vec![certificate(&renamed, FAMILIES + 1, true)],
-            search: vec![(renamed.family_id, rows::keys(&renamed))],
+            search: vec![KeyChange::replacing(
+                renamed.family_id,
+                rows::keys(&stored),
+                rows::keys(&renamed),
+            )],
             history: vec![],
             erased: vec![],
         },

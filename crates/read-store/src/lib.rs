@@ -50,14 +50,44 @@ pub struct Checkpoint {
     pub version: i64,
 }
 
+/// A family's search keys changing: the keys it is stored with (`before`: none if it was not
+/// stored yet) and every key it is found by now (`after`). The projection knows both (it folded
+/// the family from its stored row), so the store needs no index by family to replace them: it
+/// deletes the keys of `before` not in `after` and adds those of `after` not in `before`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyChange {
+    pub family: FamilyId,
+    pub before: Vec<SearchKey>,
+    pub after: Vec<SearchKey>,
+}
+
+impl KeyChange {
+    /// The keys of a family not stored before.
+    pub fn new(family: FamilyId, after: Vec<SearchKey>) -> Self {
+        Self {
+            family,
+            before: Vec::new(),
+            after,
+        }
+    }
+
+    /// The keys of a stored family, replacing the ones it was stored with.
+    pub fn replacing(family: FamilyId, before: Vec<SearchKey>, after: Vec<SearchKey>) -> Self {
+        Self {
+            family,
+            before,
+            after,
+        }
+    }
+}
+
 /// The rows one batch of events changes. A certificate row replaces the stored one only if it is
 /// newer (its `position` is higher), so a re-delivered batch changes nothing; a family's search
-/// keys are replaced whole; history rows are keyed by position.
+/// keys change as [`KeyChange`] says; history rows are keyed by position.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Changes {
     pub certificates: Vec<CertificateRow>,
-    /// `(family, every key it is found by now)`.
-    pub search: Vec<(FamilyId, Vec<SearchKey>)>,
+    pub search: Vec<KeyChange>,
     pub history: Vec<HistoryRow>,
     /// Families whose personal data was erased: every history row of theirs already stored is
     /// rewritten with its personal fields erased (`registry_domain::personal::redact`).
@@ -162,6 +192,9 @@ pub trait ReadStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// Every history row, in position order (tests and benchmarks).
     async fn dump_history(&self) -> ReadResult<Vec<HistoryRow>>;
+
+    /// Every stored search key as `(kind, value, family)`, in that order (tests).
+    async fn dump_search_keys(&self) -> ReadResult<Vec<(String, String, FamilyId)>>;
 }
 
 /// A rebuild of one projection into shadow tables. The live tables stay readable, and keep
