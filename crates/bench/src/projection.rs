@@ -23,6 +23,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
+/// Events per second a rebuild of 1,000,000 events is held to, on SQLite and on PostgreSQL
+/// (issue 17; issue 3 asked 50,000).
+pub const REBUILD_TARGET: f64 = 100_000.0;
+
 /// Events per `read_all` page: the projection runner's batch (`registry_projections` reads and
 /// applies 2,000 events per transaction while catching up or rebuilding).
 pub const PAGE: usize = 2000;
@@ -330,7 +334,7 @@ pub async fn rebuild(
     );
     let label = format!("{what} ({events_backend} event store → {backend} read store)");
     if only.is_none() {
-        out.target(label, value, r, "≥ 50,000 events/s", r >= 50_000.0);
+        out.target(label, value, r, "≥ 100,000 events/s", r >= REBUILD_TARGET);
     } else {
         out.figure(label, value, r);
     }

@@ -90,9 +90,9 @@ pub fn run(a: &AllArgs) -> Result<()> {
             1e6 / h
         ));
     }
-    if r < 50_000.0 {
+    if r < crate::projection::REBUILD_TARGET {
         notes.push(format!(
-            "**The rebuild rate ({} events/s) is below the target of 50,000 events/s.** See the \
+            "**The rebuild rate ({} events/s) is below the target of 100,000 events/s.** See the \
              notes by hand below for where the time goes.",
             report::thousands(r)
         ));
