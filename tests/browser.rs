@@ -26,12 +26,20 @@ async fn sign_in(c: &Client, app: &TestApp, token: &str) {
 }
 
 async fn text(c: &Client) -> String {
-    c.find(Locator::Css("body"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    // The page may be navigating (a sign-in's redirects): a body found just before the page
+    // goes is stale by the time its text is read, so the new page's body is read instead.
+    let mut failed = None;
+    for _ in 0..40 {
+        match c.find(Locator::Css("body")).await {
+            Ok(body) => match body.text().await {
+                Ok(text) => return text,
+                Err(e) => failed = Some(e),
+            },
+            Err(e) => failed = Some(e),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("the page's text could not be read: {failed:?}");
 }
 
 /// Sets an input by its `name` (date inputs take ISO dates whatever the browser's locale).

@@ -151,7 +151,8 @@ pub async fn certificates(
     .await
 }
 
-/// Every family's keys, each once (the table's key would refuse a second copy).
+/// Every family's keys, each once (a second copy would fail the primary key added after the
+/// load, and with it the rebuild).
 pub async fn search(
     conn: &mut PgConnection,
     suffix: &str,

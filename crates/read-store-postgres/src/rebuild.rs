@@ -14,8 +14,9 @@ const SHADOW: &str = "_rebuild";
 pub struct PostgresRebuild {
     pool: PgPool,
     name: String,
-    /// The shadow tables' keys and indexes exist: made after the first write (a `COPY` into
-    /// tables without any, then one sort per index), or before a read back.
+    /// The shadow tables' keys and indexes exist: made once the bulk load is in (a `COPY` into
+    /// tables without any, then one sort per index): by `index`, or earlier by the first write
+    /// that replaces rows or erases, a read back, or `lock`.
     indexed: bool,
     /// Rows were written: a later write may replace some, so it goes through `INSERT … ON
     /// CONFLICT` (history rows excepted: a rebuild reads each position once).
@@ -90,8 +91,9 @@ impl Rebuild for PostgresRebuild {
         self.settle().await?;
         let bulk = !self.written;
         let replaces = !changes.certificates.is_empty() || !changes.search.is_empty();
-        if !bulk && replaces {
-            // Replacing rows and search keys goes by their primary keys.
+        if (!bulk && replaces) || !changes.erased.is_empty() {
+            // Replacing rows and search keys goes by their primary keys, and an erasure rewrites
+            // a family's history rows found by family and position (rare in a rebuild).
             self.ensure_indexes().await?;
         }
         let pool = self.pool.clone();
@@ -126,7 +128,8 @@ impl Rebuild for PostgresRebuild {
     }
 
     async fn lock(&mut self) -> ReadResult<()> {
-        self.settle().await?;
+        // The live tables-to-be have their keys whether or not the caller asked for `index`.
+        self.ensure_indexes().await?;
         let mut tx = self.pool.begin().await.map_err(backend)?;
         // Every live batch locks its checkpoints first, so it waits here until the swap.
         sqlx::query("SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE")
@@ -159,5 +162,15 @@ impl Rebuild for PostgresRebuild {
         }
         rows::set_checkpoint(&mut tx, &self.name, position, version).await?;
         tx.commit().await.map_err(backend)
+    }
+}
+
+impl Drop for PostgresRebuild {
+    fn drop(&mut self) {
+        // A rebuild given up with a write still running: stopping it drops its transaction,
+        // which rolls back, so it cannot write into the shadow tables of a rebuild begun next.
+        if let Some(pending) = self.pending.take() {
+            pending.abort();
+        }
     }
 }

@@ -106,7 +106,8 @@ fn columns(projection: &str, suffix: &str) -> Vec<String> {
 
 /// Drops the search keys' index by family (`family_search_family_*`), which replacing a family's
 /// keys needed before they were replaced by primary key (`KeyChange`): every write kept it up to
-/// date for nothing. Idempotent.
+/// date for nothing. Idempotent; a role that does not own the index leaves it, with a warning in
+/// the server's log, rather than fail the start.
 pub const DROP_RETIRED_INDEXES: &str = r"DO $$
 DECLARE retired record;
 BEGIN
@@ -114,7 +115,11 @@ BEGIN
         WHERE schemaname = current_schema() AND tablename = 'family_search'
         AND indexname LIKE 'family\_search\_family\_%'
     LOOP
-        EXECUTE format('DROP INDEX %I', retired.indexname);
+        BEGIN
+            EXECUTE format('DROP INDEX %I', retired.indexname);
+        EXCEPTION WHEN insufficient_privilege THEN
+            RAISE WARNING 'index % is no longer used; its owner may drop it', retired.indexname;
+        END;
     END LOOP;
 END $$";
 

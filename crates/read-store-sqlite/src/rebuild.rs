@@ -154,6 +154,8 @@ impl Rebuild for SqliteRebuild {
     }
 
     async fn lock(&mut self) -> ReadResult<()> {
+        // The live tables-to-be have their indexes whether or not the caller asked for `index`.
+        self.ensure_indexes().await?;
         self.on_conn(|conn| conn.execute_batch("BEGIN IMMEDIATE").map_err(backend))
             .await?;
         self.locked = true;

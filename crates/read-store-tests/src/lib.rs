@@ -44,6 +44,7 @@ macro_rules! contract_tests {
             a_rebuild_reads_back_the_families_it_wrote_out,
             a_bulk_rebuild_finds_every_family_by_every_key,
             a_rebuild_holds_off_live_batches_until_its_swap,
+            a_rebuild_swapped_in_without_indexing_takes_live_batches_after,
             access_tokens_are_found_by_their_value_but_stored_hashed,
             officials_signed_in_through_the_provider_are_remembered_by_id,
             the_access_record_lists_entries_by_family_and_by_actor_and_changes_none,
@@ -469,6 +470,58 @@ pub async fn a_rebuild_is_written_aside_and_swapped_in_at_once(
     again.index().await.unwrap();
     again.swap(Changes::default(), 3, 2).await.unwrap();
     assert!(read.dump_certificates().await.unwrap().is_empty());
+}
+
+/// A caller that swaps a rebuild in without asking for its indexes first still gets tables a
+/// live batch can write to: a newer row of the same certificate replaces the rebuilt one, and
+/// a family's keys are replaced by their keys.
+pub async fn a_rebuild_swapped_in_without_indexing_takes_live_batches_after(
+    read: Arc<dyn ReadStore>,
+    _: Arc<dyn TokenStore>,
+    _: Arc<dyn AccessRecord>,
+) {
+    prepared(&read).await;
+    let rebuilt = family(1, "Орлова", "77-0001", "Р-1");
+    let mut rebuild = read.begin_rebuild(CERTIFICATE_VIEW).await.unwrap();
+    rebuild
+        .write(Changes {
+            certificates: vec![certificate(&rebuilt, 1, true)],
+            search: vec![KeyChange::new(rebuilt.family_id, rows::keys(&rebuilt))],
+            history: vec![],
+            erased: vec![],
+        })
+        .await
+        .unwrap();
+    rebuild.swap(Changes::default(), 1, 2).await.unwrap();
+    let mut renamed = rebuilt.clone();
+    renamed.members[0].last_name = "Соколова".into();
+    read.apply(Batch {
+        moves: vec![Move {
+            projection: CERTIFICATE_VIEW,
+            from: 1,
+            to: 2,
+            version: 2,
+        }],
+        changes: Changes {
+            certificates: vec![certificate(&renamed, 2, true)],
+            search: vec![KeyChange::replacing(
+                renamed.family_id,
+                rows::keys(&rebuilt),
+                rows::keys(&renamed),
+            )],
+            history: vec![],
+            erased: vec![],
+        },
+    })
+    .await
+    .unwrap();
+    let rows = read.dump_certificates().await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].family.members[0].last_name, "Соколова");
+    let keys = read.dump_search_keys().await.unwrap();
+    assert_eq!(keys.len(), rows::keys(&renamed).len());
+    assert!(keys.iter().any(|(_, v, _)| v.starts_with("соколова|")));
+    assert!(!keys.iter().any(|(_, v, _)| v.starts_with("орлова|")));
 }
 
 /// A rebuild writes its rows in bulk (on SQLite: keys made on a second thread, many rows to a

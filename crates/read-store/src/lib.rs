@@ -201,7 +201,9 @@ pub trait ReadStore: Send + Sync + std::fmt::Debug + 'static {
 /// following the log, until [`Rebuild::swap`].
 #[async_trait]
 pub trait Rebuild: Send {
-    /// Writes rows into the shadow tables (in transactions of its own).
+    /// Writes rows into the shadow tables (in transactions of its own). It may return before the
+    /// write commits (the caller projects its next page meanwhile): every later call waits for
+    /// it first and returns its error, so nothing is swapped in that did not commit.
     async fn write(&mut self, changes: Changes) -> ReadResult<()>;
 
     /// The current rows of families written earlier, read from the shadow tables (a rebuild that
