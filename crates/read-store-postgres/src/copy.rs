@@ -161,7 +161,7 @@ pub async fn search(
     let mut rows: Vec<(&'static str, String, String)> = Vec::new();
     for change in search {
         let family = change.family.to_string();
-        let keys = crate::rows::normalized(&change.after);
+        let keys = registry_read_store::stored_keys(&change.after);
         rows.extend(
             keys.into_iter()
                 .map(|(kind, value)| (kind, value, family.clone())),

@@ -5,7 +5,7 @@ use registry_read_store::codec::{
     to_i64, StoredCertificate, StoredHistory, CERTIFICATE_COLUMNS, HISTORY_COLUMNS,
 };
 use registry_read_store::{
-    CertificateRow, Changes, FoldedFamily, HistoryRow, KeyChange, ReadStoreError, SearchKey,
+    CertificateRow, Changes, FoldedFamily, HistoryRow, KeyChange, ReadStoreError, StoredKey,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, QueryBuilder, Row};
@@ -79,18 +79,10 @@ pub async fn write_search(
     let (mut gone, mut new): (Vec<KeyRow>, Vec<KeyRow>) = (Vec::new(), Vec::new());
     for change in search {
         let family = change.family.to_string();
-        let before = normalized(&change.before);
-        let after = normalized(&change.after);
-        gone.extend(
-            before
-                .difference(&after)
-                .map(|(k, v)| (k.to_string(), v.clone(), family.clone())),
-        );
-        new.extend(
-            after
-                .difference(&before)
-                .map(|(k, v)| (k.to_string(), v.clone(), family.clone())),
-        );
+        let row = |(kind, value): StoredKey| (kind.to_string(), value, family.clone());
+        let (went, came) = change.diff();
+        gone.extend(went.into_iter().map(row));
+        new.extend(came.into_iter().map(row));
     }
     for keys in gone.chunks(CHUNK) {
         let (kinds, values, families) = columns(keys);
@@ -120,11 +112,6 @@ pub async fn write_search(
 
 /// A search key as stored: kind, normalized value, family id.
 type KeyRow = (String, String, String);
-
-/// A family's keys, each once, normalized.
-pub fn normalized(keys: &[SearchKey]) -> std::collections::BTreeSet<(&'static str, String)> {
-    keys.iter().map(|k| (k.kind(), k.value())).collect()
-}
 
 fn columns(keys: &[KeyRow]) -> (Vec<&str>, Vec<&str>, Vec<&str>) {
     let kinds = keys.iter().map(|k| k.0.as_str()).collect();

@@ -236,7 +236,7 @@ impl ReadStore for SqliteReadStore {
                     return Ok(Applied::Moved);
                 }
             }
-            rows::write(&tx, "", &batch.changes, true)?;
+            rows::write(&tx, "", &batch.changes)?;
             for m in &batch.moves {
                 rows::set_checkpoint(&tx, m.projection, m.to, m.version)?;
             }

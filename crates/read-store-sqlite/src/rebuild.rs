@@ -25,8 +25,6 @@ pub struct SqliteRebuild {
     /// The shadow tables' indexes exist: made after the first write (a bulk load into tables
     /// without indexes, then one sort per index), or before it reads back from them.
     indexed: bool,
-    /// Rows were written: a later write may replace rows and search keys.
-    written: bool,
     /// Between `lock` and `swap`: a write transaction is open on `conn`.
     locked: bool,
 }
@@ -63,7 +61,6 @@ impl SqliteRebuild {
             conn: Some(conn),
             pending: None,
             indexed: false,
-            written: false,
             locked: false,
         })
     }
@@ -123,17 +120,15 @@ impl SqliteRebuild {
 #[async_trait]
 impl Rebuild for SqliteRebuild {
     async fn write(&mut self, changes: Changes) -> ReadResult<()> {
-        let replace = self.written;
         let mut conn = self.take_conn().await?;
         self.pending = Some(tokio::task::spawn_blocking(move || {
             let written = (|| {
                 let tx = begin_now(&mut conn)?;
-                rows::write(&tx, SHADOW, &changes, replace)?;
+                rows::write(&tx, SHADOW, &changes)?;
                 tx.commit().map_err(backend)
             })();
             (conn, written)
         }));
-        self.written = true;
         Ok(())
     }
 
@@ -170,7 +165,7 @@ impl Rebuild for SqliteRebuild {
         let result = self
             .on_conn(move |conn| {
                 let swapped = (|| -> ReadResult<()> {
-                    rows::write(conn, SHADOW, &tail, true)?;
+                    rows::write(conn, SHADOW, &tail)?;
                     for t in schema::tables(&name)? {
                         conn.execute_batch(&format!(
                             "DROP TABLE IF EXISTS {t}; ALTER TABLE {t}{SHADOW} RENAME TO {t};"

@@ -6,7 +6,7 @@ use registry_read_store::codec::{
     to_u64, StoredCertificate, StoredHistory, CERTIFICATE_COLUMNS, HISTORY_COLUMNS,
 };
 use registry_read_store::{
-    CertificateRow, Changes, FoldedFamily, HistoryRow, KeyChange, ReadStoreError, SearchKey,
+    stored_keys, CertificateRow, Changes, FoldedFamily, HistoryRow, KeyChange, ReadStoreError,
 };
 use rusqlite::{params, Connection, Row};
 
@@ -21,18 +21,14 @@ pub fn backend(e: rusqlite::Error) -> ReadStoreError {
 }
 
 /// Writes `changes` (inside the caller's transaction). A certificate row replaces the stored one
-/// only if it is newer; a family's search keys change as its [`KeyChange`] says (`replace_search`;
-/// false only for the first write into empty tables, which has nothing to replace); a history row
+/// only if it is newer; a family's search keys change as its [`KeyChange`] says; a history row
 /// already there (a re-delivered event) stays.
-pub fn write(
-    conn: &Connection,
-    suffix: &str,
-    changes: &Changes,
-    replace_search: bool,
-) -> Result<(), ReadStoreError> {
-    if !replace_search && changes.search.len() >= ENCODE_AHEAD_FROM {
-        // A bulk load into empty tables: the keys are made and sorted on a second thread
-        // while this one writes the certificates.
+pub fn write(conn: &Connection, suffix: &str, changes: &Changes) -> Result<(), ReadStoreError> {
+    let bulk = changes.search.len() >= ENCODE_AHEAD_FROM
+        && changes.search.iter().all(|c| c.before.is_empty());
+    if bulk {
+        // A bulk load (a rebuild's), with nothing to delete: the keys are made and sorted on a
+        // second thread while this one writes the certificates.
         std::thread::scope(|scope| -> Result<(), ReadStoreError> {
             let keys = scope.spawn(|| sorted(all_keys(&changes.search)));
             write_certificates(conn, suffix, &changes.certificates)?;
@@ -46,11 +42,7 @@ pub fn write(
             write_certificates(conn, suffix, &changes.certificates)?;
         }
         if !changes.search.is_empty() {
-            let keys = if replace_search {
-                changed_keys(conn, suffix, &changes.search)?
-            } else {
-                all_keys(&changes.search)
-            };
+            let keys = changed_keys(conn, suffix, &changes.search)?;
             insert_search(conn, suffix, &sorted(keys))?;
         }
     }
@@ -154,18 +146,13 @@ fn write_certificates(
 /// A search key as stored: kind, normalized value, family id.
 type KeyRow = (&'static str, String, String);
 
-/// A family's keys, each once, normalized.
-fn wanted_keys(keys: &[SearchKey]) -> std::collections::BTreeSet<(&'static str, String)> {
-    keys.iter().map(|k| (k.kind(), k.value())).collect()
-}
-
 /// Every key every family is found by now: for tables that hold none of them yet.
 fn all_keys(search: &[KeyChange]) -> Vec<KeyRow> {
     let mut rows = Vec::new();
     for change in search {
         let family = change.family.to_string();
         rows.extend(
-            wanted_keys(&change.after)
+            stored_keys(&change.after)
                 .into_iter()
                 .map(|(k, v)| (k, v, family.clone())),
         );
@@ -174,8 +161,7 @@ fn all_keys(search: &[KeyChange]) -> Vec<KeyRow> {
 }
 
 /// Deletes the keys each family is stored with and no longer has; returns the keys it has that
-/// are not stored yet. An unchanged key is left alone and dirties no index page (a family's keys
-/// sit on random pages of the index, one page each).
+/// are not stored yet ([`KeyChange::diff`]).
 fn changed_keys(
     conn: &Connection,
     suffix: &str,
@@ -189,18 +175,13 @@ fn changed_keys(
     let mut rows = Vec::new();
     for change in search {
         let family = change.family.to_string();
-        let before = wanted_keys(&change.before);
-        let after = wanted_keys(&change.after);
-        for (kind, value) in before.difference(&after) {
+        let (gone, added) = change.diff();
+        for (kind, value) in gone {
             forget
                 .execute(params![kind, value, family])
                 .map_err(backend)?;
         }
-        rows.extend(
-            after
-                .difference(&before)
-                .map(|(k, v)| (*k, v.clone(), family.clone())),
-        );
+        rows.extend(added.into_iter().map(|(k, v)| (k, v, family.clone())));
     }
     Ok(rows)
 }

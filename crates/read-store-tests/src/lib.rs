@@ -67,6 +67,16 @@ async fn prepared(read: &Arc<dyn ReadStore>) {
     read.create_projection(FAMILY_HISTORY, 1).await.unwrap();
 }
 
+/// The certificate view's checkpoint alone moving (after a rebuild of it swapped its own in).
+fn certificate_view_moves(from: u64, to: u64) -> Vec<Move> {
+    vec![Move {
+        projection: CERTIFICATE_VIEW,
+        from,
+        to,
+        version: 2,
+    }]
+}
+
 fn moves(from: u64, to: u64) -> Vec<Move> {
     vec![
         Move {
@@ -496,12 +506,7 @@ pub async fn a_rebuild_swapped_in_without_indexing_takes_live_batches_after(
     let mut renamed = rebuilt.clone();
     renamed.members[0].last_name = "Соколова".into();
     read.apply(Batch {
-        moves: vec![Move {
-            projection: CERTIFICATE_VIEW,
-            from: 1,
-            to: 2,
-            version: 2,
-        }],
+        moves: certificate_view_moves(1, 2),
         changes: Changes {
             certificates: vec![certificate(&renamed, 2, true)],
             search: vec![KeyChange::replacing(
@@ -609,12 +614,7 @@ pub async fn a_bulk_rebuild_finds_every_family_by_every_key(
         m.last_name = "Новая".into();
     }
     read.apply(Batch {
-        moves: vec![Move {
-            projection: CERTIFICATE_VIEW,
-            from: FAMILIES,
-            to: FAMILIES + 1,
-            version: 2,
-        }],
+        moves: certificate_view_moves(FAMILIES, FAMILIES + 1),
         changes: Changes {
             certificates: vec![certificate(&renamed, FAMILIES + 1, true)],
             search: vec![KeyChange::replacing(
@@ -638,6 +638,43 @@ pub async fn a_bulk_rebuild_finds_every_family_by_every_key(
     assert_eq!(
         found(SearchKey::CertificateNumber("77-00042".into())).await,
         vec![renamed.family_id]
+    );
+    // A live batch as large as a bulk load, renaming every other family: each old surname finds
+    // nothing (a write that large with keys to delete is not a bulk load).
+    let moved: Vec<_> = all
+        .iter()
+        .filter(|f| f.family_id != renamed.family_id)
+        .map(|f| {
+            let mut m = f.clone();
+            m.members[0].last_name = format!("{}-Иная", f.members[0].last_name);
+            (f, m)
+        })
+        .collect();
+    read.apply(Batch {
+        moves: certificate_view_moves(FAMILIES + 1, FAMILIES + 2),
+        changes: Changes {
+            certificates: moved
+                .iter()
+                .map(|(_, m)| certificate(m, FAMILIES + 2, true))
+                .collect(),
+            search: moved
+                .iter()
+                .map(|(f, m)| KeyChange::replacing(m.family_id, rows::keys(f), rows::keys(m)))
+                .collect(),
+            history: vec![],
+            erased: vec![],
+        },
+    })
+    .await
+    .unwrap();
+    assert!(found(member("фамилия43")).await.is_empty());
+    assert_eq!(
+        found(member("фамилия43-иная")).await,
+        vec![all[42].family_id]
+    );
+    assert_eq!(
+        read.dump_search_keys().await.unwrap().len() as u64,
+        FAMILIES * 6
     );
 }
 

@@ -79,6 +79,25 @@ impl KeyChange {
             after,
         }
     }
+
+    /// The keys as stored, `(kind, normalized value)`, each once: those of `before` the family no
+    /// longer has (to delete), and those of `after` not stored yet (to insert). An unchanged key
+    /// is in neither, so a write leaves its index page alone.
+    pub fn diff(&self) -> (Vec<StoredKey>, Vec<StoredKey>) {
+        let before = stored_keys(&self.before);
+        let after = stored_keys(&self.after);
+        let gone = before.difference(&after).cloned().collect();
+        let added = after.difference(&before).cloned().collect();
+        (gone, added)
+    }
+}
+
+/// A search key as stored: its kind and normalized value.
+pub type StoredKey = (&'static str, String);
+
+/// Keys as stored, each once.
+pub fn stored_keys(keys: &[SearchKey]) -> std::collections::BTreeSet<StoredKey> {
+    keys.iter().map(|k| (k.kind(), k.value())).collect()
 }
 
 /// The rows one batch of events changes. A certificate row replaces the stored one only if it is
@@ -221,4 +240,43 @@ pub trait Rebuild: Send {
     /// Writes the tail's rows, replaces the live tables with the shadow ones and sets the
     /// checkpoint, in the transaction [`Rebuild::lock`] began.
     async fn swap(&mut self, tail: Changes, position: u64, version: i64) -> ReadResult<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(last_name: &str, born: (i32, u32, u32)) -> SearchKey {
+        SearchKey::Member {
+            last_name: last_name.into(),
+            birth_date: chrono::NaiveDate::from_ymd_opt(born.0, born.1, born.2).unwrap(),
+        }
+    }
+
+    #[test]
+    fn given_a_corrected_surname_when_diffed_then_only_that_key_goes_and_comes() {
+        let family = FamilyId(uuid::Uuid::from_u128(7));
+        let number = SearchKey::CertificateNumber("77-0007".into());
+        let change = KeyChange::replacing(
+            family,
+            vec![number.clone(), member("Ёлкина", (1986, 4, 12))],
+            // The same number written otherwise normalizes alike: not a change.
+            vec![
+                SearchKey::CertificateNumber(" 77-0007".into()),
+                member("Соколова", (1986, 4, 12)),
+            ],
+        );
+        let (gone, added) = change.diff();
+        assert_eq!(gone, [("member", "елкина|1986-04-12".to_string())]);
+        assert_eq!(added, [("member", "соколова|1986-04-12".to_string())]);
+    }
+
+    #[test]
+    fn given_a_family_not_stored_before_when_diffed_then_every_key_comes_once() {
+        let family = FamilyId(uuid::Uuid::from_u128(8));
+        let key = member("Орлова", (1990, 1, 2));
+        let (gone, added) = KeyChange::new(family, vec![key.clone(), key]).diff();
+        assert!(gone.is_empty());
+        assert_eq!(added.len(), 1);
+    }
 }

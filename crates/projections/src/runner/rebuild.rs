@@ -290,16 +290,16 @@ impl Job {
         if !changes.is_empty() {
             self.rebuild.write(changes).await?;
         }
-        let written = started.elapsed();
         go_on(&self.stop)?;
+        // Waits for the writes still running (a write may return before it commits), then
+        // makes the indexes.
         self.rebuild.index().await?;
         tracing::info!(
             projection = p.name(),
             events = at.events,
             fed_ms = folded.as_millis(),
             flushed_ms = flushed.as_millis(),
-            written_ms = written.as_millis(),
-            indexed_ms = started.elapsed().as_millis(),
+            written_and_indexed_ms = started.elapsed().as_millis(),
             "rebuilt the shadow tables"
         );
         Ok(Some(Built {
