@@ -164,6 +164,7 @@ pub async fn spawn_on_listener(
             ..registry_cli::LogOptions::default()
         },
         oidc: config.oidc.clone(),
+        certificate_cache_size: registry_cli::CERTIFICATE_CACHE_DEFAULT,
     };
     let running = start(stores, options, clock.clone(), listener)
         .await

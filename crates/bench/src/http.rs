@@ -344,7 +344,8 @@ request = function()
 end
 "#;
 
-/// A random path of the file per request.
+/// A random path of the file per request; given a count, only among the file's last that many
+/// paths (the ones a cold pass scanned last).
 const RANDOM_LUA: &str = r#"
 local counter = 0
 setup = function(thread)
@@ -354,6 +355,12 @@ end
 local reqs = {}
 init = function(args)
   for line in io.lines(args[1]) do reqs[#reqs + 1] = wrk.format("GET", line) end
+  local keep = tonumber(args[2] or "0")
+  if keep > 0 and keep < #reqs then
+    local last = {}
+    for i = #reqs - keep + 1, #reqs do last[#last + 1] = reqs[i] end
+    reqs = last
+  end
   math.randomseed(os.time() * 7 + id * 7919)
 end
 request = function()
@@ -568,8 +575,12 @@ fn wrk(server: &Server, threads: usize, d: &Drive<'_>) -> Result<Wrk> {
 pub enum Phase {
     /// Every token once, in order, on a fresh server: each signature is checked.
     Cold,
-    /// Random tokens for `--seconds`: the verified-token cache answers.
+    /// Random tokens among the last [`WARM_SET`] for `--seconds`: each scanned before (by the
+    /// cold pass, or earlier in this phase), so the server's caches answer.
     Warm,
+    /// Random tokens among all of them for `--seconds`: over many certificates, mostly first
+    /// sights for the caches.
+    Scattered,
     /// `GET /healthz` for `--seconds`.
     Healthz,
     /// `GET /healthz` of a bare axum handler (`bare-healthz`, no middleware) for `--seconds`:
@@ -600,6 +611,9 @@ pub struct HttpArgs {
 /// least 25,000/s (and 0.8 of `/healthz`), p99 under 10 ms for both, with no errors.
 const COLD_TARGET: f64 = 15_000.0;
 const WARM_TARGET: f64 = 25_000.0;
+/// The tokens a warm phase scans again: fewer than the server's certificate cache holds by
+/// default (`registry_read_store::CERTIFICATE_CACHE_DEFAULT`, 20,000).
+pub const WARM_SET: usize = 10_000;
 const WARM_OF_HEALTHZ_TARGET: f64 = 0.8;
 const P99_TARGET_US: f64 = 10_000.0;
 
@@ -705,6 +719,36 @@ pub fn serve_bench(a: &HttpArgs) -> Result<Outcome> {
                     );
                 }
                 Phase::Warm => {
+                    let set = WARM_SET.min(tokens);
+                    let keep = set.to_string();
+                    let w = wrk(
+                        &server,
+                        t,
+                        &Drive {
+                            connections: c,
+                            seconds: s,
+                            script: &random_lua,
+                            path: "/",
+                            args: &[&paths_arg, &keep],
+                            stop_markers: None,
+                        },
+                    )?;
+                    warm_rate = Some(w.rate());
+                    let met = verify_target(&w, WARM_TARGET);
+                    out.target(
+                        format!(
+                            "`GET /api/v1/verify/{{token}}`, warm: a random one of the {} tokens \
+                             scanned last (of {} certificates) per request, {s} s",
+                            thousands(set as f64),
+                            thousands(tokens as f64)
+                        ),
+                        w.describe("verifies"),
+                        w.rate(),
+                        "≥ 25,000 verifies/s and p99 < 10 ms",
+                        met,
+                    );
+                }
+                Phase::Scattered => {
                     let w = wrk(
                         &server,
                         t,
@@ -717,18 +761,14 @@ pub fn serve_bench(a: &HttpArgs) -> Result<Outcome> {
                             stop_markers: None,
                         },
                     )?;
-                    warm_rate = Some(w.rate());
-                    let met = verify_target(&w, WARM_TARGET);
-                    out.target(
+                    out.figure(
                         format!(
-                            "`GET /api/v1/verify/{{token}}`, warm: a random one of the {} tokens \
-                             per request, {s} s",
+                            "`GET /api/v1/verify/{{token}}`, scattered: a random one of all {} \
+                             tokens per request, {s} s",
                             thousands(tokens as f64)
                         ),
                         w.describe("verifies"),
                         w.rate(),
-                        "≥ 25,000 verifies/s and p99 < 10 ms",
-                        met,
                     );
                 }
                 Phase::Healthz => {

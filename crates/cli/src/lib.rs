@@ -16,6 +16,7 @@ use registry_http::{AppState, HttpConfig, ReadSide};
 use registry_personal_data::{FileKek, SealingStore, SqliteFamilyKeys};
 use registry_projections::{default_projections, ProjectionRunner};
 use registry_read_store::ReadStore;
+pub use registry_read_store::CERTIFICATE_CACHE_DEFAULT;
 use registry_read_store_postgres::PostgresReadStore;
 use registry_read_store_sqlite::SqliteReadStore;
 use registry_store::EventStore;
@@ -224,6 +225,9 @@ pub struct ServeOptions {
     pub log: LogOptions,
     /// Sign-in through the city's identity provider, when configured.
     pub oidc: Option<registry_oidc::OidcConfig>,
+    /// Certificate rows kept in memory for QR scans (0: none; on a read store of this process
+    /// alone: see [`registry_read_store::CachedCertificates`]).
+    pub certificate_cache_size: usize,
 }
 
 /// The transparency log's settings.
@@ -300,6 +304,16 @@ async fn signal(mut rx: watch::Receiver<bool>) {
     }
 }
 
+/// The read store with certificate rows cached in front of it, where this process alone applies
+/// batches to it; a shared store (PostgreSQL with several servers) is read as it is, since the
+/// other servers' batches would not evict the rows they change.
+fn cache_certificates(read: Arc<dyn ReadStore>, capacity: usize) -> Arc<dyn ReadStore> {
+    if read.shared() {
+        return read;
+    }
+    Arc::new(registry_read_store::CachedCertificates::new(read, capacity))
+}
+
 /// Opens the stores, catches the projections up, and serves on `listener`.
 pub async fn start(
     stores: &Stores,
@@ -315,6 +329,7 @@ pub async fn start(
         access,
         tree,
     } = stores.open_read_store().await?;
+    let read = cache_certificates(read, options.certificate_cache_size);
     let keys = KeyRing::load_or_create(&stores.keys_dir()).context("loading the signing keys")?;
     let witnesses = options
         .log

@@ -82,6 +82,16 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 /// (on KurrentDB counting reads the events), and a lag this long is an alarm either way.
 pub const METRICS_LAG_COUNTED_TO: u64 = 10_000;
 
+/// A cache's size, entries, hits and misses, under `cache="<name>"`.
+#[allow(clippy::cast_precision_loss)]
+fn report_cache(figures: &registry_read_store::CacheFigures) {
+    let name = figures.name;
+    metrics::gauge!("cache_capacity_entries", "cache" => name).set(figures.capacity as f64);
+    metrics::gauge!("cache_entries", "cache" => name).set(figures.entries as f64);
+    metrics::counter!("cache_hits_total", "cache" => name).absolute(figures.hits);
+    metrics::counter!("cache_misses_total", "cache" => name).absolute(figures.misses);
+}
+
 /// Prometheus metrics (text format).
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, content_type = "text/plain", description = "Prometheus text format")))]
@@ -98,7 +108,10 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         #[allow(clippy::cast_precision_loss)]
         metrics::gauge!("event_log_head_position").set(head as f64);
     }
-    state.verified_tokens().report();
+    report_cache(&state.verified_tokens().figures());
+    if let Some(figures) = state.read().cache() {
+        report_cache(&figures);
+    }
     let text = metrics_handle()
         .map(PrometheusHandle::render)
         .unwrap_or_default();

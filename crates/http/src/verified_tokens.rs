@@ -58,17 +58,18 @@ impl VerifiedTokens {
         }
     }
 
-    /// Sets the cache's figures in the metrics (at each scrape: nothing is counted per scan).
-    #[allow(clippy::cast_precision_loss)]
-    pub fn report(&self) {
+    /// The cache's figures for `/metrics` (taken at each scrape: nothing is counted per scan).
+    pub fn figures(&self) -> registry_read_store::CacheFigures {
         let (capacity, entries, hits, misses) = self.cache.as_ref().map_or((0, 0, 0, 0), |c| {
             (c.capacity(), c.len(), c.hits(), c.misses())
         });
-        metrics::gauge!("cache_capacity_entries", "cache" => "verified_tokens")
-            .set(capacity as f64);
-        metrics::gauge!("cache_entries", "cache" => "verified_tokens").set(entries as f64);
-        metrics::counter!("cache_hits_total", "cache" => "verified_tokens").absolute(hits);
-        metrics::counter!("cache_misses_total", "cache" => "verified_tokens").absolute(misses);
+        registry_read_store::CacheFigures {
+            name: "verified_tokens",
+            capacity,
+            entries,
+            hits,
+            misses,
+        }
     }
 }
 

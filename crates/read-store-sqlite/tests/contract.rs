@@ -19,6 +19,39 @@ async fn fresh() -> registry_read_store_tests::Fresh<tempfile::TempDir> {
 
 registry_read_store_tests::contract_tests!(fresh());
 
+/// The whole contract again with the certificate cache in front: it keeps every behaviour.
+mod through_the_certificate_cache {
+    use registry_read_store::CachedCertificates;
+    use std::sync::Arc;
+
+    async fn fresh() -> registry_read_store_tests::Fresh<tempfile::TempDir> {
+        let (read, tokens, access, dir) = super::fresh().await?;
+        let read = Arc::new(CachedCertificates::new(read, 100));
+        Some((read, tokens, access, dir))
+    }
+
+    registry_read_store_tests::contract_tests!(fresh());
+}
+
+/// The store, and a second handle on the same file, as another process opens it.
+async fn fresh_pair() -> Option<(
+    Arc<dyn registry_read_store::ReadStore>,
+    Arc<dyn registry_read_store::ReadStore>,
+    tempfile::TempDir,
+)> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("views.db");
+    let path = path.to_str().expect("utf-8 path");
+    let store = SqliteReadStore::open(path).await.expect("open store");
+    let other = SqliteReadStore::open(path).await.expect("open store again");
+    Some((Arc::new(store), Arc::new(other), dir))
+}
+
+mod certificate_cache {
+    use super::fresh_pair;
+    registry_read_store_tests::cache_contract_tests!(fresh_pair());
+}
+
 /// Only the SHA-256 of a token is in the file, never the token.
 #[tokio::test]
 async fn the_file_holds_no_token_in_the_clear() {

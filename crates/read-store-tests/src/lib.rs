@@ -5,6 +5,7 @@
 //! SQLite and the PostgreSQL read stores are held to exactly the same behaviour.
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
+pub mod cached;
 mod rows;
 pub mod tree;
 

@@ -7,10 +7,12 @@
 //! crate, both pass one contract suite (`read-store-tests`), and only the binary picks one from
 //! the configured URL. The rows are plain values here; projections compute them without SQL.
 
+mod cached;
 pub mod codec;
 mod rows;
 mod search;
 
+pub use cached::{CachedCertificates, CACHE_NAME, DEFAULT_CAPACITY as CERTIFICATE_CACHE_DEFAULT};
 pub use rows::{CertificateRow, FoldedFamily, HistoryRow};
 pub use search::{normalize_name, Search, SearchKey, SearchPage, SEARCH_PAGE};
 
@@ -155,6 +157,16 @@ pub enum Applied {
     Moved,
 }
 
+/// A cache's figures for `/metrics`: its size, what it holds, and how lookups went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheFigures {
+    pub name: &'static str,
+    pub capacity: u64,
+    pub entries: usize,
+    pub hits: u64,
+    pub misses: u64,
+}
+
 /// The read store.
 #[async_trait]
 pub trait ReadStore: Send + Sync + std::fmt::Debug + 'static {
@@ -192,6 +204,18 @@ pub trait ReadStore: Send + Sync + std::fmt::Debug + 'static {
         token: CertificateId,
     ) -> ReadResult<Option<CertificateRow>>;
 
+    /// The same row, shared: a cache in front of the store hands out the row it keeps without
+    /// copying it (a QR scan reads it only).
+    async fn shared_certificate_by_token(
+        &self,
+        token: CertificateId,
+    ) -> ReadResult<Option<std::sync::Arc<CertificateRow>>> {
+        Ok(self
+            .certificate_by_token(token)
+            .await?
+            .map(std::sync::Arc::new))
+    }
+
     /// The family's current certificate.
     async fn certificate_of_family(&self, family: FamilyId) -> ReadResult<Option<CertificateRow>>;
 
@@ -214,6 +238,11 @@ pub trait ReadStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// Every stored search key as `(kind, value, family)`, in that order (tests).
     async fn dump_search_keys(&self) -> ReadResult<Vec<(String, String, FamilyId)>>;
+
+    /// The figures of a cache in front of the store, if there is one.
+    fn cache(&self) -> Option<CacheFigures> {
+        None
+    }
 }
 
 /// A rebuild of one projection into shadow tables. The live tables stay readable, and keep
