@@ -174,7 +174,7 @@ struct ServeArgs {
     /// QR tokens whose signature checked out kept in memory, about 100 bytes each (0: none).
     #[arg(long, env = "REGISTRY_VERIFY_CACHE_SIZE", default_value_t = registry_http::VERIFY_CACHE_DEFAULT)]
     verify_cache_size: usize,
-    /// Certificate rows kept in memory for QR scans, about 1.5 KB each (0: none; not on a
+    /// Certificate rows kept in memory for QR scans, about 3 KB each (0: none; not on a
     /// shared PostgreSQL read store).
     #[arg(long, env = "REGISTRY_CERTIFICATE_CACHE_SIZE", default_value_t = registry_read_store::CERTIFICATE_CACHE_DEFAULT)]
     certificate_cache_size: usize,

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 
 type Rows = quick_cache::sync::Cache<CertificateId, Arc<CertificateRow>>;
 
-/// The default number of rows kept: about 30 MB of a typical family's row.
+/// The default number of rows kept: about 60 MB of rows of a family of five.
 pub const DEFAULT_CAPACITY: usize = 20_000;
 
 /// What the cache's name is in `/metrics`.
