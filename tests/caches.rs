@@ -41,11 +41,7 @@ async fn a_second_scan_of_a_code_is_a_cache_hit_and_every_cache_shows_its_size()
     assert_eq!(hits_2, hits_1 + 1.0, "the second scan is a hit:\n{second}");
     assert_eq!(misses_2, misses_1, "the second scan is no miss:\n{second}");
     assert!(misses_1 >= 1.0, "the first scan was a miss:\n{first}");
-    for cache in [
-        "verified_tokens",
-        "certificate_rows",
-        "family_keys",
-    ] {
+    for cache in ["verified_tokens", "certificate_rows", "family_keys"] {
         let size = series(
             &second,
             &format!(r#"cache_capacity_entries{{cache="{cache}"}}"#),
@@ -99,8 +95,9 @@ async fn a_code_scanned_again_shows_what_changed_since_its_last_scan() {
     assert_eq!(now_revoked["members"], serde_json::json!([]));
 
     assert_eq!(app.get(&expiring_qr, None).await.body["state"], "active");
-    let until = chrono::NaiveDate::parse_from_str(expiring["valid_until"].as_str().unwrap(), "%Y-%m-%d")
-        .unwrap();
+    let until =
+        chrono::NaiveDate::parse_from_str(expiring["valid_until"].as_str().unwrap(), "%Y-%m-%d")
+            .unwrap();
     let today = registry_domain::time::moscow_date(app.now());
     app.advance_days((until - today).num_days() + 1);
     let expired = app.get(&expiring_qr, None).await.body;
