@@ -686,6 +686,24 @@ pub fn serve_bench(a: &HttpArgs) -> Result<Outcome> {
         ),
         server.ready_after.as_secs_f64(),
     );
+    // Verifies of random tokens for `s` seconds: among the last `set` of the file, or all.
+    let random_verifies = |server: &Server, set: Option<usize>| {
+        let keep = set.map(|n| n.to_string());
+        let mut args = vec![paths_arg.as_str()];
+        args.extend(keep.as_deref());
+        wrk(
+            server,
+            t,
+            &Drive {
+                connections: c,
+                seconds: s,
+                script: &random_lua,
+                path: "/",
+                args: &args,
+                stop_markers: None,
+            },
+        )
+    };
     for phase in &a.phases {
         let step = (|| -> Result<()> {
             match phase {
@@ -720,19 +738,7 @@ pub fn serve_bench(a: &HttpArgs) -> Result<Outcome> {
                 }
                 Phase::Warm => {
                     let set = WARM_SET.min(tokens);
-                    let keep = set.to_string();
-                    let w = wrk(
-                        &server,
-                        t,
-                        &Drive {
-                            connections: c,
-                            seconds: s,
-                            script: &random_lua,
-                            path: "/",
-                            args: &[&paths_arg, &keep],
-                            stop_markers: None,
-                        },
-                    )?;
+                    let w = random_verifies(&server, Some(set))?;
                     warm_rate = Some(w.rate());
                     let met = verify_target(&w, WARM_TARGET);
                     out.target(
@@ -749,18 +755,7 @@ pub fn serve_bench(a: &HttpArgs) -> Result<Outcome> {
                     );
                 }
                 Phase::Scattered => {
-                    let w = wrk(
-                        &server,
-                        t,
-                        &Drive {
-                            connections: c,
-                            seconds: s,
-                            script: &random_lua,
-                            path: "/",
-                            args: &[&paths_arg],
-                            stop_markers: None,
-                        },
-                    )?;
+                    let w = random_verifies(&server, None)?;
                     out.figure(
                         format!(
                             "`GET /api/v1/verify/{{token}}`, scattered: a random one of all {} \

@@ -4,14 +4,11 @@
 
 use crate::rows::{certificate, family};
 use crate::{moves, prepared};
+use registry_domain::Family;
 use registry_read_store::{
     Batch, CachedCertificates, CertificateRow, Changes, ReadStore, CERTIFICATE_VIEW,
 };
 use std::sync::Arc;
-
-fn cached(store: &Arc<dyn ReadStore>) -> Arc<dyn ReadStore> {
-    Arc::new(CachedCertificates::new(store.clone(), 100))
-}
 
 fn rows(certificates: Vec<CertificateRow>) -> Changes {
     Changes {
@@ -27,6 +24,40 @@ async fn scan(read: &Arc<dyn ReadStore>, row: &CertificateRow) -> CertificateRow
         .unwrap()
 }
 
+/// A prepared store with the cache of `capacity` in front and one family's row applied at
+/// position 1 (the checkpoints read first, as the runner does, when `seen`).
+async fn granted(
+    store: Arc<dyn ReadStore>,
+    capacity: usize,
+    seen: bool,
+) -> (Arc<dyn ReadStore>, Family, CertificateRow) {
+    let read: Arc<dyn ReadStore> = Arc::new(CachedCertificates::new(store, capacity));
+    prepared(&read).await;
+    if seen {
+        read.checkpoints().await.unwrap();
+    }
+    let f = family(1, "Смирнова", "77-0001", "Р-1");
+    let row = certificate(&f, 1, true);
+    apply(&read, 0, vec![row.clone()]).await;
+    (read, f, row)
+}
+
+async fn apply(read: &Arc<dyn ReadStore>, from: u64, certificates: Vec<CertificateRow>) {
+    read.apply(Batch {
+        moves: moves(from, from + 1),
+        changes: rows(certificates),
+    })
+    .await
+    .unwrap();
+}
+
+/// The row of `f` at `position` with the status `status`.
+fn with_status(f: &Family, position: u64, status: &str) -> CertificateRow {
+    let mut row = certificate(f, position, true);
+    row.status = status.into();
+    row
+}
+
 fn hits(read: &Arc<dyn ReadStore>) -> u64 {
     read.cache().unwrap().hits
 }
@@ -35,29 +66,13 @@ pub async fn a_second_scan_is_answered_from_memory_until_a_batch_rewrites_the_ro
     store: Arc<dyn ReadStore>,
     _other: Arc<dyn ReadStore>,
 ) {
-    let read = cached(&store);
-    prepared(&read).await;
-    read.checkpoints().await.unwrap();
-    let f = family(1, "Смирнова", "77-0001", "Р-1");
-    let granted = certificate(&f, 1, true);
-    read.apply(Batch {
-        moves: moves(0, 1),
-        changes: rows(vec![granted.clone()]),
-    })
-    .await
-    .unwrap();
+    let (read, f, granted) = granted(store, 100, true).await;
     assert_eq!(scan(&read, &granted).await, granted);
     assert_eq!(scan(&read, &granted).await, granted);
     assert_eq!(hits(&read), 1, "the second scan read no database");
 
-    let mut revoked = certificate(&f, 2, true);
-    revoked.status = "revoked".into();
-    read.apply(Batch {
-        moves: moves(1, 2),
-        changes: rows(vec![revoked.clone()]),
-    })
-    .await
-    .unwrap();
+    let revoked = with_status(&f, 2, "revoked");
+    apply(&read, 1, vec![revoked.clone()]).await;
     assert_eq!(scan(&read, &granted).await, revoked);
     assert_eq!(read.cache().unwrap().entries, 1);
 }
@@ -66,57 +81,37 @@ pub async fn a_row_another_process_changed_is_read_again_once_its_checkpoint_is_
     store: Arc<dyn ReadStore>,
     other: Arc<dyn ReadStore>,
 ) {
-    let read = cached(&store);
-    prepared(&read).await;
-    let f = family(1, "Смирнова", "77-0001", "Р-1");
-    let granted = certificate(&f, 1, true);
-    read.apply(Batch {
-        moves: moves(0, 1),
-        changes: rows(vec![granted.clone()]),
-    })
-    .await
-    .unwrap();
+    let (read, f, granted) = granted(store, 100, false).await;
     read.checkpoints().await.unwrap();
     assert_eq!(scan(&read, &granted).await, granted);
 
     // Another process's rebuild swaps in a view where the certificate is revoked.
-    let mut revoked = certificate(&f, 2, true);
-    revoked.status = "revoked".into();
-    let mut rebuild = other.begin_rebuild(CERTIFICATE_VIEW).await.unwrap();
-    rebuild.write(rows(vec![revoked.clone()])).await.unwrap();
-    rebuild.index().await.unwrap();
-    rebuild.lock().await.unwrap();
-    rebuild.swap(Changes::default(), 2, 2).await.unwrap();
+    let revoked = with_status(&f, 2, "revoked");
+    swap_in(&other, revoked.clone(), 2).await;
 
     // The runner's next step reads the checkpoints and finds them moved.
     read.checkpoints().await.unwrap();
     assert_eq!(scan(&read, &granted).await, revoked);
 }
 
+/// A rebuild of the certificate view holding only `row`, swapped in at `position`.
+async fn swap_in(read: &Arc<dyn ReadStore>, row: CertificateRow, position: u64) {
+    let mut rebuild = read.begin_rebuild(CERTIFICATE_VIEW).await.unwrap();
+    rebuild.write(rows(vec![row])).await.unwrap();
+    rebuild.index().await.unwrap();
+    rebuild.lock().await.unwrap();
+    rebuild.swap(Changes::default(), position, 2).await.unwrap();
+}
+
 pub async fn a_rebuild_swapped_in_here_empties_the_cache(
     store: Arc<dyn ReadStore>,
     _other: Arc<dyn ReadStore>,
 ) {
-    let read = cached(&store);
-    prepared(&read).await;
-    read.checkpoints().await.unwrap();
-    let f = family(1, "Смирнова", "77-0001", "Р-1");
-    let granted = certificate(&f, 1, true);
-    read.apply(Batch {
-        moves: moves(0, 1),
-        changes: rows(vec![granted.clone()]),
-    })
-    .await
-    .unwrap();
+    let (read, f, granted) = granted(store, 100, true).await;
     assert_eq!(scan(&read, &granted).await, granted);
 
-    let mut terminated = certificate(&f, 1, true);
-    terminated.status = "terminated".into();
-    let mut rebuild = read.begin_rebuild(CERTIFICATE_VIEW).await.unwrap();
-    rebuild.write(rows(vec![terminated.clone()])).await.unwrap();
-    rebuild.index().await.unwrap();
-    rebuild.lock().await.unwrap();
-    rebuild.swap(Changes::default(), 1, 2).await.unwrap();
+    let terminated = with_status(&f, 1, "terminated");
+    swap_in(&read, terminated.clone(), 1).await;
     assert_eq!(scan(&read, &granted).await, terminated);
 }
 
@@ -124,16 +119,7 @@ pub async fn a_cache_of_size_zero_keeps_nothing(
     store: Arc<dyn ReadStore>,
     _other: Arc<dyn ReadStore>,
 ) {
-    let read: Arc<dyn ReadStore> = Arc::new(CachedCertificates::new(store, 0));
-    prepared(&read).await;
-    let f = family(1, "Смирнова", "77-0001", "Р-1");
-    let granted = certificate(&f, 1, true);
-    read.apply(Batch {
-        moves: moves(0, 1),
-        changes: rows(vec![granted.clone()]),
-    })
-    .await
-    .unwrap();
+    let (read, _, granted) = granted(store, 0, false).await;
     assert_eq!(scan(&read, &granted).await, granted);
     assert_eq!(scan(&read, &granted).await, granted);
     let figures = read.cache().unwrap();
