@@ -4,17 +4,6 @@
 
 use registry_e2e::*;
 
-/// The value of the series `name` (with its labels) in a Prometheus text scrape.
-fn series(metrics: &str, name: &str) -> Option<f64> {
-    metrics.lines().find_map(|line| {
-        line.strip_prefix(name)?
-            .strip_prefix(' ')?
-            .trim()
-            .parse()
-            .ok()
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_scan_of_a_code_is_a_cache_hit_and_every_cache_shows_its_size() {
     let app = spawn_app(Db::Sqlite).await.unwrap();
@@ -31,76 +20,23 @@ async fn a_second_scan_of_a_code_is_a_cache_hit_and_every_cache_shows_its_size()
     let second = app.get("/metrics", None).await.text;
 
     let (hits_1, hits_2) = (
-        series(&first, hits).unwrap(),
-        series(&second, hits).unwrap(),
+        metric_series(&first, hits).unwrap(),
+        metric_series(&second, hits).unwrap(),
     );
     let (misses_1, misses_2) = (
-        series(&first, misses).unwrap(),
-        series(&second, misses).unwrap(),
+        metric_series(&first, misses).unwrap(),
+        metric_series(&second, misses).unwrap(),
     );
     assert_eq!(hits_2, hits_1 + 1.0, "the second scan is a hit:\n{second}");
     assert_eq!(misses_2, misses_1, "the second scan is no miss:\n{second}");
     assert!(misses_1 >= 1.0, "the first scan was a miss:\n{first}");
     for cache in ["verified_tokens", "certificate_rows", "family_keys"] {
-        let size = series(
+        let size = metric_series(
             &second,
             &format!(r#"cache_capacity_entries{{cache="{cache}"}}"#),
         );
-        let held = series(&second, &format!(r#"cache_entries{{cache="{cache}"}}"#));
+        let held = metric_series(&second, &format!(r#"cache_entries{{cache="{cache}"}}"#));
         let (size, held) = (size.unwrap(), held.unwrap());
         assert!(size > 0.0 && held <= size, "{cache}: {held} of {size}");
     }
-}
-
-/// A scan answered from the caches still shows what changed since the code was last scanned:
-/// a new day's `checked_at`, a revocation, an expiry.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_code_scanned_again_shows_what_changed_since_its_last_scan() {
-    let app = spawn_app(Db::Sqlite).await.unwrap();
-    let verify_of = |granted: &serde_json::Value| {
-        app.path_of(granted["verify_url"].as_str().unwrap())
-            .replace("/v/", "/api/v1/verify/")
-    };
-    let revoked = app.grant_family().await;
-    let expiring = app.grant_family().await;
-    let (revoked_qr, expiring_qr) = (verify_of(&revoked), verify_of(&expiring));
-    let row_hits = r#"cache_hits_total{cache="certificate_rows"}"#;
-
-    let first = app.get(&revoked_qr, None).await.body;
-    assert_eq!(first["state"], "active");
-    let before = series(&app.get("/metrics", None).await.text, row_hits).unwrap();
-    let same = app.get(&revoked_qr, None).await;
-    let after = series(&app.get("/metrics", None).await.text, row_hits).unwrap();
-    assert_eq!(after, before + 1.0, "the second scan read no database");
-    assert_eq!(same.body, first, "the same answer, the same clock");
-    assert_eq!(same.headers["content-type"], "application/json");
-
-    app.advance_days(1);
-    let next_day = app.get(&revoked_qr, None).await.body;
-    assert_ne!(next_day["checked_at"], first["checked_at"]);
-    assert_eq!(next_day["members"], first["members"]);
-
-    let id = revoked["family_id"].as_str().unwrap();
-    let r = app
-        .post(
-            &format!("/api/v1/families/{id}/revocation"),
-            &app.officer,
-            serde_json::json!({"reason": "проверка"}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    let now_revoked = app.get(&revoked_qr, None).await.body;
-    assert_eq!(now_revoked["state"], "revoked", "{now_revoked}");
-    assert_eq!(now_revoked["valid"], false);
-    assert_eq!(now_revoked["members"], serde_json::json!([]));
-
-    assert_eq!(app.get(&expiring_qr, None).await.body["state"], "active");
-    let until =
-        chrono::NaiveDate::parse_from_str(expiring["valid_until"].as_str().unwrap(), "%Y-%m-%d")
-            .unwrap();
-    let today = registry_domain::time::moscow_date(app.now());
-    app.advance_days((until - today).num_days() + 1);
-    let expired = app.get(&expiring_qr, None).await.body;
-    assert_eq!(expired["state"], "expired", "{expired}");
-    assert_eq!(expired["members"], serde_json::json!([]));
 }

@@ -354,3 +354,14 @@ pub fn event_types(history: &Value) -> Vec<String> {
         .map(|e| e["type"].as_str().unwrap().to_string())
         .collect()
 }
+
+/// The value of the series `name` (with its labels) in a Prometheus text scrape.
+pub fn metric_series(metrics: &str, name: &str) -> Option<f64> {
+    metrics.lines().find_map(|line| {
+        line.strip_prefix(name)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}

@@ -1,13 +1,14 @@
 //! Certificate rows kept in memory by token, in front of a read store: a second scan of a QR
 //! reads no database (ADR 24). Every other call goes to the store.
 //!
-//! A kept row is never older than the store's: every batch this process applies evicts the
-//! tokens it writes, a swapped-in rebuild empties the cache, and so does a checkpoint found
-//! moved by someone else (another process's rebuild, seen at the runner's next step, within
-//! about a second). A lookup that raced a write keeps nothing: the write moves `epoch`, and the
-//! lookup drops its row when it sees the move. So use this only in front of a store no other
-//! process applies batches to (`!shared()`): on a shared store the other servers' batches are not
-//! seen here.
+//! What this process writes is never answered from an older kept row once the write is
+//! reported: a batch (or a swap) evicts its tokens (or everything) before it returns, and while
+//! it runs no lookup keeps what it read. A checkpoint read that finds the certificate view's
+//! checkpoint (position or version) other than this process's last batch left it empties the
+//! cache before it answers: a command waiting on the checkpoint, and the runner's next step, see
+//! another process's rebuild that way. Until such a read, a row another process changed may
+//! still be answered from memory (the runner reads the checkpoints at least once a second). So
+//! use this only in front of a store no other process applies batches to (`!shared()`).
 //!
 //! Bounded (`capacity` rows; 0 keeps none), with its figures for `/metrics`.
 
@@ -17,8 +18,7 @@ use crate::{
 };
 use async_trait::async_trait;
 use registry_domain::{CertificateId, FamilyId};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 type Rows = quick_cache::sync::Cache<CertificateId, Arc<CertificateRow>>;
 
@@ -28,56 +28,96 @@ pub const DEFAULT_CAPACITY: usize = 20_000;
 /// What the cache's name is in `/metrics`.
 pub const CACHE_NAME: &str = "certificate_rows";
 
+/// A checkpoint's position and code version.
+type Mark = (u64, i64);
+
+#[derive(Debug, Default)]
+struct Bookkeeping {
+    /// Moves at the start and the end of every write and at every emptying: a lookup keeps its
+    /// row only if it did not move while the lookup read the store.
+    epoch: u64,
+    /// Writes of this process running now (no lookup keeps a row meanwhile).
+    writing: usize,
+    /// The certificate view's checkpoint after this process's last write (`None`: not known).
+    applied_to: Option<Mark>,
+}
+
 #[derive(Debug)]
 struct Kept {
     /// `None` when the configured size is 0.
     rows: Option<Rows>,
-    /// Moves before every eviction: a lookup that saw it move keeps nothing.
-    epoch: AtomicU64,
-    /// The certificate view's checkpoint after this process's last batch (`None`: not known).
-    applied_to: Mutex<Option<u64>>,
-    /// Batches of this process being applied: a checkpoint read meanwhile may show one of
-    /// them, not someone else's move.
-    applying: AtomicUsize,
+    books: Mutex<Bookkeeping>,
 }
 
 impl Kept {
-    fn forget(&self, tokens: impl Iterator<Item = CertificateId>) {
-        self.epoch.fetch_add(1, Ordering::SeqCst);
-        if let Some(rows) = &self.rows {
-            for token in tokens {
-                rows.remove(&token);
-            }
-        }
+    fn books(&self) -> MutexGuard<'_, Bookkeeping> {
+        self.books.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn forget_all(&self) {
-        self.epoch.fetch_add(1, Ordering::SeqCst);
+    fn clear(&self, books: &mut Bookkeeping) {
+        books.epoch += 1;
         if let Some(rows) = &self.rows {
             rows.clear();
         }
     }
 
-    fn applied_to(&self) -> std::sync::MutexGuard<'_, Option<u64>> {
-        self.applied_to
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// Keeps `row`, read since `epoch`, if nothing was written meanwhile.
+    fn keep(&self, epoch: u64, row: &Arc<CertificateRow>) {
+        let books = self.books();
+        if let Some(rows) = &self.rows {
+            if books.writing == 0 && books.epoch == epoch {
+                rows.insert(row.token_id, row.clone());
+            }
+        }
+    }
+
+    fn start_write(self: &Arc<Self>) -> Write {
+        let mut books = self.books();
+        books.epoch += 1;
+        books.writing += 1;
+        Write {
+            kept: self.clone(),
+            done: false,
+        }
     }
 }
 
-/// Counts a batch as being applied while alive (also when its future is dropped midway).
-struct Applying<'a>(&'a Kept);
+/// A write of this process in flight. Ended with [`Write::end`]; dropped midway (its future
+/// given up), it empties the cache, since the write may have committed.
+struct Write {
+    kept: Arc<Kept>,
+    done: bool,
+}
 
-impl<'a> Applying<'a> {
-    fn new(kept: &'a Kept) -> Self {
-        kept.applying.fetch_add(1, Ordering::SeqCst);
-        Self(kept)
+impl Write {
+    /// Evicts `tokens` (all, if `None`) and records where the write left the checkpoint
+    /// (`None`: not known, the next checkpoint read decides).
+    fn end(mut self, tokens: Option<&[CertificateId]>, applied_to: Option<Mark>) {
+        self.done = true;
+        let mut books = self.kept.books();
+        match (tokens, &self.kept.rows) {
+            (Some(tokens), Some(rows)) => {
+                books.epoch += 1;
+                for token in tokens {
+                    rows.remove(token);
+                }
+            }
+            (Some(_), None) => books.epoch += 1,
+            (None, _) => self.kept.clear(&mut books),
+        }
+        books.applied_to = applied_to;
+        books.writing -= 1;
     }
 }
 
-impl Drop for Applying<'_> {
+impl Drop for Write {
     fn drop(&mut self) {
-        self.0.applying.fetch_sub(1, Ordering::SeqCst);
+        if !self.done {
+            let mut books = self.kept.books();
+            self.kept.clear(&mut books);
+            books.applied_to = None;
+            books.writing -= 1;
+        }
     }
 }
 
@@ -94,9 +134,7 @@ impl CachedCertificates {
             inner,
             kept: Arc::new(Kept {
                 rows: (capacity > 0).then(|| Rows::new(capacity)),
-                epoch: AtomicU64::new(0),
-                applied_to: Mutex::new(None),
-                applying: AtomicUsize::new(0),
+                books: Mutex::new(Bookkeeping::default()),
             }),
         }
     }
@@ -121,16 +159,15 @@ impl ReadStore for CachedCertificates {
         let stored = checkpoints
             .iter()
             .find(|c| c.name == CERTIFICATE_VIEW)
-            .map(|c| c.position);
-        if self.kept.applying.load(Ordering::SeqCst) > 0 {
-            return Ok(checkpoints);
-        }
-        let mut applied_to = self.kept.applied_to();
-        if stored != *applied_to {
-            // Moved by someone else (a rebuild in another process), or first seen: what is
-            // kept may be older than the store.
-            self.kept.forget_all();
-            *applied_to = stored;
+            .map(|c| (c.position, c.version));
+        let mut books = self.kept.books();
+        if stored != books.applied_to {
+            // Moved by someone else (a rebuild in another process), by a write of this process
+            // not ended yet, or first seen: what is kept may be older than the store.
+            self.kept.clear(&mut books);
+            if books.writing == 0 {
+                books.applied_to = stored;
+            }
         }
         Ok(checkpoints)
     }
@@ -148,26 +185,21 @@ impl ReadStore for CachedCertificates {
             .moves
             .iter()
             .find(|m| m.projection == CERTIFICATE_VIEW)
-            .map(|m| m.to);
+            .map(|m| (m.to, m.version));
         let tokens: Vec<CertificateId> = batch
             .changes
             .certificates
             .iter()
             .map(|r| r.token_id)
             .collect();
-        let _applying = Applying::new(&self.kept);
+        let write = self.kept.start_write();
         let result = self.inner.apply(batch).await;
         // Evicted whatever happened: an error may still have committed.
-        self.kept.forget(tokens.into_iter());
-        {
-            let mut applied_to = self.kept.applied_to();
-            match (&result, moved_to) {
-                (Ok(Applied::Done), Some(to)) if applied_to.is_some() => *applied_to = Some(to),
-                (Ok(Applied::Done), _) => {}
-                // Not known what the store holds now: the next checkpoint read decides.
-                _ => *applied_to = None,
-            }
-        }
+        let applied_to = match result {
+            Ok(Applied::Done) => moved_to,
+            _ => None,
+        };
+        write.end(Some(&tokens), applied_to);
         result
     }
 
@@ -176,6 +208,7 @@ impl ReadStore for CachedCertificates {
         Ok(Box::new(CachedRebuild {
             inner,
             kept: self.kept.clone(),
+            certificates: name == CERTIFICATE_VIEW,
         }))
     }
 
@@ -203,18 +236,12 @@ impl ReadStore for CachedCertificates {
         if let Some(row) = rows.get(&token) {
             return Ok(Some(row));
         }
-        let epoch = self.kept.epoch.load(Ordering::SeqCst);
-        let Some(row) = self.inner.certificate_by_token(token).await?.map(Arc::new) else {
-            return Ok(None);
-        };
-        rows.insert(token, row.clone());
-        // A write since the read began may have evicted before this insert: drop it then
-        // (the write's own eviction comes after its epoch move, so one of the two removes a row
-        // read before the write).
-        if self.kept.epoch.load(Ordering::SeqCst) != epoch {
-            rows.remove(&token);
+        let epoch = self.kept.books().epoch;
+        let found = self.inner.certificate_by_token(token).await?.map(Arc::new);
+        if let Some(row) = &found {
+            self.kept.keep(epoch, row);
         }
-        Ok(Some(row))
+        Ok(found)
     }
 
     async fn certificate_of_family(&self, family: FamilyId) -> ReadResult<Option<CertificateRow>> {
@@ -263,6 +290,8 @@ impl ReadStore for CachedCertificates {
 struct CachedRebuild {
     inner: Box<dyn Rebuild>,
     kept: Arc<Kept>,
+    /// A rebuild of the certificate view (another projection's swap writes no certificate).
+    certificates: bool,
 }
 
 #[async_trait]
@@ -284,9 +313,13 @@ impl Rebuild for CachedRebuild {
     }
 
     async fn swap(&mut self, tail: Changes, position: u64, version: i64) -> ReadResult<()> {
+        if !self.certificates {
+            return self.inner.swap(tail, position, version).await;
+        }
+        let write = self.kept.start_write();
         let result = self.inner.swap(tail, position, version).await;
-        self.kept.forget_all();
-        *self.kept.applied_to() = None;
+        let applied_to = result.is_ok().then_some((position, version));
+        write.end(None, applied_to);
         result
     }
 }
