@@ -17,7 +17,7 @@ use registry_domain::{CertificateState, Member};
 use registry_read_store::CertificateRow;
 use std::net::SocketAddr;
 
-/// Words joined by spaces, each word followed by `.` where asked (an initial), in one
+/// Words joined by spaces, a word marked `true` followed by `.` (an initial), in one
 /// allocation: a scan builds a name per member (`format!` costs several times more).
 fn joined(words: &[(&str, bool)]) -> String {
     let mut name = String::with_capacity(words.iter().map(|(w, _)| w.len() + 2).sum());
@@ -26,14 +26,14 @@ fn joined(words: &[(&str, bool)]) -> String {
             name.push(' ');
         }
         name.push_str(word);
-        if *dotted {
+        if *dotted && !word.is_empty() {
             name.push('.');
         }
     }
     name
 }
 
-/// The first letter of a name.
+/// The first letter of a name (empty for an empty one).
 fn initial(s: &str) -> &str {
     s.char_indices().nth(1).map_or(s, |(end, _)| &s[..end])
 }
@@ -41,17 +41,11 @@ fn initial(s: &str) -> &str {
 fn display_name(m: &Member, level: Disclosure) -> String {
     let (last, first) = (m.last_name.as_str(), m.first_name.as_str());
     match (level, m.middle_name.as_deref()) {
-        (Disclosure::Full, Some(middle)) => {
-            joined(&[(last, false), (first, false), (middle, false)])
-        }
-        (Disclosure::Full, None) | (Disclosure::Standard, None) => {
-            joined(&[(last, false), (first, false)])
-        }
-        (Disclosure::Standard, Some(middle)) if !middle.is_empty() => {
+        (Disclosure::Full, _) => m.full_name(),
+        (Disclosure::Standard, None) => joined(&[(last, false), (first, false)]),
+        (Disclosure::Standard, Some(middle)) => {
             joined(&[(last, false), (first, false), (initial(middle), true)])
         }
-        (Disclosure::Standard, Some(_)) => joined(&[(last, false), (first, false), ("", false)]),
-        (Disclosure::Minimal, _) if last.is_empty() => joined(&[(first, false), ("", false)]),
         (Disclosure::Minimal, _) => joined(&[(first, false), (initial(last), true)]),
     }
 }

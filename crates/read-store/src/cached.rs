@@ -26,7 +26,7 @@ type Rows = quick_cache::sync::Cache<CertificateId, Arc<CertificateRow>>;
 pub const DEFAULT_CAPACITY: usize = 20_000;
 
 /// What the cache's name is in `/metrics`.
-pub const CACHE_NAME: &str = "certificate_rows";
+const CACHE_NAME: &str = "certificate_rows";
 
 /// A checkpoint's position and code version.
 type Mark = (u64, i64);
@@ -95,14 +95,12 @@ impl Write {
     fn end(mut self, tokens: Option<&[CertificateId]>, applied_to: Option<Mark>) {
         self.done = true;
         let mut books = self.kept.books();
+        books.epoch += 1;
         match (tokens, &self.kept.rows) {
-            (Some(tokens), Some(rows)) => {
-                books.epoch += 1;
-                for token in tokens {
-                    rows.remove(token);
-                }
-            }
-            (Some(_), None) => books.epoch += 1,
+            (Some(tokens), Some(rows)) => tokens.iter().for_each(|token| {
+                rows.remove(token);
+            }),
+            (Some(_), None) => {}
             (None, _) => self.kept.clear(&mut books),
         }
         books.applied_to = applied_to;

@@ -12,7 +12,7 @@ pub mod codec;
 mod rows;
 mod search;
 
-pub use cached::{CachedCertificates, CACHE_NAME, DEFAULT_CAPACITY as CERTIFICATE_CACHE_DEFAULT};
+pub use cached::{CachedCertificates, DEFAULT_CAPACITY as CERTIFICATE_CACHE_DEFAULT};
 pub use rows::{CertificateRow, FoldedFamily, HistoryRow};
 pub use search::{normalize_name, Search, SearchKey, SearchPage, SEARCH_PAGE};
 
