@@ -8,6 +8,8 @@ use async_trait::async_trait;
 use registry_domain::FamilyId;
 use registry_read_store::{Changes, FoldedFamily, ReadResult, ReadStoreError, Rebuild};
 use sqlx::{PgPool, Postgres, Transaction};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 const SHADOW: &str = "_rebuild";
 
@@ -26,6 +28,9 @@ pub struct PostgresRebuild {
     /// A write still running: `write` returns once it has started, so the job projects its next
     /// page while the server takes this one; every later call waits for it and reports its error.
     pending: Option<tokio::task::JoinHandle<ReadResult<()>>>,
+    /// Set when the rebuild is given up: a write still running then rolls back instead of
+    /// committing (see `Drop`).
+    given_up: Arc<AtomicBool>,
 }
 
 impl PostgresRebuild {
@@ -54,6 +59,7 @@ impl PostgresRebuild {
             written: false,
             locked: None,
             pending: None,
+            given_up: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -97,6 +103,7 @@ impl Rebuild for PostgresRebuild {
             self.ensure_indexes().await?;
         }
         let pool = self.pool.clone();
+        let given_up = self.given_up.clone();
         self.pending = Some(tokio::spawn(async move {
             let mut tx = pool.begin().await.map_err(backend)?;
             if bulk {
@@ -108,6 +115,9 @@ impl Rebuild for PostgresRebuild {
             }
             copy::history(&mut tx, SHADOW, &changes.history).await?;
             rows::redact(&mut tx, SHADOW, &changes.erased).await?;
+            if given_up.load(Ordering::SeqCst) {
+                return tx.rollback().await.map_err(backend);
+            }
             tx.commit().await.map_err(backend)
         }));
         self.written = true;
@@ -167,10 +177,12 @@ impl Rebuild for PostgresRebuild {
 
 impl Drop for PostgresRebuild {
     fn drop(&mut self) {
-        // A rebuild given up with a write still running: stopping it drops its transaction,
-        // which rolls back, so it cannot write into the shadow tables of a rebuild begun next.
-        if let Some(pending) = self.pending.take() {
-            pending.abort();
-        }
+        // A rebuild given up with a write still running: that write rolls back instead of
+        // committing, so it cannot write into the shadow tables of a rebuild begun next. (Its
+        // rows went into these tables, whose lock it holds until then, or it sees the flag.) It
+        // is not aborted: a query stopped halfway, a `COPY` above all, would hand its connection
+        // back to the pool in the middle of the protocol, and the next query on it would read
+        // another's answer (a checkpoint read came back empty that way).
+        self.given_up.store(true, Ordering::SeqCst);
     }
 }

@@ -7,6 +7,8 @@ use async_trait::async_trait;
 use registry_domain::FamilyId;
 use registry_read_store::{Changes, FoldedFamily, ReadResult, ReadStoreError, Rebuild};
 use rusqlite::Connection;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 const SHADOW: &str = "_rebuild";
 
@@ -27,6 +29,8 @@ pub struct SqliteRebuild {
     indexed: bool,
     /// Between `lock` and `swap`: a write transaction is open on `conn`.
     locked: bool,
+    /// Set when the rebuild is given up: a write still running then rolls back (see `Drop`).
+    given_up: Arc<AtomicBool>,
 }
 
 impl SqliteRebuild {
@@ -62,6 +66,7 @@ impl SqliteRebuild {
             pending: None,
             indexed: false,
             locked: false,
+            given_up: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -121,10 +126,14 @@ impl SqliteRebuild {
 impl Rebuild for SqliteRebuild {
     async fn write(&mut self, changes: Changes) -> ReadResult<()> {
         let mut conn = self.take_conn().await?;
+        let given_up = self.given_up.clone();
         self.pending = Some(tokio::task::spawn_blocking(move || {
             let written = (|| {
                 let tx = begin_now(&mut conn)?;
                 rows::write(&tx, SHADOW, &changes)?;
+                if given_up.load(Ordering::SeqCst) {
+                    return tx.rollback().map_err(backend);
+                }
                 tx.commit().map_err(backend)
             })();
             (conn, written)
@@ -188,6 +197,10 @@ impl Rebuild for SqliteRebuild {
 
 impl Drop for SqliteRebuild {
     fn drop(&mut self) {
+        // A write still running rolls back instead of committing. It holds the write lock from
+        // its start, so a rebuild begun next (which first drops these shadow tables) either
+        // waits for it, or got the lock first, after this flag was set.
+        self.given_up.store(true, Ordering::SeqCst);
         // An abandoned swap: nothing of it is committed.
         if self.locked {
             if let Some(conn) = &self.conn {

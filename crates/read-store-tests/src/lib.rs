@@ -6,9 +6,11 @@
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
 pub mod cached;
+mod given_up;
 mod rows;
 pub mod tree;
 
+pub use given_up::a_rebuild_given_up_during_a_write_leaves_the_store_answering_as_before;
 pub use registry_access::{AccessRecord, TokenStore};
 pub use registry_read_store::ReadStore;
 
@@ -46,6 +48,7 @@ macro_rules! contract_tests {
             a_bulk_rebuild_finds_every_family_by_every_key,
             a_rebuild_holds_off_live_batches_until_its_swap,
             a_rebuild_swapped_in_without_indexing_takes_live_batches_after,
+            a_rebuild_given_up_during_a_write_leaves_the_store_answering_as_before,
             access_tokens_are_found_by_their_value_but_stored_hashed,
             officials_signed_in_through_the_provider_are_remembered_by_id,
             the_access_record_lists_entries_by_family_and_by_actor_and_changes_none,
