@@ -493,6 +493,39 @@ registry_e2e::on_both_backends!(
     a_truncated_and_regrown_log_is_named_at_the_first_lost_position,
 );
 
+/// The builder takes a burst of commands in a few rounds, not one round (two write transactions
+/// and a signature) per command: the checkpoints kept over 24 renewals in a row are far fewer
+/// than the renewals, and the last one still covers every event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_commands_is_signed_in_a_few_checkpoints_that_cover_it_all() {
+    let Some(app) = spawn_app(Db::Sqlite).await else {
+        return;
+    };
+    let family = family_id_of(&app.grant_family().await);
+    let (_, before) = checkpoint_covering_all(&app).await;
+    const RENEWALS: u64 = 24;
+    for _ in 0..RENEWALS {
+        renew(&app, family).await;
+    }
+    let (_, after) = checkpoint_covering_all(&app).await;
+    assert_eq!(after.size, before.size + RENEWALS);
+    let mut kept = 0;
+    for size in before.size + 1..=after.size {
+        if app
+            .get(&format!("/log/checkpoints/{size}"), None)
+            .await
+            .status
+            == StatusCode::OK
+        {
+            kept += 1;
+        }
+    }
+    assert!(
+        (1..=RENEWALS / 2).contains(&kept),
+        "{kept} checkpoints kept over {RENEWALS} renewals"
+    );
+}
+
 /// An administrator who rewrites the tree store too (so the server's own tree agrees with the
 /// altered log) is still caught by the checkpoint an auditor kept from an earlier audit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
