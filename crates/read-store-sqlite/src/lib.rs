@@ -7,6 +7,7 @@
 //! and a token check on the calling thread (a hand-off would cost more than the lookup).
 
 mod access;
+mod family_text;
 mod insert;
 mod rebuild;
 mod rows;

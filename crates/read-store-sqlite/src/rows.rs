@@ -1,5 +1,6 @@
 //! Writing and reading the projections' rows on one connection, live or shadow (`suffix`).
 
+use crate::family_text::FamilyText;
 use crate::insert::insert_rows;
 use registry_domain::FamilyId;
 use registry_read_store::codec::{
@@ -144,17 +145,17 @@ fn write_certificates(
 }
 
 /// A search key as stored: kind, normalized value, family id.
-type KeyRow = (&'static str, String, String);
+type KeyRow = (&'static str, String, FamilyText);
 
 /// Every key every family is found by now: for tables that hold none of them yet.
 fn all_keys(search: &[KeyChange]) -> Vec<KeyRow> {
     let mut rows = Vec::new();
     for change in search {
-        let family = change.family.to_string();
+        let family = FamilyText::from(change.family);
         rows.extend(
             stored_keys(&change.after)
                 .into_iter()
-                .map(|(k, v)| (k, v, family.clone())),
+                .map(|(k, v)| (k, v, family)),
         );
     }
     rows
@@ -174,14 +175,14 @@ fn changed_keys(
         .map_err(backend)?;
     let mut rows = Vec::new();
     for change in search {
-        let family = change.family.to_string();
+        let family = FamilyText::from(change.family);
         let (gone, added) = change.diff();
         for (kind, value) in gone {
             forget
                 .execute(params![kind, value, family])
                 .map_err(backend)?;
         }
-        rows.extend(added.into_iter().map(|(k, v)| (k, v, family.clone())));
+        rows.extend(added.into_iter().map(|(k, v)| (k, v, family)));
     }
     Ok(rows)
 }
