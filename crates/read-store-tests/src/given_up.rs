@@ -1,8 +1,8 @@
 //! A rebuild given up halfway (its job failed, or the process is stopping it).
 
-use crate::rows::{self, certificate, family, history};
-use crate::{moves, prepared, AccessRecord, ReadStore, TokenStore};
-use registry_read_store::{Batch, Changes, KeyChange, CERTIFICATE_VIEW};
+use crate::rows::{certificate, family};
+use crate::{one_live_family, AccessRecord, ReadStore, TokenStore};
+use registry_read_store::{Changes, CERTIFICATE_VIEW};
 use std::sync::Arc;
 
 /// A rebuild dropped while a large write into its shadow tables is still running leaves the
@@ -14,19 +14,7 @@ pub async fn a_rebuild_given_up_during_a_write_leaves_the_store_answering_as_bef
     _: Arc<dyn TokenStore>,
     _: Arc<dyn AccessRecord>,
 ) {
-    prepared(&read).await;
-    let live = family(1, "Смирнова", "77-0001", "Р-1");
-    read.apply(Batch {
-        moves: moves(0, 1),
-        changes: Changes {
-            certificates: vec![certificate(&live, 1, true)],
-            search: vec![KeyChange::new(live.family_id, rows::keys(&live))],
-            history: vec![history(&live, 1, 0)],
-            erased: vec![],
-        },
-    })
-    .await
-    .unwrap();
+    let live = one_live_family(&read).await;
     let checkpoints = read.checkpoints().await.unwrap();
     let rebuilt: Vec<_> = (2..2_002)
         .map(|i| certificate(&family(i, "Орлова", &format!("77-{i:05}"), "Р-2"), 1, true))

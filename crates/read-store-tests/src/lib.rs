@@ -98,6 +98,24 @@ fn moves(from: u64, to: u64) -> Vec<Move> {
     ]
 }
 
+/// A prepared store with one family applied live (checkpoints at 1); returns the family.
+async fn one_live_family(read: &Arc<dyn ReadStore>) -> registry_domain::Family {
+    prepared(read).await;
+    let live = family(1, "Смирнова", "77-0001", "Р-1");
+    read.apply(Batch {
+        moves: moves(0, 1),
+        changes: Changes {
+            certificates: vec![certificate(&live, 1, true)],
+            search: vec![KeyChange::new(live.family_id, rows::keys(&live))],
+            history: vec![history(&live, 1, 0)],
+            erased: vec![],
+        },
+    })
+    .await
+    .unwrap();
+    live
+}
+
 async fn checkpoint(read: &Arc<dyn ReadStore>, name: &str) -> u64 {
     read.checkpoints()
         .await
@@ -408,19 +426,7 @@ pub async fn a_rebuild_is_written_aside_and_swapped_in_at_once(
     _: Arc<dyn TokenStore>,
     _: Arc<dyn AccessRecord>,
 ) {
-    prepared(&read).await;
-    let live = family(1, "Смирнова", "77-0001", "Р-1");
-    read.apply(Batch {
-        moves: moves(0, 1),
-        changes: Changes {
-            certificates: vec![certificate(&live, 1, true)],
-            search: vec![KeyChange::new(live.family_id, rows::keys(&live))],
-            history: vec![history(&live, 1, 0)],
-            erased: vec![],
-        },
-    })
-    .await
-    .unwrap();
+    let live = one_live_family(&read).await;
     let rebuilt = family(2, "Орлова", "77-0002", "Р-2");
     let mut rebuild = read.begin_rebuild(CERTIFICATE_VIEW).await.unwrap();
     rebuild
