@@ -30,7 +30,18 @@ async fn a_second_scan_of_a_code_is_a_cache_hit_and_every_cache_shows_its_size()
     assert_eq!(hits_2, hits_1 + 1.0, "the second scan is a hit:\n{second}");
     assert_eq!(misses_2, misses_1, "the second scan is no miss:\n{second}");
     assert!(misses_1 >= 1.0, "the first scan was a miss:\n{first}");
-    for cache in ["verified_tokens", "certificate_rows", "family_keys"] {
+    let answers = r#"cache_hits_total{cache="verify_answers"}"#;
+    assert_eq!(
+        metric_series(&second, answers).unwrap(),
+        metric_series(&first, answers).unwrap() + 1.0,
+        "the second scan is answered as encoded before:\n{second}"
+    );
+    for cache in [
+        "verified_tokens",
+        "certificate_rows",
+        "family_keys",
+        "verify_answers",
+    ] {
         let size = metric_series(
             &second,
             &format!(r#"cache_capacity_entries{{cache="{cache}"}}"#),

@@ -18,13 +18,26 @@ async fn a_code_scanned_again_shows_what_changed_since_its_last_scan() {
     let expiring = app.grant_family().await;
     let (revoked_qr, expiring_qr) = (verify_of(&revoked), verify_of(&expiring));
     let row_hits = r#"cache_hits_total{cache="certificate_rows"}"#;
+    let answer_hits = r#"cache_hits_total{cache="verify_answers"}"#;
 
     let first = app.get(&revoked_qr, None).await.body;
     assert_eq!(first["state"], "active");
-    let before = metric_series(&app.get("/metrics", None).await.text, row_hits).unwrap();
+    let before = app.get("/metrics", None).await.text;
     let same = app.get(&revoked_qr, None).await;
-    let after = metric_series(&app.get("/metrics", None).await.text, row_hits).unwrap();
-    assert_eq!(after, before + 1.0, "the second scan read no database");
+    let after = app.get("/metrics", None).await.text;
+    for (hits, what) in [
+        (row_hits, "the second scan read no database"),
+        (
+            answer_hits,
+            "the second scan was answered as encoded before",
+        ),
+    ] {
+        let (before, after) = (
+            metric_series(&before, hits).unwrap(),
+            metric_series(&after, hits).unwrap(),
+        );
+        assert_eq!(after, before + 1.0, "{what}");
+    }
     assert_eq!(same.body, first, "the same answer, the same clock");
     assert_eq!(same.headers["content-type"], "application/json");
 

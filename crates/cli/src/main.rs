@@ -174,6 +174,10 @@ struct ServeArgs {
     /// QR tokens whose signature checked out kept in memory, about 100 bytes each (0: none).
     #[arg(long, env = "REGISTRY_VERIFY_CACHE_SIZE", default_value_t = registry_http::VERIFY_CACHE_DEFAULT)]
     verify_cache_size: usize,
+    /// Verify answers kept encoded for codes scanned again, about 1 KB each (0: none; none
+    /// either without the certificate cache).
+    #[arg(long, env = "REGISTRY_VERIFY_ANSWER_CACHE_SIZE", default_value_t = registry_http::VERIFY_ANSWER_CACHE_DEFAULT)]
+    verify_answer_cache_size: usize,
     /// Certificate rows kept in memory for QR scans, about 3 KB each (0: none; not on a
     /// shared PostgreSQL read store).
     #[arg(long, env = "REGISTRY_CERTIFICATE_CACHE_SIZE", default_value_t = registry_read_store::CERTIFICATE_CACHE_DEFAULT)]
@@ -482,6 +486,7 @@ async fn serve(stores: Stores, args: ServeArgs) -> anyhow::Result<()> {
             session_idle: chrono::Duration::minutes(args.session_idle_minutes.max(1)),
             erasure_retention_days: args.erasure_retention_days,
             verify_cache_size: args.verify_cache_size,
+            verify_answer_cache_size: args.verify_answer_cache_size,
             connections: ConnectionLimits {
                 max_connections: args
                     .max_connections

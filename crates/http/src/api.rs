@@ -473,7 +473,12 @@ pub async fn my_certificate(
     caller: Caller,
 ) -> ApiResult<Json<HolderCard>> {
     let row = holder_row(&state, &caller).await?;
-    let certificate = verify_result(&state, &row, crate::state::Disclosure::Full, "static");
+    let certificate = verify_result(
+        &row,
+        crate::state::Disclosure::Full,
+        "static",
+        state.registry().now(),
+    );
     Ok(Json(HolderCard {
         certificate,
         verify_url: state.verify_url(row.token_id),

@@ -21,12 +21,14 @@ pub mod server;
 mod state;
 mod verified_tokens;
 mod verify;
+mod verify_answers;
 pub mod wire;
 
 pub use error::{ApiError, Problem};
 pub use ops::metrics_handle;
 pub use state::{AppState, Disclosure, HttpConfig, ReadSide};
 pub use verified_tokens::DEFAULT_CAPACITY as VERIFY_CACHE_DEFAULT;
+pub use verify_answers::DEFAULT_CAPACITY as VERIFY_ANSWER_CACHE_DEFAULT;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};

@@ -109,6 +109,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         metrics::gauge!("event_log_head_position").set(head as f64);
     }
     report_cache(&state.verified_tokens().figures());
+    report_cache(&state.verify_answers().figures());
     if let Some(figures) = state.read().cache() {
         report_cache(&figures);
     }

@@ -1,5 +1,6 @@
 use crate::ratelimit::RateLimiter;
 use crate::verified_tokens::VerifiedTokens;
+use crate::verify_answers::VerifyAnswers;
 use registry_access::{
     AccessEntry, AccessKind, AccessRecord, MemorySessions, Role, SessionStore, TokenStore,
 };
@@ -61,6 +62,9 @@ pub struct HttpConfig {
     pub erasure_retention_days: u32,
     /// QR tokens whose signature checked out kept in memory (0: none).
     pub verify_cache_size: usize,
+    /// Encoded verify answers kept in memory (0: none; none either when the read store keeps
+    /// no certificate rows).
+    pub verify_answer_cache_size: usize,
 }
 
 impl Default for HttpConfig {
@@ -78,6 +82,7 @@ impl Default for HttpConfig {
             // Five years after the status ended.
             erasure_retention_days: 5 * 365 + 1,
             verify_cache_size: crate::verified_tokens::DEFAULT_CAPACITY,
+            verify_answer_cache_size: crate::verify_answers::DEFAULT_CAPACITY,
         }
     }
 }
@@ -103,6 +108,8 @@ struct Inner {
     pending_sign_ins: crate::console::oidc::PendingSignIns,
     /// Tokens whose signature already checked out.
     verified: VerifiedTokens,
+    /// Verify answers encoded before.
+    answers: VerifyAnswers,
     config: HttpConfig,
     limiter: Option<RateLimiter>,
 }
@@ -131,6 +138,13 @@ impl AppState {
     ) -> Self {
         config.public_base_url = config.public_base_url.trim_end_matches('/').to_string();
         let limiter = RateLimiter::new(config.verify_rate_per_second, config.verify_burst);
+        // An answer is kept with its row: without a row cache every row is new.
+        let keeps_rows = read.cache().is_some_and(|c| c.capacity > 0);
+        let answers = VerifyAnswers::new(if keeps_rows {
+            config.verify_answer_cache_size
+        } else {
+            0
+        });
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -144,6 +158,7 @@ impl AppState {
                 oidc: None,
                 pending_sign_ins: Default::default(),
                 verified: VerifiedTokens::new(config.verify_cache_size),
+                answers,
                 config,
                 limiter,
             }),
@@ -265,6 +280,11 @@ impl AppState {
         self.inner.verified.get_or_verify(token, |token| {
             registry_credential::verify_token(self.keys().public(), token)
         })
+    }
+
+    /// The verify answers kept encoded (their figures go to `/metrics`).
+    pub fn verify_answers(&self) -> &VerifyAnswers {
+        &self.inner.answers
     }
 
     /// The verified-token cache (its figures go to `/metrics`).

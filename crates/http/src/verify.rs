@@ -6,16 +6,19 @@ use crate::dto::{Relation, VerifyMember, VerifyResult};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Segments;
 use crate::state::{AppState, Disclosure};
+use crate::verify_answers::EncodedAnswer;
 use askama::Template;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
+use chrono::{DateTime, Utc};
 use registry_credential::TokenKind;
 use registry_domain::{CertificateState, Member};
 use registry_read_store::CertificateRow;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// Words joined by spaces, a word marked `true` followed by `.` (an initial), in one
 /// allocation: a scan builds a name per member (`format!` costs several times more).
@@ -65,14 +68,13 @@ fn disclose(m: &Member, level: Disclosure) -> VerifyMember {
     }
 }
 
-/// What a certificate row shows now, at the given disclosure level.
+/// What a certificate row shows at `now`, at the given disclosure level.
 pub fn verify_result(
-    state: &AppState,
     row: &CertificateRow,
     level: Disclosure,
     qr_kind: &str,
+    now: DateTime<Utc>,
 ) -> VerifyResult {
-    let now = state.registry().now();
     let today = registry_domain::time::moscow_date(now);
     let shown = row.state_on(today);
     VerifyResult {
@@ -109,52 +111,110 @@ enum Lookup {
     NotFound,
 }
 
-async fn lookup(state: &AppState, token: &str) -> ApiResult<Lookup> {
+fn count_scan(state: &str) {
+    metrics::counter!("verify_outcomes_total", "state" => state.to_owned()).increment(1);
+}
+
+/// The certificate row a token names: `None` for a forged, garbled or unknown token, and for an
+/// erased family's (its QR codes are no longer in the registry).
+async fn find(
+    state: &AppState,
+    token: &str,
+) -> ApiResult<Option<(TokenKind, Arc<CertificateRow>)>> {
     let Ok(verified) = state.verify_token(token) else {
-        metrics::counter!("verify_outcomes_total", "state" => "not_found").increment(1);
-        return Ok(Lookup::NotFound);
+        return Ok(None);
     };
-    // An erased family's QR codes are no longer in the registry: the same answer as an unknown
-    // token.
-    let Some(row) = state
+    Ok(state
         .read()
         .shared_certificate_by_token(verified.certificate_id)
         .await?
         .filter(|row| !row.is_erased())
-    else {
-        metrics::counter!("verify_outcomes_total", "state" => "not_found").increment(1);
+        .map(|row| (verified.kind, row)))
+}
+
+/// The kind of QR a verified token is, `None` for a live code past its expiry.
+fn fresh_kind(kind: TokenKind, now: DateTime<Utc>) -> Option<&'static str> {
+    match kind {
+        TokenKind::Static => Some("static"),
+        TokenKind::Live { expires_at } if expires_at >= now.timestamp() => Some("live"),
+        TokenKind::Live { .. } => None,
+    }
+}
+
+/// What a scan shows: one rule for every state that is not valid, a verifier sees no one.
+fn shown(state: &AppState, row: &CertificateRow, kind: &str, now: DateTime<Utc>) -> VerifyResult {
+    let mut result = verify_result(row, state.config().disclosure, kind, now);
+    if !result.valid {
+        result.members.clear();
+    }
+    result
+}
+
+/// What a live code past its expiry shows: that it is stale, and no one.
+fn live_expired(state: &AppState, row: &CertificateRow, now: DateTime<Utc>) -> VerifyResult {
+    let mut result = verify_result(row, state.config().disclosure, "live", now);
+    result.valid = false;
+    result.reason = Some("live_code_expired".into());
+    result.members.clear();
+    result
+}
+
+async fn lookup(state: &AppState, token: &str) -> ApiResult<Lookup> {
+    let Some((token_kind, row)) = find(state, token).await? else {
+        count_scan("not_found");
         return Ok(Lookup::NotFound);
     };
-    let level = state.config().disclosure;
     let now = state.registry().now();
-    // One rule for every state that is not valid: a verifier sees no one.
-    let shown = |kind: &str| {
-        let mut result = verify_result(state, &row, level, kind);
-        if !result.valid {
-            result.members.clear();
-        }
-        result
+    let found = match fresh_kind(token_kind, now) {
+        Some(kind) => Lookup::Found(shown(state, &row, kind, now)),
+        None => Lookup::LiveExpired(live_expired(state, &row, now)),
     };
-    let found = match verified.kind {
-        TokenKind::Static => Lookup::Found(shown("static")),
-        TokenKind::Live { expires_at } if expires_at >= now.timestamp() => {
-            Lookup::Found(shown("live"))
-        }
-        TokenKind::Live { .. } => {
-            let mut result = verify_result(state, &row, level, "live");
-            result.valid = false;
-            result.reason = Some("live_code_expired".into());
-            result.members.clear();
-            Lookup::LiveExpired(result)
-        }
-    };
-    let label = match &found {
-        Lookup::Found(r) => r.state.clone(),
-        Lookup::LiveExpired(_) => "live_code_expired".into(),
-        Lookup::NotFound => "not_found".into(),
-    };
-    metrics::counter!("verify_outcomes_total", "state" => label).increment(1);
+    count_scan(match &found {
+        Lookup::Found(r) => &r.state,
+        _ => "live_code_expired",
+    });
     Ok(found)
+}
+
+/// A scan answered as JSON: a code scanned again on the same day, with nothing changed, from
+/// its kept answer (`verify_answers`).
+async fn json_answer(state: &AppState, token: &str) -> ApiResult<Response> {
+    let Some((token_kind, row)) = find(state, token).await? else {
+        count_scan("not_found");
+        return Err(ApiError::NotFound("no such certificate"));
+    };
+    let now = state.registry().now();
+    let Some(kind) = fresh_kind(token_kind, now) else {
+        count_scan("live_code_expired");
+        return Ok(Json(live_expired(state, &row, now)).into_response());
+    };
+    let day = registry_domain::time::moscow_date(now);
+    let answers = state.verify_answers();
+    if let Some(kept) = answers.get(&row, day, kind) {
+        count_scan(&kept.state);
+        return Ok(json_body(kept.body(now)));
+    }
+    let result = shown(state, &row, kind, now);
+    count_scan(&result.state);
+    if answers.keeps() {
+        if let Some(encoded) = EncodedAnswer::encode(Arc::clone(&row), day, &result) {
+            let encoded = Arc::new(encoded);
+            answers.keep(kind, Arc::clone(&encoded));
+            return Ok(json_body(encoded.body(now)));
+        }
+    }
+    Ok(Json(result).into_response())
+}
+
+fn json_body(body: Vec<u8>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 fn rate_limit(state: &AppState, client: SocketAddr) -> ApiResult<()> {
@@ -175,12 +235,9 @@ pub async fn verify_json(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     Segments(token): Segments<String>,
-) -> ApiResult<Json<VerifyResult>> {
+) -> ApiResult<Response> {
     rate_limit(&state, client)?;
-    match lookup(&state, &token).await? {
-        Lookup::Found(r) | Lookup::LiveExpired(r) => Ok(Json(r)),
-        Lookup::NotFound => Err(ApiError::NotFound("no such certificate")),
-    }
+    json_answer(&state, &token).await
 }
 
 fn wants_json(headers: &HeaderMap) -> bool {
@@ -358,10 +415,13 @@ pub async fn verify_page(
     if let Err(e) = rate_limit(&state, client) {
         return e.into_response();
     }
+    if json {
+        return json_answer(&state, &token)
+            .await
+            .unwrap_or_else(IntoResponse::into_response);
+    }
     match lookup(&state, &token).await {
-        Ok(Lookup::Found(r) | Lookup::LiveExpired(r)) if json => Json(r).into_response(),
         Ok(Lookup::Found(r) | Lookup::LiveExpired(r)) => render_page(&r),
-        Ok(Lookup::NotFound) if json => ApiError::NotFound("no such certificate").into_response(),
         Ok(Lookup::NotFound) => not_found_page(&state),
         Err(e) => e.into_response(),
     }

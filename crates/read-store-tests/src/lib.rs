@@ -7,7 +7,8 @@
 
 pub mod cached;
 mod given_up;
-mod rows;
+/// Families and rows to store, for this suite and for the unit tests of crates above the stores.
+pub mod rows;
 pub mod tree;
 
 pub use given_up::a_rebuild_given_up_during_a_write_leaves_the_store_answering_as_before;

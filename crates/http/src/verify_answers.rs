@@ -1,0 +1,147 @@
+//! The JSON answers of `GET /api/v1/verify/{token}`, kept encoded per certificate, so a code
+//! scanned again is answered by copying bytes and writing the clock: building the members'
+//! names and encoding the answer were about a sixth of a warm scan's CPU.
+//!
+//! An answer is kept with the certificate row it was made from (the row cache's shared copy),
+//! the Moscow day it was made on and the kind of QR, and is used only while all three are the
+//! same: a changed row (a new event, a rebuild's swap, an eviction) or a new day (an expiry, a
+//! `valid_from` reached) makes a new answer. Only `checked_at` changes between scans of one
+//! answer; it is written at each scan, exactly as the encoder writes it.
+//!
+//! Bounded (`--verify-answer-cache-size` entries, about 1 KB each; 0 keeps none), with its size,
+//! entries, hits and misses in `/metrics` under `cache="verify_answers"`. It keeps nothing when
+//! the read store keeps no rows (a shared PostgreSQL read store): every row would be new.
+
+use crate::dto::VerifyResult;
+use axum::body::Bytes;
+use chrono::{DateTime, NaiveDate, Utc};
+use registry_domain::CertificateId;
+use registry_read_store::CertificateRow;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// The default number of answers kept: as many as the certificate rows the row cache keeps.
+pub const DEFAULT_CAPACITY: usize = registry_read_store::CERTIFICATE_CACHE_DEFAULT;
+
+/// An answer encoded around its `checked_at`.
+#[derive(Debug)]
+pub struct EncodedAnswer {
+    row: Arc<CertificateRow>,
+    day: NaiveDate,
+    /// The answer's `state`, for the scan counter.
+    pub state: String,
+    /// The JSON up to and including `"checked_at":`.
+    head: Bytes,
+    /// The JSON after the `checked_at` value.
+    tail: Bytes,
+}
+
+/// The key the split is made at: a clock no scan can show.
+const PLACEHOLDER: &[u8] = br#""checked_at":"1970-01-01T00:00:00Z""#;
+const KEY: &[u8] = br#""checked_at":"#;
+
+impl EncodedAnswer {
+    /// Encodes `result`, made from `row` on `day`; `None` if it cannot be split at its clock
+    /// (the caller then answers without keeping it).
+    pub fn encode(row: Arc<CertificateRow>, day: NaiveDate, result: &VerifyResult) -> Option<Self> {
+        let mut placeholder = result.clone();
+        placeholder.checked_at = DateTime::UNIX_EPOCH;
+        let json = serde_json::to_vec(&placeholder).ok()?;
+        // Names and numbers are JSON strings, whose quotes are escaped: the key appears once.
+        let at = json
+            .windows(PLACEHOLDER.len())
+            .position(|w| w == PLACEHOLDER)?;
+        let json = Bytes::from(json);
+        Some(Self {
+            row,
+            day,
+            state: result.state.clone(),
+            head: json.slice(..at + KEY.len()),
+            tail: json.slice(at + PLACEHOLDER.len()..),
+        })
+    }
+
+    /// The answer as scanned at `now`.
+    pub fn body(&self, now: DateTime<Utc>) -> Vec<u8> {
+        let mut body = Vec::with_capacity(self.head.len() + self.tail.len() + 40);
+        body.extend_from_slice(&self.head);
+        // The clock exactly as the encoder writes it (the answer without this cache).
+        if serde_json::to_writer(&mut body, &now).is_err() {
+            body.extend_from_slice(b"null");
+        }
+        body.extend_from_slice(&self.tail);
+        body
+    }
+}
+
+type Key = (CertificateId, &'static str);
+
+#[derive(Debug)]
+pub struct VerifyAnswers {
+    /// `None` when the configured size is 0.
+    cache: Option<quick_cache::sync::Cache<Key, Arc<EncodedAnswer>>>,
+    /// Counted here, not by the cache: an answer kept for an older row is a miss.
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl VerifyAnswers {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            cache: (capacity > 0).then(|| quick_cache::sync::Cache::new(capacity)),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether answers are kept at all (a size above 0).
+    pub fn keeps(&self) -> bool {
+        self.cache.is_some()
+    }
+
+    /// The answer kept for this certificate and kind of QR, if it was made from this very row
+    /// on this day.
+    pub fn get(
+        &self,
+        row: &Arc<CertificateRow>,
+        day: NaiveDate,
+        kind: &'static str,
+    ) -> Option<Arc<EncodedAnswer>> {
+        let kept = self
+            .cache
+            .as_ref()?
+            .get(&(row.token_id, kind))
+            .filter(|kept| Arc::ptr_eq(&kept.row, row) && kept.day == day);
+        let counter = if kept.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        kept
+    }
+
+    pub fn keep(&self, kind: &'static str, answer: Arc<EncodedAnswer>) {
+        if let Some(cache) = &self.cache {
+            cache.insert((answer.row.token_id, kind), answer);
+        }
+    }
+
+    /// The cache's figures for `/metrics`.
+    pub fn figures(&self) -> registry_read_store::CacheFigures {
+        let (capacity, entries) = self
+            .cache
+            .as_ref()
+            .map_or((0, 0), |c| (c.capacity(), c.len()));
+        registry_read_store::CacheFigures {
+            name: "verify_answers",
+            capacity,
+            entries,
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

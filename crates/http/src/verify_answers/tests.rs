@@ -1,0 +1,87 @@
+use super::*;
+use crate::state::Disclosure;
+use crate::verify::verify_result;
+use chrono::TimeZone;
+use registry_read_store_tests::rows::{certificate, family};
+
+fn row(surname: &str) -> Arc<CertificateRow> {
+    Arc::new(certificate(
+        &family(7, surname, "77-000007", "Р-7"),
+        3,
+        true,
+    ))
+}
+
+fn at(secs: i64, nanos: u32) -> DateTime<Utc> {
+    Utc.timestamp_opt(secs, nanos).unwrap()
+}
+
+fn day(now: DateTime<Utc>) -> NaiveDate {
+    registry_domain::time::moscow_date(now)
+}
+
+#[test]
+fn given_a_kept_answer_when_scanned_at_another_moment_then_it_is_byte_for_byte_the_fresh_encoding()
+{
+    // Quotes, a backslash and the placeholder itself inside a name: escaped, never the key.
+    for surname in [
+        "Ёлкина",
+        r#"Ива"нова\"#,
+        r#""checked_at":"1970-01-01T00:00:00Z""#,
+    ] {
+        let row = row(surname);
+        let made = at(1_796_000_000, 0);
+        for level in [Disclosure::Full, Disclosure::Standard, Disclosure::Minimal] {
+            let result = verify_result(&row, level, "static", made);
+            let kept = EncodedAnswer::encode(Arc::clone(&row), day(made), &result).unwrap();
+            for now in [
+                made,
+                at(1_796_000_017, 123_456_789),
+                at(1_796_000_020, 1_000),
+            ] {
+                let fresh = verify_result(&row, level, "static", now);
+                assert_eq!(
+                    String::from_utf8(kept.body(now)).unwrap(),
+                    serde_json::to_string(&fresh).unwrap(),
+                    "{surname} at {now}"
+                );
+            }
+            assert_eq!(kept.state, result.state);
+        }
+    }
+}
+
+#[test]
+fn given_a_kept_answer_when_the_row_the_day_or_the_kind_differs_then_it_is_not_used() {
+    let answers = VerifyAnswers::new(10);
+    let (kept_row, now) = (row("Ёлкина"), at(1_796_000_000, 0));
+    let result = verify_result(&kept_row, Disclosure::Standard, "static", now);
+    let encoded = EncodedAnswer::encode(Arc::clone(&kept_row), day(now), &result).unwrap();
+    answers.keep("static", Arc::new(encoded));
+
+    assert!(answers.get(&kept_row, day(now), "static").is_some());
+    // The same certificate read again (a new event, a swap): another row, even if equal.
+    let reread = Arc::new(CertificateRow::clone(&kept_row));
+    assert!(answers.get(&reread, day(now), "static").is_none());
+    assert!(answers
+        .get(&kept_row, day(now).succ_opt().unwrap(), "static")
+        .is_none());
+    assert!(answers.get(&kept_row, day(now), "live").is_none());
+
+    let figures = answers.figures();
+    assert_eq!((figures.hits, figures.misses, figures.entries), (1, 3, 1));
+}
+
+#[test]
+fn given_a_size_of_zero_when_answers_are_kept_then_none_is() {
+    let answers = VerifyAnswers::new(0);
+    let (row, now) = (row("Ёлкина"), at(1_796_000_000, 0));
+    let result = verify_result(&row, Disclosure::Standard, "static", now);
+    answers.keep(
+        "static",
+        Arc::new(EncodedAnswer::encode(Arc::clone(&row), day(now), &result).unwrap()),
+    );
+    assert!(!answers.keeps());
+    assert!(answers.get(&row, day(now), "static").is_none());
+    assert_eq!(answers.figures().capacity, 0);
+}
