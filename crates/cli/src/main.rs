@@ -174,7 +174,7 @@ struct ServeArgs {
     /// QR tokens whose signature checked out kept in memory, about 100 bytes each (0: none).
     #[arg(long, env = "REGISTRY_VERIFY_CACHE_SIZE", default_value_t = registry_http::VERIFY_CACHE_DEFAULT)]
     verify_cache_size: usize,
-    /// Verify answers kept encoded for codes scanned again, about 1 KB each (0: none; none
+    /// Verify answers kept encoded for codes scanned again, about 2 KB each (0: none; none
     /// either without the certificate cache).
     #[arg(long, env = "REGISTRY_VERIFY_ANSWER_CACHE_SIZE", default_value_t = registry_http::VERIFY_ANSWER_CACHE_DEFAULT)]
     verify_answer_cache_size: usize,

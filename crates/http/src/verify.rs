@@ -197,9 +197,9 @@ async fn json_answer(state: &AppState, token: &str) -> ApiResult<Response> {
     let result = shown(state, &row, kind, now);
     count_scan(&result.state);
     if answers.keeps() {
-        if let Some(encoded) = EncodedAnswer::encode(Arc::clone(&row), day, &result) {
+        if let Some(encoded) = EncodedAnswer::encode(&row, day, &result) {
             let encoded = Arc::new(encoded);
-            answers.keep(kind, Arc::clone(&encoded));
+            answers.keep(&row, kind, Arc::clone(&encoded));
             return Ok(json_body(encoded.body(now)));
         }
     }

@@ -2,7 +2,8 @@
 //! scanned again is answered by copying bytes and writing the clock: building the members'
 //! names and encoding the answer were about a sixth of a warm scan's CPU.
 //!
-//! An answer is kept with the certificate row it was made from (the row cache's shared copy),
+//! An answer is kept with the address of the certificate row it was made from (the row cache's
+//! shared copy),
 //! the Moscow day it was made on and the kind of QR, and is used only while all three are the
 //! same: a changed row (a new event, a rebuild's swap, an eviction) or a new day (an expiry, a
 //! `valid_from` reached) makes a new answer. Only `checked_at` changes between scans of one
@@ -18,7 +19,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use registry_domain::CertificateId;
 use registry_read_store::CertificateRow;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 /// The default number of answers kept: as many as the certificate rows the row cache keeps.
 pub const DEFAULT_CAPACITY: usize = registry_read_store::CERTIFICATE_CACHE_DEFAULT;
@@ -26,7 +27,9 @@ pub const DEFAULT_CAPACITY: usize = registry_read_store::CERTIFICATE_CACHE_DEFAU
 /// An answer encoded around its `checked_at`.
 #[derive(Debug)]
 pub struct EncodedAnswer {
-    row: Arc<CertificateRow>,
+    /// The row it was made from, by address only: a `Weak` keeps the allocation (so no other
+    /// row can take the address) but not the row, which the row cache alone keeps alive.
+    row: Weak<CertificateRow>,
     day: NaiveDate,
     /// The answer's `state`, for the scan counter.
     pub state: String,
@@ -43,7 +46,11 @@ const KEY: &[u8] = br#""checked_at":"#;
 impl EncodedAnswer {
     /// Encodes `result`, made from `row` on `day`; `None` if it cannot be split at its clock
     /// (the caller then answers without keeping it).
-    pub fn encode(row: Arc<CertificateRow>, day: NaiveDate, result: &VerifyResult) -> Option<Self> {
+    pub fn encode(
+        row: &Arc<CertificateRow>,
+        day: NaiveDate,
+        result: &VerifyResult,
+    ) -> Option<Self> {
         let mut placeholder = result.clone();
         placeholder.checked_at = DateTime::UNIX_EPOCH;
         let json = serde_json::to_vec(&placeholder).ok()?;
@@ -51,9 +58,12 @@ impl EncodedAnswer {
         let at = json
             .windows(PLACEHOLDER.len())
             .position(|w| w == PLACEHOLDER)?;
+        // Kept for hours: exactly its length, not the encoder's doubled capacity.
+        let mut json = json;
+        json.shrink_to_fit();
         let json = Bytes::from(json);
         Some(Self {
-            row,
+            row: Arc::downgrade(row),
             day,
             state: result.state.clone(),
             head: json.slice(..at + KEY.len()),
@@ -75,6 +85,10 @@ impl EncodedAnswer {
 }
 
 type Key = (CertificateId, &'static str);
+
+fn key(row: &CertificateRow, kind: &'static str) -> Key {
+    (row.token_id, kind)
+}
 
 #[derive(Debug)]
 pub struct VerifyAnswers {
@@ -107,11 +121,10 @@ impl VerifyAnswers {
         day: NaiveDate,
         kind: &'static str,
     ) -> Option<Arc<EncodedAnswer>> {
-        let kept = self
-            .cache
-            .as_ref()?
-            .get(&(row.token_id, kind))
-            .filter(|kept| Arc::ptr_eq(&kept.row, row) && kept.day == day);
+        let kept =
+            self.cache.as_ref()?.get(&key(row, kind)).filter(|kept| {
+                std::ptr::eq(kept.row.as_ptr(), Arc::as_ptr(row)) && kept.day == day
+            });
         let counter = if kept.is_some() {
             &self.hits
         } else {
@@ -121,9 +134,10 @@ impl VerifyAnswers {
         kept
     }
 
-    pub fn keep(&self, kind: &'static str, answer: Arc<EncodedAnswer>) {
+    /// Keeps `answer`, made from `row`.
+    pub fn keep(&self, row: &CertificateRow, kind: &'static str, answer: Arc<EncodedAnswer>) {
         if let Some(cache) = &self.cache {
-            cache.insert((answer.row.token_id, kind), answer);
+            cache.insert(key(row, kind), answer);
         }
     }
 

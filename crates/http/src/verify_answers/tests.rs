@@ -33,7 +33,7 @@ fn given_a_kept_answer_when_scanned_at_another_moment_then_it_is_byte_for_byte_t
         let made = at(1_796_000_000, 0);
         for level in [Disclosure::Full, Disclosure::Standard, Disclosure::Minimal] {
             let result = verify_result(&row, level, "static", made);
-            let kept = EncodedAnswer::encode(Arc::clone(&row), day(made), &result).unwrap();
+            let kept = EncodedAnswer::encode(&row, day(made), &result).unwrap();
             for now in [
                 made,
                 at(1_796_000_017, 123_456_789),
@@ -56,8 +56,8 @@ fn given_a_kept_answer_when_the_row_the_day_or_the_kind_differs_then_it_is_not_u
     let answers = VerifyAnswers::new(10);
     let (kept_row, now) = (row("Ёлкина"), at(1_796_000_000, 0));
     let result = verify_result(&kept_row, Disclosure::Standard, "static", now);
-    let encoded = EncodedAnswer::encode(Arc::clone(&kept_row), day(now), &result).unwrap();
-    answers.keep("static", Arc::new(encoded));
+    let encoded = EncodedAnswer::encode(&kept_row, day(now), &result).unwrap();
+    answers.keep(&kept_row, "static", Arc::new(encoded));
 
     assert!(answers.get(&kept_row, day(now), "static").is_some());
     // The same certificate read again (a new event, a swap): another row, even if equal.
@@ -70,6 +70,14 @@ fn given_a_kept_answer_when_the_row_the_day_or_the_kind_differs_then_it_is_not_u
 
     let figures = answers.figures();
     assert_eq!((figures.hits, figures.misses, figures.entries), (1, 3, 1));
+
+    // The answer does not keep its row alive: once the row cache lets it go, the row is freed,
+    // and a row read again (wherever it lands) is not taken for it.
+    drop(reread);
+    let weak = Arc::downgrade(&kept_row);
+    drop(kept_row);
+    assert!(weak.upgrade().is_none(), "the kept answer held its row");
+    assert!(answers.get(&row("Ёлкина"), day(now), "static").is_none());
 }
 
 #[test]
@@ -78,8 +86,9 @@ fn given_a_size_of_zero_when_answers_are_kept_then_none_is() {
     let (row, now) = (row("Ёлкина"), at(1_796_000_000, 0));
     let result = verify_result(&row, Disclosure::Standard, "static", now);
     answers.keep(
+        &row,
         "static",
-        Arc::new(EncodedAnswer::encode(Arc::clone(&row), day(now), &result).unwrap()),
+        Arc::new(EncodedAnswer::encode(&row, day(now), &result).unwrap()),
     );
     assert!(!answers.keeps());
     assert!(answers.get(&row, day(now), "static").is_none());
