@@ -111,8 +111,15 @@ enum Lookup {
     NotFound,
 }
 
-fn count_scan(state: &str) {
-    metrics::counter!("verify_outcomes_total", "state" => state.to_owned()).increment(1);
+/// Counts a scan by what it showed (a fixed set of labels, none allocated per scan).
+fn count_scan(state: &'static str) {
+    metrics::counter!("verify_outcomes_total", "state" => state).increment(1);
+}
+
+/// The state a row shows at `now` (the `state` of its answer).
+fn state_at(row: &CertificateRow, now: DateTime<Utc>) -> &'static str {
+    row.state_on(registry_domain::time::moscow_date(now))
+        .as_str()
 }
 
 /// The certificate row a token names: `None` for a forged, garbled or unknown token, and for an
@@ -170,7 +177,7 @@ async fn lookup(state: &AppState, token: &str) -> ApiResult<Lookup> {
         None => Lookup::LiveExpired(live_expired(state, &row, now)),
     };
     count_scan(match &found {
-        Lookup::Found(r) => &r.state,
+        Lookup::Found(_) => state_at(&row, now),
         _ => "live_code_expired",
     });
     Ok(found)
@@ -191,22 +198,22 @@ async fn json_answer(state: &AppState, token: &str) -> ApiResult<Response> {
     let day = registry_domain::time::moscow_date(now);
     let answers = state.verify_answers();
     if let Some(kept) = answers.get(&row, day, kind) {
-        count_scan(&kept.state);
+        count_scan(kept.state);
         return Ok(json_body(kept.body(now)));
     }
+    let label = state_at(&row, now);
+    count_scan(label);
     let result = shown(state, &row, kind, now);
-    count_scan(&result.state);
     if answers.keeps() {
-        if let Some(encoded) = EncodedAnswer::encode(&row, day, &result) {
-            let encoded = Arc::new(encoded);
-            answers.keep(&row, kind, Arc::clone(&encoded));
-            return Ok(json_body(encoded.body(now)));
+        if let Some((kept, body)) = EncodedAnswer::encode(&row, day, label, &result) {
+            answers.keep(&row, kind, Arc::new(kept));
+            return Ok(json_body(body));
         }
     }
     Ok(Json(result).into_response())
 }
 
-fn json_body(body: Vec<u8>) -> Response {
+fn json_body(body: impl IntoResponse) -> Response {
     (
         [(
             header::CONTENT_TYPE,

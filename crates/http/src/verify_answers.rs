@@ -3,13 +3,12 @@
 //! names and encoding the answer were about a sixth of a warm scan's CPU.
 //!
 //! An answer is kept with the address of the certificate row it was made from (the row cache's
-//! shared copy),
-//! the Moscow day it was made on and the kind of QR, and is used only while all three are the
-//! same: a changed row (a new event, a rebuild's swap, an eviction) or a new day (an expiry, a
+//! shared copy), the Moscow day it was made on and the kind of QR, and is used only while all
+//! three are the same: a changed row (a new event, a rebuild's swap, an eviction) or a new day (an expiry, a
 //! `valid_from` reached) makes a new answer. Only `checked_at` changes between scans of one
 //! answer; it is written at each scan, exactly as the encoder writes it.
 //!
-//! Bounded (`--verify-answer-cache-size` entries, about 1 KB each; 0 keeps none), with its size,
+//! Bounded (`--verify-answer-cache-size` entries, about 2 KB each resident; 0 keeps none), with its size,
 //! entries, hits and misses in `/metrics` under `cache="verify_answers"`. It keeps nothing when
 //! the read store keeps no rows (a shared PostgreSQL read store): every row would be new.
 
@@ -32,43 +31,41 @@ pub struct EncodedAnswer {
     row: Weak<CertificateRow>,
     day: NaiveDate,
     /// The answer's `state`, for the scan counter.
-    pub state: String,
+    pub state: &'static str,
     /// The JSON up to and including `"checked_at":`.
     head: Bytes,
     /// The JSON after the `checked_at` value.
     tail: Bytes,
 }
 
-/// The key the split is made at: a clock no scan can show.
-const PLACEHOLDER: &[u8] = br#""checked_at":"1970-01-01T00:00:00Z""#;
 const KEY: &[u8] = br#""checked_at":"#;
 
 impl EncodedAnswer {
-    /// Encodes `result`, made from `row` on `day`; `None` if it cannot be split at its clock
-    /// (the caller then answers without keeping it).
+    /// Encodes `result` (whose state is `state`), made from `row` on `day`, once: the whole
+    /// answer for this scan, and the answer kept for the next ones. `None` if it cannot be split
+    /// at its clock (the caller then answers without keeping it).
     pub fn encode(
         row: &Arc<CertificateRow>,
         day: NaiveDate,
+        state: &'static str,
         result: &VerifyResult,
-    ) -> Option<Self> {
-        let mut placeholder = result.clone();
-        placeholder.checked_at = DateTime::UNIX_EPOCH;
-        let json = serde_json::to_vec(&placeholder).ok()?;
+    ) -> Option<(Self, Bytes)> {
+        let mut json = serde_json::to_vec(result).ok()?;
+        let mut clock = KEY.to_vec();
+        serde_json::to_writer(&mut clock, &result.checked_at).ok()?;
         // Names and numbers are JSON strings, whose quotes are escaped: the key appears once.
-        let at = json
-            .windows(PLACEHOLDER.len())
-            .position(|w| w == PLACEHOLDER)?;
+        let at = json.windows(clock.len()).position(|w| w == clock)?;
         // Kept for hours: exactly its length, not the encoder's doubled capacity.
-        let mut json = json;
         json.shrink_to_fit();
         let json = Bytes::from(json);
-        Some(Self {
+        let kept = Self {
             row: Arc::downgrade(row),
             day,
-            state: result.state.clone(),
+            state,
             head: json.slice(..at + KEY.len()),
-            tail: json.slice(at + PLACEHOLDER.len()..),
-        })
+            tail: json.slice(at + clock.len()..),
+        };
+        Some((kept, json))
     }
 
     /// The answer as scanned at `now`.
