@@ -182,7 +182,9 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
 }
 
 fn new_signing_key() -> SigningKey {
-    SigningKey::generate(&mut rand::rngs::OsRng)
+    let mut seed = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
+    SigningKey::from_bytes(&seed)
 }
 
 /// Writes `contents` to `path` through a temporary file and a rename, owner-only.
