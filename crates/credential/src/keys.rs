@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
+use zeroize::Zeroizing;
 
 /// A key id: the first four bytes of the SHA-256 of the public key.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -181,9 +182,11 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
     }
 }
 
+/// A new key from 32 bytes of the operating system's generator (ed25519-dalek 3's `generate`
+/// wants `rand_core` 0.9; ADR 26). The seed is wiped once the key holds it.
 fn new_signing_key() -> SigningKey {
-    let mut seed = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
+    let mut seed = Zeroizing::new([0u8; 32]);
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, seed.as_mut());
     SigningKey::from_bytes(&seed)
 }
 
@@ -264,10 +267,18 @@ impl KeyRing {
             if !(name.starts_with("ed25519-") && name.ends_with(".key")) {
                 continue;
             }
-            let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-            let seed: [u8; 32] = decode_hex(text.trim())
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(|| KeyError::Invalid(path.display().to_string()))?;
+            // The secret's copies (the file's text, its bytes) are wiped when dropped.
+            let text = Zeroizing::new(std::fs::read_to_string(&path).map_err(io(&path))?);
+            let bytes = Zeroizing::new(
+                decode_hex(text.trim())
+                    .ok_or_else(|| KeyError::Invalid(path.display().to_string()))?,
+            );
+            let seed: Zeroizing<[u8; 32]> = Zeroizing::new(
+                bytes
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| KeyError::Invalid(path.display().to_string()))?,
+            );
             let key = SigningKey::from_bytes(&seed);
             let kid = KeyId::of(&key.verifying_key());
             let status = if kid == signing_id {
@@ -291,8 +302,13 @@ impl KeyRing {
     pub fn rotate(dir: &Path) -> Result<KeyId, KeyError> {
         let key = new_signing_key();
         let kid = KeyId::of(&key.verifying_key());
-        let hex: String = key.to_bytes().iter().map(|b| format!("{b:02x}")).collect();
-        write_private(&key_file(dir, kid), &format!("{hex}\n"))?;
+        let mut hex = Zeroizing::new(String::with_capacity(65));
+        for b in Zeroizing::new(key.to_bytes()).iter() {
+            // Into the wiped string itself (its capacity never grows), not a temporary.
+            let _ = std::fmt::Write::write_fmt(&mut *hex, format_args!("{b:02x}"));
+        }
+        hex.push('\n');
+        write_private(&key_file(dir, kid), &hex)?;
         write_private(&dir.join(SIGNING_FILE), &format!("{}\n", kid.to_hex()))?;
         Ok(kid)
     }
