@@ -269,14 +269,9 @@ impl KeyRing {
             }
             // The secret's copies (the file's text, its bytes) are wiped when dropped.
             let text = Zeroizing::new(std::fs::read_to_string(&path).map_err(io(&path))?);
-            let bytes = Zeroizing::new(
-                decode_hex(text.trim())
-                    .ok_or_else(|| KeyError::Invalid(path.display().to_string()))?,
-            );
-            let seed: Zeroizing<[u8; 32]> = Zeroizing::new(
-                bytes
-                    .as_slice()
-                    .try_into()
+            let bytes = Zeroizing::new(decode_hex(text.trim()).unwrap_or_default());
+            let seed = Zeroizing::new(
+                <[u8; 32]>::try_from(bytes.as_slice())
                     .map_err(|_| KeyError::Invalid(path.display().to_string()))?,
             );
             let key = SigningKey::from_bytes(&seed);

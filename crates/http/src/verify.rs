@@ -103,12 +103,19 @@ pub fn verify_result(
     }
 }
 
-/// Why a lookup found nothing to show.
-enum Lookup {
-    Found(VerifyResult),
-    /// A genuine live token past its expiry.
-    LiveExpired(VerifyResult),
+/// What a scanned token resolves to, before its answer is made (the page and the JSON answer
+/// part only there).
+enum Scan {
+    /// A forged, garbled or unknown token, or an erased family's.
     NotFound,
+    /// A genuine live code past its expiry: what it shows.
+    LiveExpired(VerifyResult),
+    /// A genuine code to answer: its row, its kind of QR and the moment of the scan.
+    Fresh {
+        row: Arc<CertificateRow>,
+        kind: &'static str,
+        now: DateTime<Utc>,
+    },
 }
 
 /// Counts a scan by what it showed (a fixed set of labels, none allocated per scan).
@@ -166,34 +173,29 @@ fn live_expired(state: &AppState, row: &CertificateRow, now: DateTime<Utc>) -> V
     result
 }
 
-async fn lookup(state: &AppState, token: &str) -> ApiResult<Lookup> {
+/// Resolves a scanned token; a scan that ends here (not found, a stale live code) is counted.
+async fn scan(state: &AppState, token: &str) -> ApiResult<Scan> {
     let Some((token_kind, row)) = find(state, token).await? else {
         count_scan("not_found");
-        return Ok(Lookup::NotFound);
+        return Ok(Scan::NotFound);
     };
     let now = state.registry().now();
-    let found = match fresh_kind(token_kind, now) {
-        Some(kind) => Lookup::Found(shown(state, &row, kind, now)),
-        None => Lookup::LiveExpired(live_expired(state, &row, now)),
-    };
-    count_scan(match &found {
-        Lookup::Found(_) => state_at(&row, now),
-        _ => "live_code_expired",
-    });
-    Ok(found)
+    Ok(match fresh_kind(token_kind, now) {
+        Some(kind) => Scan::Fresh { row, kind, now },
+        None => {
+            count_scan("live_code_expired");
+            Scan::LiveExpired(live_expired(state, &row, now))
+        }
+    })
 }
 
 /// A scan answered as JSON: a code scanned again on the same day, with nothing changed, from
 /// its kept answer (`verify_answers`).
 async fn json_answer(state: &AppState, token: &str) -> ApiResult<Response> {
-    let Some((token_kind, row)) = find(state, token).await? else {
-        count_scan("not_found");
-        return Err(ApiError::NotFound("no such certificate"));
-    };
-    let now = state.registry().now();
-    let Some(kind) = fresh_kind(token_kind, now) else {
-        count_scan("live_code_expired");
-        return Ok(Json(live_expired(state, &row, now)).into_response());
+    let (row, kind, now) = match scan(state, token).await? {
+        Scan::NotFound => return Err(ApiError::NotFound("no such certificate")),
+        Scan::LiveExpired(result) => return Ok(Json(result).into_response()),
+        Scan::Fresh { row, kind, now } => (row, kind, now),
     };
     let day = registry_domain::time::moscow_date(now);
     let answers = state.verify_answers();
@@ -427,9 +429,13 @@ pub async fn verify_page(
             .await
             .unwrap_or_else(IntoResponse::into_response);
     }
-    match lookup(&state, &token).await {
-        Ok(Lookup::Found(r) | Lookup::LiveExpired(r)) => render_page(&r),
-        Ok(Lookup::NotFound) => not_found_page(&state),
+    match scan(&state, &token).await {
+        Ok(Scan::Fresh { row, kind, now }) => {
+            count_scan(state_at(&row, now));
+            render_page(&shown(&state, &row, kind, now))
+        }
+        Ok(Scan::LiveExpired(result)) => render_page(&result),
+        Ok(Scan::NotFound) => not_found_page(&state),
         Err(e) => e.into_response(),
     }
 }

@@ -4,13 +4,14 @@
 //!
 //! An answer is kept with the address of the certificate row it was made from (the row cache's
 //! shared copy), the Moscow day it was made on and the kind of QR, and is used only while all
-//! three are the same: a changed row (a new event, a rebuild's swap, an eviction) or a new day (an expiry, a
-//! `valid_from` reached) makes a new answer. Only `checked_at` changes between scans of one
-//! answer; it is written at each scan, exactly as the encoder writes it.
+//! three are the same: a changed row (a new event, a rebuild's swap, an eviction) or a new day
+//! (an expiry, a `valid_from` reached) makes a new answer. Only `checked_at` changes between
+//! scans of one answer; it is written at each scan, exactly as the encoder writes it.
 //!
-//! Bounded (`--verify-answer-cache-size` entries, about 2 KB each resident; 0 keeps none), with its size,
-//! entries, hits and misses in `/metrics` under `cache="verify_answers"`. It keeps nothing when
-//! the read store keeps no rows (a shared PostgreSQL read store): every row would be new.
+//! Bounded (`--verify-answer-cache-size` entries, about 2 KB each resident; 0 keeps none), with
+//! its size, entries, hits and misses in `/metrics` under `cache="verify_answers"`. It keeps
+//! nothing when the read store keeps no rows (a shared PostgreSQL read store): every row would
+//! be new.
 
 use crate::dto::VerifyResult;
 use axum::body::Bytes;
