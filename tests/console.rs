@@ -668,3 +668,50 @@ async fn a_refused_member_shows_its_errors_at_the_form_and_appends_nothing() {
     );
     assert_eq!(app.event_count().await, before);
 }
+
+#[tokio::test]
+async fn too_many_sign_in_attempts_from_one_address_are_refused_for_a_while_others_sign_in() {
+    let app = spawn_app_with(
+        Db::Sqlite,
+        Config {
+            sign_in_rate: 1,
+            sign_in_burst: 3,
+            ..Config::default()
+        },
+    )
+    .await
+    .unwrap();
+    let guesser = browser();
+    for guess in ["rgt_one", "rgt_two", "rgt_three"] {
+        let r = sign_in(&app, &guesser, guess).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert!(r.text().await.unwrap().contains("Ключ доступа не найден"));
+    }
+    // The fourth attempt within the minute is refused before its token is looked up: even the
+    // right one starts no session.
+    let refused = sign_in(&app, &guesser, &app.officer).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.headers()["retry-after"], "60");
+    let text = refused.text().await.unwrap();
+    assert!(text.contains("Слишком много попыток входа"), "{text}");
+    assert!(
+        text.contains("name=\"csrf\""),
+        "the form is shown again: {text}"
+    );
+    let (_, at, _) = page(&guesser, format!("{}/console/search", app.base)).await;
+    assert_eq!(at, "/console/login");
+    // Starting a sign-in at the identity provider counts against the same limit.
+    let (status, _, text) = page(&guesser, format!("{}/console/oidc/login", app.base)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(text.contains("Слишком много попыток входа"), "{text}");
+
+    // An officer at another address is not held up by the guesser.
+    let colleague = reqwest::Client::builder()
+        .cookie_store(true)
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let signed_in = sign_in(&app, &colleague, &app.officer).await;
+    assert_eq!(signed_in.status(), StatusCode::OK);
+    assert_eq!(signed_in.url().path(), "/console/search");
+}

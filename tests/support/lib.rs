@@ -66,6 +66,10 @@ pub struct Config {
     pub policy: PolicyBook,
     pub verify_rate: u32,
     pub verify_burst: u32,
+    /// Console sign-in attempts a minute per address, and at once (the tests' default: no
+    /// limit, since they sign in many times from one address).
+    pub sign_in_rate: u32,
+    pub sign_in_burst: u32,
     pub body_limit: usize,
     /// How long a console session may stay unused.
     pub session_idle: chrono::Duration,
@@ -82,6 +86,8 @@ impl Default for Config {
             policy: Policy::federal_2024().into(),
             verify_rate: 0,
             verify_burst: 0,
+            sign_in_rate: 0,
+            sign_in_burst: 0,
             body_limit: 64 * 1024,
             session_idle: chrono::Duration::minutes(30),
             witness_keys: Vec::new(),
@@ -153,6 +159,8 @@ pub async fn spawn_on_listener(
             disclosure: config.disclosure,
             verify_rate_per_second: config.verify_rate,
             verify_burst: config.verify_burst,
+            sign_in_per_minute: config.sign_in_rate,
+            sign_in_burst: config.sign_in_burst,
             body_limit: config.body_limit,
             session_idle: config.session_idle,
             ..HttpConfig::default()

@@ -149,6 +149,12 @@ struct ServeArgs {
     /// Verifier burst per client address.
     #[arg(long, env = "REGISTRY_VERIFY_BURST", default_value_t = 60)]
     verify_burst: u32,
+    /// Console sign-in attempts per minute per client address (0: no limit).
+    #[arg(long, env = "REGISTRY_SIGN_IN_RATE_LIMIT", default_value_t = 10)]
+    sign_in_rate_limit: u32,
+    /// Console sign-in attempts at once per client address.
+    #[arg(long, env = "REGISTRY_SIGN_IN_BURST", default_value_t = 30)]
+    sign_in_burst: u32,
     /// Largest accepted request body in bytes.
     #[arg(long, env = "REGISTRY_BODY_LIMIT", default_value_t = 64 * 1024)]
     body_limit: usize,
@@ -481,6 +487,8 @@ async fn serve(stores: Stores, args: ServeArgs) -> anyhow::Result<()> {
             disclosure,
             verify_rate_per_second: args.verify_rate_limit,
             verify_burst: args.verify_burst,
+            sign_in_per_minute: args.sign_in_rate_limit,
+            sign_in_burst: args.sign_in_burst,
             body_limit: args.body_limit,
             live_qr_seconds: args.live_qr_seconds,
             session_idle: chrono::Duration::minutes(args.session_idle_minutes.max(1)),

@@ -1,4 +1,5 @@
-//! Per-client rate limit of the verifier endpoints (a keyed GCRA limiter from `governor`).
+//! Per-client rate limits (keyed GCRA limiters from `governor`): the verifier endpoints, and
+//! sign-in attempts at the console.
 
 use governor::{DefaultKeyedRateLimiter, Quota};
 use std::net::IpAddr;
@@ -16,6 +17,16 @@ impl RateLimiter {
         let burst = NonZeroU32::new(burst.max(per_second)).unwrap_or(rate);
         Some(Self {
             limiter: DefaultKeyedRateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
+        })
+    }
+
+    /// `None` when `per_minute` is 0 (no limit): `burst` attempts at once, then one every
+    /// `60 / per_minute` seconds.
+    pub fn per_minute(per_minute: u32, burst: u32) -> Option<Self> {
+        let rate = NonZeroU32::new(per_minute)?;
+        let burst = NonZeroU32::new(burst.max(per_minute)).unwrap_or(rate);
+        Some(Self {
+            limiter: DefaultKeyedRateLimiter::keyed(Quota::per_minute(rate).allow_burst(burst)),
         })
     }
 

@@ -48,6 +48,10 @@ pub struct HttpConfig {
     /// Verifier requests per second per client address (0 turns the limit off), and the burst.
     pub verify_rate_per_second: u32,
     pub verify_burst: u32,
+    /// Console sign-in attempts per minute per client address (a token typed in, a start at the
+    /// identity provider; 0 turns the limit off), and how many may come at once.
+    pub sign_in_per_minute: u32,
+    pub sign_in_burst: u32,
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,
     /// `/readyz` fails when the projections are further behind the log than this many events.
@@ -74,6 +78,8 @@ impl Default for HttpConfig {
             disclosure: Disclosure::Standard,
             verify_rate_per_second: 20,
             verify_burst: 60,
+            sign_in_per_minute: 10,
+            sign_in_burst: 30,
             body_limit: 64 * 1024,
             ready_max_lag: 1000,
             live_qr_seconds: 60,
@@ -112,6 +118,7 @@ struct Inner {
     answers: VerifyAnswers,
     config: HttpConfig,
     limiter: Option<RateLimiter>,
+    sign_in_limiter: Option<RateLimiter>,
 }
 
 /// The read side a handler reads from: the projections' store, the access tokens, the access
@@ -138,6 +145,8 @@ impl AppState {
     ) -> Self {
         config.public_base_url = config.public_base_url.trim_end_matches('/').to_string();
         let limiter = RateLimiter::new(config.verify_rate_per_second, config.verify_burst);
+        let sign_in_limiter =
+            RateLimiter::per_minute(config.sign_in_per_minute, config.sign_in_burst);
         // An answer is kept with its row: without a row cache every row is new.
         let keeps_rows = read.cache().is_some_and(|c| c.capacity > 0);
         let answers = VerifyAnswers::new(if keeps_rows {
@@ -161,6 +170,7 @@ impl AppState {
                 answers,
                 config,
                 limiter,
+                sign_in_limiter,
             }),
         }
     }
@@ -254,6 +264,14 @@ impl AppState {
 
     pub fn limiter(&self) -> Option<&RateLimiter> {
         self.inner.limiter.as_ref()
+    }
+
+    /// Whether `client` may try to sign in now.
+    pub fn may_sign_in(&self, client: std::net::IpAddr) -> bool {
+        self.inner
+            .sign_in_limiter
+            .as_ref()
+            .is_none_or(|limiter| limiter.allow(client))
     }
 
     pub fn keys(&self) -> Arc<KeyRing> {

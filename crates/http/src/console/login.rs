@@ -1,12 +1,12 @@
 //! Signing in with an access token, and out.
 
 use super::session::{cookie, current, set_cookie, Person, COOKIE, LOGIN_COOKIE};
-use super::{message, page, see_other};
+use super::{message, page, see_other, too_many_sign_ins, TOO_MANY_SIGN_INS};
 use crate::state::AppState;
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use registry_access::session::{new_secret, same_secret};
@@ -85,7 +85,18 @@ pub struct LoginForm {
     csrf: String,
 }
 
-pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn sign_in(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    // Counted before anything is read: a wrong token, a stale form and a right token alike.
+    if let Some(refused) = too_many_sign_ins(&state, client, || {
+        login_page(&state, StatusCode::TOO_MANY_REQUESTS, TOO_MANY_SIGN_INS, "")
+    }) {
+        return refused;
+    }
     let Ok(form) = serde_urlencoded::from_bytes::<LoginForm>(&body) else {
         return login_page(
             &state,

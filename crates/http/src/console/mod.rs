@@ -143,6 +143,33 @@ fn message(
     )
 }
 
+/// How long a person refused for too many sign-in attempts is told to wait, in seconds.
+const SIGN_IN_RETRY_AFTER: &str = "60";
+
+/// The answer to a sign-in attempt over its address's limit (`response`, made a 429 with a
+/// `Retry-After`); `None` while the address is within it.
+fn too_many_sign_ins(
+    state: &AppState,
+    client: std::net::SocketAddr,
+    response: impl FnOnce() -> Response,
+) -> Option<Response> {
+    if state.may_sign_in(client.ip()) {
+        return None;
+    }
+    tracing::warn!("sign-in attempts over the limit from one address");
+    let mut response = response();
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from_static(SIGN_IN_RETRY_AFTER),
+    );
+    Some(response)
+}
+
+/// What a person refused for too many attempts reads.
+const TOO_MANY_SIGN_INS: &str =
+    "Слишком много попыток входа с этого адреса. Подождите минуту и попробуйте снова.";
+
 /// A 303 to `to` (after a form: the browser then GETs the result, so a reload resends nothing).
 fn see_other(to: &str) -> Response {
     (

@@ -5,9 +5,9 @@
 
 use super::login::start_page;
 use super::session::{cookie, set_cookie, set_cookie_with, Person, COOKIE};
-use super::{message, see_other};
+use super::{message, see_other, too_many_sign_ins, TOO_MANY_SIGN_INS};
 use crate::state::AppState;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use registry_access::session::{new_secret, same_secret};
@@ -84,7 +84,23 @@ fn refused(text: &str) -> Response {
 }
 
 /// Sends the browser to the provider's login page.
-pub async fn start(State(state): State<AppState>) -> Response {
+pub async fn start(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
+) -> Response {
+    // Each start keeps a pending sign-in: a flood from one address must not push out the
+    // others' (the map keeps at most `PENDING_MAX`).
+    if let Some(refused) = too_many_sign_ins(&state, client, || {
+        message(
+            StatusCode::TOO_MANY_REQUESTS,
+            None,
+            "Вход не выполнен",
+            TOO_MANY_SIGN_INS,
+            "/console/login",
+        )
+    }) {
+        return refused;
+    }
     let Some(oidc) = state.oidc() else {
         return message(
             StatusCode::NOT_FOUND,
