@@ -74,12 +74,54 @@ impl EncodedAnswer {
         let mut body = Vec::with_capacity(self.head.len() + self.tail.len() + 40);
         body.extend_from_slice(&self.head);
         // The clock exactly as the encoder writes it (the answer without this cache).
-        if serde_json::to_writer(&mut body, &now).is_err() {
+        if !write_instant(&mut body, now) && serde_json::to_writer(&mut body, &now).is_err() {
             body.extend_from_slice(b"null");
         }
         body.extend_from_slice(&self.tail);
         body
     }
+}
+
+/// Writes `at` as a JSON string exactly as chrono's serde encoder does (RFC 3339 in UTC with
+/// `Z`, the fraction of a second in 3, 6 or 9 digits as needed, none when whole), for years
+/// 0–9999 without a leap second; `false` (nothing written) otherwise. The encoder goes through
+/// `fmt` and serde_json's escaping: about 2,500 of a warm scan's 55,000 instructions.
+fn write_instant(out: &mut Vec<u8>, at: DateTime<Utc>) -> bool {
+    use chrono::{Datelike, Timelike};
+    let (year, nanos) = (at.year(), at.nanosecond());
+    if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
+        return false;
+    }
+    fn digits(out: &mut Vec<u8>, mut value: u32, width: usize) {
+        let start = out.len();
+        out.resize(start + width, b'0');
+        for place in out[start..].iter_mut().rev() {
+            *place = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    }
+    out.push(b'"');
+    digits(out, year as u32, 4);
+    for (separator, value) in [
+        (b'-', at.month()),
+        (b'-', at.day()),
+        (b'T', at.hour()),
+        (b':', at.minute()),
+        (b':', at.second()),
+    ] {
+        out.push(separator);
+        digits(out, value, 2);
+    }
+    if nanos != 0 {
+        out.push(b'.');
+        match (nanos % 1_000_000, nanos % 1_000) {
+            (0, _) => digits(out, nanos / 1_000_000, 3),
+            (_, 0) => digits(out, nanos / 1_000, 6),
+            _ => digits(out, nanos, 9),
+        }
+    }
+    out.extend_from_slice(b"Z\"");
+    true
 }
 
 type Key = (CertificateId, &'static str);

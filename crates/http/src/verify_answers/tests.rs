@@ -51,6 +51,52 @@ fn given_a_kept_answer_when_scanned_at_another_moment_then_it_is_byte_for_byte_t
 }
 
 #[test]
+fn given_any_instant_when_written_by_hand_then_it_is_the_encoder_s_text_or_left_to_it() {
+    let mut instants = vec![
+        at(0, 0),
+        at(1_796_000_000, 0),
+        at(1_796_000_017, 120_000_000),
+        at(1_796_000_017, 123_456_000),
+        at(1_796_000_017, 123_456_789),
+        at(1_796_000_017, 1),
+        at(1_796_000_017, 999_999_999),
+        at(1_796_000_017, 100_000),
+        at(1_796_000_017, 1_000_000),
+        // A leap second, the last moment of year 9999 and the first after it, one before 0.
+        at(1_796_000_039, 1_500_000_000),
+        at(253_402_300_799, 999_000_000),
+        at(253_402_300_800, 0),
+        at(-62_167_219_201, 0),
+    ];
+    // Every second of a day and a spread of fractions, through month and year ends.
+    let mut seconds: i64 = 1_798_761_599 - 86_400;
+    while seconds < 1_798_761_599 + 86_400 {
+        instants.push(at(
+            seconds,
+            (seconds as u32 % 7) * 142_857_001 % 1_000_000_000,
+        ));
+        seconds += 1;
+    }
+    let mut by_hand = 0;
+    for now in instants {
+        let mut written = Vec::new();
+        if write_instant(&mut written, now) {
+            by_hand += 1;
+            assert_eq!(
+                String::from_utf8(written).unwrap(),
+                serde_json::to_string(&now).unwrap()
+            );
+        } else {
+            assert!(
+                written.is_empty(),
+                "{now}: left to the encoder after writing"
+            );
+        }
+    }
+    assert_eq!(by_hand, 10 + 2 * 86_400, "instants written by hand");
+}
+
+#[test]
 fn given_a_kept_answer_when_the_row_the_day_or_the_kind_differs_then_it_is_not_used() {
     let answers = VerifyAnswers::new(10);
     let (kept_row, now) = (row("Ёлкина"), at(1_796_000_000, 0));
