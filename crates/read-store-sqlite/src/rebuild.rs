@@ -136,6 +136,7 @@ impl Rebuild for SqliteRebuild {
                 }
                 tx.commit().map_err(backend)
             })();
+            drop_beside(changes);
             (conn, written)
         }));
         Ok(())
@@ -193,6 +194,16 @@ impl Rebuild for SqliteRebuild {
         self.locked = false;
         result
     }
+}
+
+/// Frees a written page on a thread of its own: a rebuild's last page holds every family, and
+/// freeing them took the writer about 0.6 s that the index could have had (BENCHMARKS.md,
+/// 2026-12-06).
+fn drop_beside<T: Send + 'static>(value: T) {
+    // Without a thread to be had, the failed spawn frees the value itself.
+    let _ = std::thread::Builder::new()
+        .name("rebuild-free".into())
+        .spawn(move || drop(value));
 }
 
 impl Drop for SqliteRebuild {
