@@ -431,3 +431,53 @@ registry_e2e::on_both_backends!(
     the_same_idempotency_key_twice_appends_once_and_answers_identically,
     roles_are_enforced_with_401_and_403_as_the_contract_says,
 );
+
+/// Guessing bearer tokens: unknown ones from one address count against the sign-in limit; past
+/// it, that address is refused (429 for a minute) even with a good token, which is then not
+/// looked up; a good token takes nothing, and another address goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_guessing_bearer_tokens_is_refused_for_a_minute_others_go_on() {
+    let app = spawn_app_with(
+        Db::Sqlite,
+        Config {
+            sign_in_rate: 1,
+            sign_in_burst: 3,
+            ..Config::default()
+        },
+    )
+    .await
+    .unwrap();
+    let families = format!("{}/api/v1/families?certificate_number=77-0000001", app.base);
+    // Known tokens take no attempts, however many requests they make.
+    for _ in 0..10 {
+        let r = app.client.get(&families).bearer_auth(&app.officer);
+        assert_eq!(r.send().await.unwrap().status(), StatusCode::OK);
+    }
+    for guess in ["rgt_one", "rgt_two", "rgt_three"] {
+        app.raw(app.client.get(&families).bearer_auth(guess))
+            .await
+            .assert_problem(401, "unauthenticated");
+    }
+    let refused = app
+        .client
+        .get(&families)
+        .bearer_auth("rgt_four")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.headers()["retry-after"], "60");
+    let problem: Value = refused.json().await.unwrap();
+    assert_eq!(problem["code"], "rate_limited");
+    // Meanwhile even the right token from that address is not looked up.
+    app.raw(app.client.get(&families).bearer_auth(&app.officer))
+        .await
+        .assert_problem(429, "rate_limited");
+    // An officer at another address is not held up by the guesser.
+    let colleague = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let r = colleague.get(&families).bearer_auth(&app.officer);
+    assert_eq!(r.send().await.unwrap().status(), StatusCode::OK);
+}

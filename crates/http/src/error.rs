@@ -55,6 +55,8 @@ pub enum ApiError {
     Validation(Vec<ProblemField>),
     NotEligible(String),
     RateLimited,
+    /// Too many unknown bearer tokens from this address: refused for a minute.
+    TooManyUnknownTokens,
     MethodNotAllowed,
     Unavailable(String),
     Internal(String),
@@ -100,7 +102,7 @@ impl ApiError {
                 "not_eligible",
                 "Not eligible",
             ),
-            ApiError::RateLimited => (
+            ApiError::RateLimited | ApiError::TooManyUnknownTokens => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
                 "Too many requests",
@@ -137,6 +139,10 @@ impl ApiError {
                 ("one or more fields are invalid; see errors".into(), errors)
             }
             ApiError::RateLimited => ("too many requests; try again shortly".into(), vec![]),
+            ApiError::TooManyUnknownTokens => (
+                "too many unknown bearer tokens from this address; try again in a minute".into(),
+                vec![],
+            ),
             ApiError::MethodNotAllowed => {
                 ("this method is not allowed on this path".into(), vec![])
             }
@@ -163,7 +169,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, _, _) = self.parts();
-        let retry = matches!(self, ApiError::RateLimited | ApiError::Unavailable(_));
+        let retry_after = match self {
+            ApiError::RateLimited | ApiError::Unavailable(_) => Some("1"),
+            ApiError::TooManyUnknownTokens => Some("60"),
+            _ => None,
+        };
         let problem = self.problem();
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (status, body).into_response();
@@ -176,8 +186,8 @@ impl IntoResponse for ApiError {
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if retry {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        if let Some(seconds) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static(seconds));
         }
         response
     }

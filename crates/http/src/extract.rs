@@ -169,11 +169,22 @@ impl FromRequestParts<AppState> for Caller {
             })
             .filter(|t| !t.is_empty() && t.len() <= 256)
             .ok_or(ApiError::Unauthenticated)?;
-        let record = state
-            .tokens()
-            .find_access_token(token)
-            .await?
-            .ok_or(ApiError::Unauthenticated)?;
+        // Guessing tokens from one address: over the sign-in limit, nothing it sends is looked
+        // up for a while (with no connection address, as in unit tests, nothing is counted).
+        let client = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        let failures = state.failed_tokens().zip(client);
+        if failures.is_some_and(|(f, client)| f.refuses(client)) {
+            return Err(ApiError::TooManyUnknownTokens);
+        }
+        let Some(record) = state.tokens().find_access_token(token).await? else {
+            return Err(match failures {
+                Some((f, client)) if f.failed(client) => ApiError::TooManyUnknownTokens,
+                _ => ApiError::Unauthenticated,
+            });
+        };
         tracing::Span::current().record("actor", tracing::field::display(record.id));
         Ok(Caller {
             token_id: record.id,

@@ -154,7 +154,7 @@ fn problem_description(status: u16) -> &'static str {
         412 => "`precondition_failed`: the `If-Match` revision is not the current one",
         413 => "`payload_too_large`: the body is over the limit",
         422 => "`validation_failed` (see `errors`) or `not_eligible`",
-        429 => "`rate_limited`: too many requests from this address; see `Retry-After`",
+        429 => "`rate_limited`: too many requests from this address (verifies), or too many unknown bearer tokens from it (a minute's pause); see `Retry-After`",
         503 => "`unavailable`: try again. A command was recorded but the views lag (retry with the same `Idempotency-Key`); a read of personal data could not be written to the access record",
         _ => "a problem",
     }
@@ -185,7 +185,10 @@ impl Modify for ProblemResponses {
             else {
                 continue;
             };
-            for status in *statuses {
+            // Every operation that takes a bearer token can refuse an address that sent too
+            // many unknown ones (429, `Retry-After: 60`).
+            let refused = statuses.contains(&401) && !statuses.contains(&429);
+            for status in statuses.iter().chain(refused.then_some(&429)) {
                 let mut response = ResponseBuilder::new()
                     .description(problem_description(*status))
                     .content(

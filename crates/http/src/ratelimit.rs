@@ -1,5 +1,5 @@
-//! Per-client rate limits (keyed GCRA limiters from `governor`): the verifier endpoints, and
-//! sign-in attempts at the console.
+//! Per-client rate limits (keyed GCRA limiters from `governor`): the verifier endpoints, sign-in
+//! attempts at the console, and unknown bearer tokens at the JSON API.
 
 use governor::{DefaultKeyedRateLimiter, Quota};
 use std::net::IpAddr;
@@ -36,5 +36,74 @@ impl RateLimiter {
             self.limiter.retain_recent();
         }
         allowed
+    }
+}
+
+/// How long an address that used up its attempts with unknown bearer tokens is refused.
+pub const FAILED_TOKENS_PAUSE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Most addresses kept as refused at once; past it, the lapsed ones are forgotten first.
+const MOST_REFUSED: usize = 100_000;
+
+/// Unknown bearer tokens, per client address: each one presented takes an attempt from the
+/// address's sign-in limit; an address with none left is refused for [`FAILED_TOKENS_PAUSE`],
+/// and meanwhile no token it sends is looked up. Known tokens take nothing, so a busy client
+/// with a good token is never slowed.
+#[derive(Debug)]
+pub struct FailedTokens {
+    attempts: RateLimiter,
+    refused: std::sync::Mutex<std::collections::HashMap<IpAddr, std::time::Instant>>,
+}
+
+impl FailedTokens {
+    pub fn new(attempts: RateLimiter) -> Self {
+        Self {
+            attempts,
+            refused: Default::default(),
+        }
+    }
+
+    /// Whether `client` is being refused now.
+    pub fn refuses(&self, client: IpAddr) -> bool {
+        let refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
+        refused
+            .get(&client)
+            .is_some_and(|until| *until > std::time::Instant::now())
+    }
+
+    /// Counts an unknown token from `client`; `true` when that used up its last attempt (it is
+    /// refused from now on, for a while).
+    pub fn failed(&self, client: IpAddr) -> bool {
+        if self.attempts.allow(client) {
+            return false;
+        }
+        let now = std::time::Instant::now();
+        let mut refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
+        if refused.len() >= MOST_REFUSED {
+            refused.retain(|_, until| *until > now);
+        }
+        if refused.len() < MOST_REFUSED {
+            refused.insert(client, now + FAILED_TOKENS_PAUSE);
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_an_address_out_of_attempts_when_it_sends_tokens_then_it_alone_is_refused() {
+        let failed = FailedTokens::new(RateLimiter::per_minute(1, 3).unwrap());
+        let guesser: IpAddr = "192.0.2.1".parse().unwrap();
+        let other: IpAddr = "192.0.2.2".parse().unwrap();
+        assert!(!failed.refuses(guesser));
+        assert!((0..3).all(|_| !failed.failed(guesser)));
+        assert!(!failed.refuses(guesser));
+        assert!(failed.failed(guesser));
+        assert!(failed.refuses(guesser));
+        assert!(!failed.refuses(other));
+        assert!(!failed.failed(other));
     }
 }

@@ -1,4 +1,4 @@
-use crate::ratelimit::RateLimiter;
+use crate::ratelimit::{FailedTokens, RateLimiter};
 use crate::verified_tokens::VerifiedTokens;
 use crate::verify_answers::VerifyAnswers;
 use registry_access::{
@@ -119,6 +119,8 @@ struct Inner {
     config: HttpConfig,
     limiter: Option<RateLimiter>,
     sign_in_limiter: Option<RateLimiter>,
+    /// Unknown bearer tokens at the JSON API, counted against the sign-in limit's settings.
+    failed_tokens: Option<FailedTokens>,
 }
 
 /// The read side a handler reads from: the projections' store, the access tokens, the access
@@ -147,6 +149,9 @@ impl AppState {
         let limiter = RateLimiter::new(config.verify_rate_per_second, config.verify_burst);
         let sign_in_limiter =
             RateLimiter::per_minute(config.sign_in_per_minute, config.sign_in_burst);
+        let failed_tokens =
+            RateLimiter::per_minute(config.sign_in_per_minute, config.sign_in_burst)
+                .map(FailedTokens::new);
         // An answer is kept with its row: without a row cache every row is new.
         let keeps_rows = read.cache().is_some_and(|c| c.capacity > 0);
         let answers = VerifyAnswers::new(if keeps_rows {
@@ -171,6 +176,7 @@ impl AppState {
                 config,
                 limiter,
                 sign_in_limiter,
+                failed_tokens,
             }),
         }
     }
@@ -272,6 +278,11 @@ impl AppState {
             .sign_in_limiter
             .as_ref()
             .is_none_or(|limiter| limiter.allow(client))
+    }
+
+    /// The count of unknown bearer tokens per client address (`None`: no limit).
+    pub fn failed_tokens(&self) -> Option<&FailedTokens> {
+        self.inner.failed_tokens.as_ref()
     }
 
     pub fn keys(&self) -> Arc<KeyRing> {
