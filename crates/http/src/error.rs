@@ -170,8 +170,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, _, _) = self.parts();
         let retry_after = match self {
-            ApiError::RateLimited | ApiError::Unavailable(_) => Some("1"),
-            ApiError::TooManyUnknownTokens => Some("60"),
+            ApiError::RateLimited | ApiError::Unavailable(_) => Some(1),
+            ApiError::TooManyUnknownTokens => Some(crate::ratelimit::FAILED_TOKENS_PAUSE.as_secs()),
             _ => None,
         };
         let problem = self.problem();
@@ -187,7 +187,7 @@ impl IntoResponse for ApiError {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         if let Some(seconds) = retry_after {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_static(seconds));
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

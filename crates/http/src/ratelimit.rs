@@ -52,23 +52,41 @@ const MOST_REFUSED: usize = 100_000;
 #[derive(Debug)]
 pub struct FailedTokens {
     attempts: RateLimiter,
+    /// How long an address out of attempts is refused ([`FAILED_TOKENS_PAUSE`] in the server).
+    pause: std::time::Duration,
     refused: std::sync::Mutex<std::collections::HashMap<IpAddr, std::time::Instant>>,
+    /// Entries of `refused`: while it is 0, as it nearly always is, a request with a token takes
+    /// no lock here.
+    refusing: std::sync::atomic::AtomicUsize,
 }
 
 impl FailedTokens {
-    pub fn new(attempts: RateLimiter) -> Self {
+    pub fn new(attempts: RateLimiter, pause: std::time::Duration) -> Self {
         Self {
             attempts,
+            pause,
             refused: Default::default(),
+            refusing: Default::default(),
         }
     }
 
     /// Whether `client` is being refused now.
     pub fn refuses(&self, client: IpAddr) -> bool {
-        let refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
-        refused
-            .get(&client)
-            .is_some_and(|until| *until > std::time::Instant::now())
+        use std::sync::atomic::Ordering;
+        if self.refusing.load(Ordering::Relaxed) == 0 {
+            return false;
+        }
+        let mut refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(until) = refused.get(&client) else {
+            return false;
+        };
+        if *until > std::time::Instant::now() {
+            return true;
+        }
+        // The pause is over: forgotten, so that the map empties and the check is free again.
+        refused.remove(&client);
+        self.refusing.store(refused.len(), Ordering::Relaxed);
+        false
     }
 
     /// Counts an unknown token from `client`; `true` when that used up its last attempt (it is
@@ -83,8 +101,10 @@ impl FailedTokens {
             refused.retain(|_, until| *until > now);
         }
         if refused.len() < MOST_REFUSED {
-            refused.insert(client, now + FAILED_TOKENS_PAUSE);
+            refused.insert(client, now + self.pause);
         }
+        self.refusing
+            .store(refused.len(), std::sync::atomic::Ordering::Relaxed);
         true
     }
 }
@@ -95,7 +115,7 @@ mod tests {
 
     #[test]
     fn given_an_address_out_of_attempts_when_it_sends_tokens_then_it_alone_is_refused() {
-        let failed = FailedTokens::new(RateLimiter::per_minute(1, 3).unwrap());
+        let failed = FailedTokens::new(RateLimiter::per_minute(1, 3).unwrap(), FAILED_TOKENS_PAUSE);
         let guesser: IpAddr = "192.0.2.1".parse().unwrap();
         let other: IpAddr = "192.0.2.2".parse().unwrap();
         assert!(!failed.refuses(guesser));
@@ -105,5 +125,25 @@ mod tests {
         assert!(failed.refuses(guesser));
         assert!(!failed.refuses(other));
         assert!(!failed.failed(other));
+    }
+
+    #[test]
+    fn given_a_pause_that_is_over_when_the_address_sends_a_token_then_it_is_forgotten() {
+        let failed = FailedTokens::new(
+            RateLimiter::per_minute(1, 1).unwrap(),
+            std::time::Duration::ZERO,
+        );
+        let guesser: IpAddr = "192.0.2.1".parse().unwrap();
+        assert!(!failed.failed(guesser));
+        assert!(failed.failed(guesser));
+        assert_eq!(
+            failed.refusing.load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
+        assert!(!failed.refuses(guesser));
+        assert_eq!(
+            failed.refusing.load(std::sync::atomic::Ordering::Relaxed),
+            0
+        );
     }
 }

@@ -1,4 +1,4 @@
-use crate::ratelimit::{FailedTokens, RateLimiter};
+use crate::ratelimit::{FailedTokens, RateLimiter, FAILED_TOKENS_PAUSE};
 use crate::verified_tokens::VerifiedTokens;
 use crate::verify_answers::VerifyAnswers;
 use registry_access::{
@@ -151,7 +151,7 @@ impl AppState {
             RateLimiter::per_minute(config.sign_in_per_minute, config.sign_in_burst);
         let failed_tokens =
             RateLimiter::per_minute(config.sign_in_per_minute, config.sign_in_burst)
-                .map(FailedTokens::new);
+                .map(|attempts| FailedTokens::new(attempts, FAILED_TOKENS_PAUSE));
         // An answer is kept with its row: without a row cache every row is new.
         let keeps_rows = read.cache().is_some_and(|c| c.capacity > 0);
         let answers = VerifyAnswers::new(if keeps_rows {
