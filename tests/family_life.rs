@@ -197,6 +197,10 @@ async fn the_whole_life_of_a_family(db: Db) {
     assert_eq!(events[5]["reason"], "недостоверные сведения");
     assert_eq!(events[5]["decision"]["number"], "Р-2026/300");
     assert_eq!(events[0]["decision"]["number"], "Р-2026/117");
+    // What each event recorded, read from the event store (the history keeps no copy of it): the
+    // child added by the second event, as the officer typed her in.
+    assert_eq!(events[1]["data"]["member"]["last_name"], "Смирнова");
+    assert_eq!(events[1]["data"]["member"]["first_name"], "Ева");
 
     // As of each instant: each intermediate state.
     let as_of = |at: chrono::DateTime<chrono::Utc>| {

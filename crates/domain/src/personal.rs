@@ -57,13 +57,6 @@ fn redact_object(map: &mut Map<String, Value>) {
     }
 }
 
-/// `data` (event JSON) with every personal field erased; unparsable text becomes `{}`.
-pub fn redacted_json(data: &str) -> String {
-    let mut value: Value = serde_json::from_str(data).unwrap_or(Value::Object(Map::new()));
-    redact(&mut value);
-    value.to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

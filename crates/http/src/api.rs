@@ -414,16 +414,16 @@ pub async fn history(
 ) -> ApiResult<Json<History>> {
     caller.require(&[Role::Auditor, Role::Officer])?;
     let family_id = family_id(&family)?;
-    let rows = state.read().history(family_id).await?;
-    if rows.is_empty() {
+    let entries = crate::history::family_history(&state, family_id).await?;
+    if entries.is_empty() {
         return Err(ApiError::NotFound("no such family"));
     }
     state
         .record_access(&caller, [family_id], AccessKind::History)
         .await?;
-    let events = rows
+    let events = entries
         .into_iter()
-        .map(|r| HistoryEvent {
+        .map(|crate::history::HistoryEntry { row: r, data }| HistoryEvent {
             position: r.position,
             revision: r.revision,
             event_type: r.event_type,
@@ -437,7 +437,7 @@ pub async fn history(
             reason: r.reason,
             decision: r.decision.and_then(|d| serde_json::from_str(&d).ok()),
             correlation_id: r.correlation_id,
-            data: serde_json::from_str(&r.data).unwrap_or(serde_json::Value::Null),
+            data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
         })
         .collect();
     Ok(Json(History {

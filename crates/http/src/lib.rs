@@ -11,6 +11,7 @@ pub mod document;
 pub mod dto;
 pub mod error;
 mod extract;
+mod history;
 mod log;
 pub mod openapi;
 mod ops;

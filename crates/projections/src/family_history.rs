@@ -1,5 +1,7 @@
 //! `family_history`: one row per event with who, when and why: the auditor's timeline. Pure:
-//! events in, rows out.
+//! events in, rows out. What each event recorded is not copied into the row: the timeline reads
+//! it from the event store, where the family's personal fields are sealed and read as erased once
+//! its key is destroyed (so an erasure has no copy here to rewrite).
 
 use crate::{Families, Projection, ProjectionError};
 use registry_app::EventMetadata;
@@ -16,8 +18,9 @@ impl Projection for FamilyHistory {
         FAMILY_HISTORY
     }
 
+    /// 2: rows without the event's data (read from the event store instead).
     fn version(&self) -> i64 {
-        1
+        2
     }
 
     fn project(
@@ -29,18 +32,6 @@ impl Projection for FamilyHistory {
         out.history.reserve(events.len());
         for e in events {
             if let Some(row) = history_row(e)? {
-                if row.event_type == "PersonalDataErased" {
-                    // The rows stored before it are rewritten redacted; those of this batch are
-                    // redacted here (they are not stored yet).
-                    out.erased.push(row.family_id);
-                    for earlier in out
-                        .history
-                        .iter_mut()
-                        .filter(|h| h.family_id == row.family_id)
-                    {
-                        earlier.data = registry_domain::personal::redacted_json(&earlier.data);
-                    }
-                }
                 out.history.push(row);
             }
         }
@@ -100,7 +91,6 @@ pub fn history_row(e: &RecordedEvent) -> Result<Option<HistoryRow>, ProjectionEr
         causation_id: metadata.causation_id.map(|c| c.to_string()),
         reason,
         decision,
-        data: e.data.clone(),
     }))
 }
 

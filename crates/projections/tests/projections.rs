@@ -455,7 +455,91 @@ async fn restarts_and_rebuilds_keep_one_copy_of_each_index(db: Db) {
     assert_eq!(secondary_indexes(&w).await, 2);
 }
 
+/// Runs `sql` on the read store's database.
+async fn execute(w: &World, sql: &str) {
+    match w.db {
+        Db::Sqlite => {
+            let conn = rusqlite::Connection::open(&w.read_url).unwrap();
+            conn.execute_batch(sql).unwrap();
+        }
+        Db::Postgres => {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&w.read_url).await.unwrap();
+            sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+        }
+    }
+}
+
+/// The columns of the live `family_history` table.
+async fn history_columns(w: &World) -> Vec<String> {
+    match w.db {
+        Db::Sqlite => {
+            let conn = rusqlite::Connection::open(&w.read_url).unwrap();
+            let mut q = conn
+                .prepare("SELECT name FROM pragma_table_info('family_history') ORDER BY cid")
+                .unwrap();
+            let names = q.query_map([], |r| r.get(0)).unwrap();
+            names.collect::<Result<_, _>>().unwrap()
+        }
+        Db::Postgres => {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&w.read_url).await.unwrap();
+            sqlx::query_scalar(
+                "SELECT column_name::TEXT FROM information_schema.columns \
+                 WHERE table_name = 'family_history' AND table_schema = current_schema() \
+                 ORDER BY ordinal_position",
+            )
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+        }
+    }
+}
+
+/// A read store written by version 1 of the history (which kept a copy of each event's data,
+/// personal fields included, in a `data NOT NULL` column): the next start rebuilds it into
+/// rows without that copy, and new events then apply to the new table.
+async fn a_history_of_version_1_is_rebuilt_without_its_copy_of_the_data_on_start(db: Db) {
+    let Some(w) = world(db).await else {
+        return;
+    };
+    some_history(&w, 2).await;
+    w.runner.catch_up().await.unwrap();
+    let before = w.read.dump_history().await.unwrap();
+    execute(
+        &w,
+        "ALTER TABLE family_history ADD COLUMN data TEXT NOT NULL DEFAULT '{\"family_id\":\"x\"}';
+         UPDATE projection_checkpoints SET version = 1 WHERE name = 'family_history';",
+    )
+    .await;
+    assert!(history_columns(&w).await.contains(&"data".to_string()));
+
+    // What the next start of the server does.
+    let restarted = ProjectionRunner::new(w.store.clone(), w.read.clone(), default_projections());
+    restarted.prepare().await.unwrap();
+
+    assert!(
+        !history_columns(&w).await.contains(&"data".to_string()),
+        "{:?}",
+        history_columns(&w).await
+    );
+    let versions: Vec<(String, i64)> = w
+        .read
+        .checkpoints()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.name, c.version))
+        .collect();
+    assert!(versions.contains(&("family_history".to_string(), 2)), "{versions:?}");
+    assert_eq!(w.read.dump_history().await.unwrap(), before);
+    some_history(&w, 1).await;
+    restarted.catch_up().await.unwrap();
+    assert_eq!(w.read.dump_history().await.unwrap().len(), before.len() + 3);
+}
+
 registry_test_support::on_both_backends!(
+    a_history_of_version_1_is_rebuilt_without_its_copy_of_the_data_on_start,
     after_a_revocation_returns_the_certificate_view_already_says_revoked,
     a_reissued_certificate_leaves_a_replaced_row_that_discloses_no_one,
     a_failure_between_events_of_a_batch_then_a_restart_applies_every_event_exactly_once,

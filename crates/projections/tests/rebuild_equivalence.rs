@@ -202,8 +202,9 @@ fn check(db: Db, ops: &[(usize, Op)]) {
         let json =
             |d: Option<String>| d.map(|d| serde_json::from_str::<serde_json::Value>(&d).unwrap());
         for row in &live.1 {
+            let stored = &w.store.read_all(row.position, 1).await.unwrap()[0];
             let event =
-                FamilyEvent::decode(&row.event_type, row.schema_version, &row.data).unwrap();
+                FamilyEvent::decode(&row.event_type, row.schema_version, &stored.data).unwrap();
             let (reason, decision) = reason_and_decision(&event);
             assert_eq!(
                 (row.reason.clone(), json(row.decision.clone())),

@@ -208,7 +208,6 @@ pub async fn history(
                     &h.causation_id,
                     &h.reason,
                     &h.decision,
-                    &h.data,
                 ],
             );
             Ok(())

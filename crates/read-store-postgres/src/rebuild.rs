@@ -97,9 +97,8 @@ impl Rebuild for PostgresRebuild {
         self.settle().await?;
         let bulk = !self.written;
         let replaces = !changes.certificates.is_empty() || !changes.search.is_empty();
-        if (!bulk && replaces) || !changes.erased.is_empty() {
-            // Replacing rows and search keys goes by their primary keys, and an erasure rewrites
-            // a family's history rows found by family and position (rare in a rebuild).
+        if !bulk && replaces {
+            // Replacing rows and search keys goes by their primary keys.
             self.ensure_indexes().await?;
         }
         let pool = self.pool.clone();
@@ -114,7 +113,6 @@ impl Rebuild for PostgresRebuild {
                 rows::write_search(&mut tx, SHADOW, &changes.search).await?;
             }
             copy::history(&mut tx, SHADOW, &changes.history).await?;
-            rows::redact(&mut tx, SHADOW, &changes.erased).await?;
             if given_up.load(Ordering::SeqCst) {
                 return tx.rollback().await.map_err(backend);
             }

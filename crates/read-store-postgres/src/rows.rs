@@ -25,8 +25,7 @@ pub async fn write(
 ) -> Result<(), ReadStoreError> {
     write_certificates(conn, suffix, &changes.certificates).await?;
     write_search(conn, suffix, &changes.search).await?;
-    write_history(conn, suffix, &changes.history).await?;
-    redact(conn, suffix, &changes.erased).await
+    write_history(conn, suffix, &changes.history).await
 }
 
 /// Certificate rows; a stored row is replaced only by a newer one.
@@ -143,39 +142,10 @@ async fn write_history(
                 .push_bind(h.correlation_id)
                 .push_bind(h.causation_id)
                 .push_bind(h.reason)
-                .push_bind(h.decision)
-                .push_bind(h.data);
+                .push_bind(h.decision);
         });
         q.push(" ON CONFLICT (position) DO NOTHING");
         q.build().execute(&mut *conn).await.map_err(backend)?;
-    }
-    Ok(())
-}
-
-/// Rewrites the erased families' history rows with their personal fields erased.
-pub async fn redact(
-    conn: &mut PgConnection,
-    suffix: &str,
-    erased: &[FamilyId],
-) -> Result<(), ReadStoreError> {
-    for family in erased {
-        let rows: Vec<(i64, String)> = sqlx::query_as(&format!(
-            "SELECT position, data FROM family_history{suffix} WHERE family_id = $1"
-        ))
-        .bind(family.to_string())
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(backend)?;
-        for (position, data) in rows {
-            sqlx::query(&format!(
-                "UPDATE family_history{suffix} SET data = $1 WHERE position = $2"
-            ))
-            .bind(registry_domain::personal::redacted_json(&data))
-            .bind(position)
-            .execute(&mut *conn)
-            .await
-            .map_err(backend)?;
-        }
     }
     Ok(())
 }
@@ -211,7 +181,6 @@ pub fn history(row: &PgRow) -> Result<StoredHistory, sqlx::Error> {
         causation_id: row.try_get(10)?,
         reason: row.try_get(11)?,
         decision: row.try_get(12)?,
-        data: row.try_get(13)?,
     })
 }
 

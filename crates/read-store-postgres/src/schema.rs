@@ -97,8 +97,7 @@ fn columns(projection: &str, suffix: &str) -> Vec<String> {
                 correlation_id TEXT,
                 causation_id   TEXT,
                 reason         TEXT,
-                decision       TEXT,
-                data           TEXT NOT NULL"
+                decision       TEXT"
         )],
         _ => Vec::new(),
     }

@@ -50,38 +50,6 @@ pub fn write(conn: &Connection, suffix: &str, changes: &Changes) -> Result<(), R
     if !changes.history.is_empty() {
         write_history(conn, suffix, &changes.history)?;
     }
-    for family in &changes.erased {
-        redact_history(conn, suffix, *family)?;
-    }
-    Ok(())
-}
-
-/// Rewrites the family's history rows with their personal fields erased.
-fn redact_history(conn: &Connection, suffix: &str, family: FamilyId) -> Result<(), ReadStoreError> {
-    let rows: Vec<(i64, String)> = {
-        let mut q = conn
-            .prepare_cached(&format!(
-                "SELECT position, data FROM family_history{suffix} WHERE family_id = ?1"
-            ))
-            .map_err(backend)?;
-        let rows = q
-            .query_map([family.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(backend)?;
-        rows.collect::<rusqlite::Result<_>>().map_err(backend)?
-    };
-    let mut update = conn
-        .prepare_cached(&format!(
-            "UPDATE family_history{suffix} SET data = ?1 WHERE position = ?2"
-        ))
-        .map_err(backend)?;
-    for (position, data) in rows {
-        update
-            .execute(params![
-                registry_domain::personal::redacted_json(&data),
-                position
-            ])
-            .map_err(backend)?;
-    }
     Ok(())
 }
 
@@ -240,7 +208,6 @@ fn write_history(
                 &h.causation_id,
                 &h.reason,
                 &h.decision,
-                &h.data,
             ]
         },
     )
@@ -304,7 +271,6 @@ pub fn history(row: &Row<'_>) -> rusqlite::Result<StoredHistory> {
         causation_id: row.get(10)?,
         reason: row.get(11)?,
         decision: row.get(12)?,
-        data: row.get(13)?,
     })
 }
 

@@ -151,8 +151,7 @@ pub fn create_tables(projection: &str, suffix: &str) -> Result<String, ReadStore
                 correlation_id TEXT,
                 causation_id   TEXT,
                 reason         TEXT,
-                decision       TEXT,
-                data           TEXT NOT NULL
+                decision       TEXT
             );"
         ),
         other => return Err(ReadStoreError::UnknownProjection(other.to_string())),

@@ -109,7 +109,6 @@ async fn one_live_family(read: &Arc<dyn ReadStore>) -> registry_domain::Family {
             certificates: vec![certificate(&live, 1, true)],
             search: vec![KeyChange::new(live.family_id, rows::keys(&live))],
             history: vec![history(&live, 1, 0)],
-            erased: vec![],
         },
     })
     .await
@@ -153,7 +152,6 @@ pub async fn a_batch_moves_rows_and_checkpoints_together(
         certificates: vec![certificate(&f, 1, true)],
         search: vec![KeyChange::new(f.family_id, rows::keys(&f))],
         history: vec![history(&f, 1, 0)],
-        erased: vec![],
     };
     let done = read
         .apply(Batch {
@@ -198,7 +196,6 @@ pub async fn a_batch_computed_from_a_moved_checkpoint_writes_nothing(
                 certificates: vec![certificate(&f, 6, true)],
                 search: vec![],
                 history: vec![history(&f, 6, 0)],
-                erased: vec![],
             },
         })
         .await
@@ -222,13 +219,11 @@ pub async fn a_redelivered_batch_changes_nothing(
         certificates: vec![certificate(&f, 1, true)],
         search: vec![],
         history: vec![history(&f, 1, 0)],
-        erased: vec![],
     };
     let second = Changes {
         certificates: vec![certificate(&later, 2, true)],
         search: vec![],
         history: vec![history(&later, 2, 1)],
-        erased: vec![],
     };
     read.apply(Batch {
         moves: moves(0, 1),
@@ -280,7 +275,6 @@ pub async fn the_current_certificate_and_replaced_tokens_are_found(
             certificates: vec![certificate(&old, 2, false), certificate(&new, 2, true)],
             search: vec![],
             history: vec![],
-            erased: vec![],
         },
     })
     .await
@@ -391,7 +385,6 @@ pub async fn search_finds_families_by_each_key_newest_first_a_page_at_a_time(
                 rows::keys(&renamed),
             )],
             history: vec![],
-            erased: vec![],
         },
     })
     .await
@@ -435,7 +428,6 @@ pub async fn a_rebuild_is_written_aside_and_swapped_in_at_once(
             certificates: vec![certificate(&rebuilt, 1, true)],
             search: vec![KeyChange::new(rebuilt.family_id, rows::keys(&rebuilt))],
             history: vec![],
-            erased: vec![],
         })
         .await
         .unwrap();
@@ -459,7 +451,6 @@ pub async fn a_rebuild_is_written_aside_and_swapped_in_at_once(
                 certificates: vec![certificate(&tail, 2, true)],
                 search: vec![KeyChange::new(tail.family_id, rows::keys(&tail))],
                 history: vec![],
-                erased: vec![],
             },
             2,
             2,
@@ -509,7 +500,6 @@ pub async fn a_rebuild_swapped_in_without_indexing_takes_live_batches_after(
             certificates: vec![certificate(&rebuilt, 1, true)],
             search: vec![KeyChange::new(rebuilt.family_id, rows::keys(&rebuilt))],
             history: vec![],
-            erased: vec![],
         })
         .await
         .unwrap();
@@ -526,7 +516,6 @@ pub async fn a_rebuild_swapped_in_without_indexing_takes_live_batches_after(
                 rows::keys(&renamed),
             )],
             history: vec![],
-            erased: vec![],
         },
     })
     .await
@@ -573,7 +562,6 @@ pub async fn a_bulk_rebuild_finds_every_family_by_every_key(
                 .map(|f| KeyChange::new(f.family_id, rows::keys(f)))
                 .collect(),
             history: vec![],
-            erased: vec![],
         })
         .await
         .unwrap();
@@ -634,7 +622,6 @@ pub async fn a_bulk_rebuild_finds_every_family_by_every_key(
                 rows::keys(&renamed),
             )],
             history: vec![],
-            erased: vec![],
         },
     })
     .await
@@ -673,7 +660,6 @@ pub async fn a_bulk_rebuild_finds_every_family_by_every_key(
                 .map(|(f, m)| KeyChange::replacing(m.family_id, rows::keys(f), rows::keys(m)))
                 .collect(),
             history: vec![],
-            erased: vec![],
         },
     })
     .await
@@ -702,7 +688,6 @@ pub async fn a_rebuild_reads_back_the_families_it_wrote_out(
             certificates: vec![certificate(&f, 4, true)],
             search: vec![],
             history: vec![],
-            erased: vec![],
         })
         .await
         .unwrap();
@@ -735,7 +720,6 @@ pub async fn a_rebuild_holds_off_live_batches_until_its_swap(
                 certificates: vec![certificate(&f, 1, true)],
                 search: vec![],
                 history: vec![],
-                erased: vec![],
             },
         })
         .await

@@ -115,6 +115,5 @@ pub fn history(f: &Family, position: u64, revision: u64) -> HistoryRow {
         causation_id: None,
         reason: None,
         decision: Some("{\"number\":\"Р-1\"}".into()),
-        data: "{\"family_id\":\"x\"}".into(),
     }
 }

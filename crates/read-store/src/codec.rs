@@ -11,7 +11,7 @@ pub const CERTIFICATE_COLUMNS: &str = "token_id, family_id, is_current, certific
      serial, status, valid_from, valid_until, family, revision, position";
 pub const HISTORY_COLUMNS: &str = "position, family_id, revision, event_id, event_type, \
      schema_version, recorded_at, actor_id, actor_role, correlation_id, causation_id, reason, \
-     decision, data";
+     decision";
 
 pub fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
@@ -93,7 +93,6 @@ pub struct StoredHistory {
     pub causation_id: Option<String>,
     pub reason: Option<String>,
     pub decision: Option<String>,
-    pub data: String,
 }
 
 /// A time as the history stores it.
@@ -117,7 +116,6 @@ impl StoredHistory {
             causation_id: r.causation_id.clone(),
             reason: r.reason.clone(),
             decision: r.decision.clone(),
-            data: r.data.clone(),
         }
     }
 
@@ -140,7 +138,6 @@ impl StoredHistory {
             causation_id: self.causation_id,
             reason: self.reason,
             decision: self.decision,
-            data: self.data,
         })
     }
 }

@@ -110,9 +110,6 @@ pub struct Changes {
     pub certificates: Vec<CertificateRow>,
     pub search: Vec<KeyChange>,
     pub history: Vec<HistoryRow>,
-    /// Families whose personal data was erased: every history row of theirs already stored is
-    /// rewritten with its personal fields erased (`registry_domain::personal::redact`).
-    pub erased: Vec<FamilyId>,
 }
 
 impl Changes {
@@ -120,14 +117,12 @@ impl Changes {
         self.certificates.is_empty()
             && self.search.is_empty()
             && self.history.is_empty()
-            && self.erased.is_empty()
     }
 
     pub fn extend(&mut self, other: Changes) {
         self.certificates.extend(other.certificates);
         self.search.extend(other.search);
         self.history.extend(other.history);
-        self.erased.extend(other.erased);
     }
 }
 

@@ -48,7 +48,9 @@ pub struct FoldedFamily {
     pub position: u64,
 }
 
-/// One event in a family's timeline.
+/// One event in a family's timeline: who, when and why. What the event recorded (its data, with
+/// the family's personal fields) is not copied here: it is read from the event store, where it is
+/// sealed at rest and reads as erased once the family's key is destroyed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HistoryRow {
     pub position: u64,
@@ -66,6 +68,4 @@ pub struct HistoryRow {
     pub reason: Option<String>,
     /// The decision (JSON), for events made by a decision.
     pub decision: Option<String>,
-    /// The event data (JSON).
-    pub data: String,
 }

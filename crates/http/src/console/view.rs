@@ -315,11 +315,11 @@ pub async fn timeline(
     state: &AppState,
     family_id: FamilyId,
 ) -> Result<Vec<TimelineEntry>, ApiError> {
-    let rows = state.read().history(family_id).await?;
+    let entries = crate::history::family_history(state, family_id).await?;
     // The names of this history's actors only (looked up by id, not the whole token table).
-    let mut actors: Vec<uuid::Uuid> = rows
+    let mut actors: Vec<uuid::Uuid> = entries
         .iter()
-        .filter_map(|r| uuid::Uuid::parse_str(&r.actor_id).ok())
+        .filter_map(|e| uuid::Uuid::parse_str(&e.row.actor_id).ok())
         .collect();
     actors.sort_unstable();
     actors.dedup();
@@ -345,14 +345,14 @@ pub async fn timeline(
             .into_iter()
             .map(|p| (p.id.to_string(), p.name)),
     );
-    let mut entries: Vec<TimelineEntry> = rows
+    let mut timeline: Vec<TimelineEntry> = entries
         .into_iter()
-        .map(|r| {
+        .map(|crate::history::HistoryEntry { row: r, data }| {
             let role = role_ru(&r.actor_role);
             let who = format!("{role} {}", r.actor_id);
             let name = names.get(&r.actor_id).cloned().unwrap_or_default();
             let changed = if r.event_type == "MemberDetailsCorrected" {
-                changed_fields(&r.data)
+                changed_fields(&data)
             } else {
                 String::new()
             };
@@ -371,8 +371,8 @@ pub async fn timeline(
             }
         })
         .collect();
-    entries.reverse();
-    Ok(entries)
+    timeline.reverse();
+    Ok(timeline)
 }
 
 /// A search hit as listed.
