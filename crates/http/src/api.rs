@@ -423,22 +423,24 @@ pub async fn history(
         .await?;
     let events = entries
         .into_iter()
-        .map(|crate::history::HistoryEntry { row: r, data }| HistoryEvent {
-            position: r.position,
-            revision: r.revision,
-            event_type: r.event_type,
-            schema_version: r.schema_version,
-            event_id: r.event_id,
-            recorded_at: r.recorded_at,
-            actor: ActorView {
-                id: r.actor_id,
-                role: r.actor_role,
+        .map(
+            |crate::history::HistoryEntry { row: r, data }| HistoryEvent {
+                position: r.position,
+                revision: r.revision,
+                event_type: r.event_type,
+                schema_version: r.schema_version,
+                event_id: r.event_id,
+                recorded_at: r.recorded_at,
+                actor: ActorView {
+                    id: r.actor_id,
+                    role: r.actor_role,
+                },
+                reason: r.reason,
+                decision: r.decision.and_then(|d| serde_json::from_str(&d).ok()),
+                correlation_id: r.correlation_id,
+                data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
             },
-            reason: r.reason,
-            decision: r.decision.and_then(|d| serde_json::from_str(&d).ok()),
-            correlation_id: r.correlation_id,
-            data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
-        })
+        )
         .collect();
     Ok(Json(History {
         family_id: family_id.0,

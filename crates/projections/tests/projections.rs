@@ -531,7 +531,10 @@ async fn a_history_of_version_1_is_rebuilt_without_its_copy_of_the_data_on_start
         .into_iter()
         .map(|c| (c.name, c.version))
         .collect();
-    assert!(versions.contains(&("family_history".to_string(), 2)), "{versions:?}");
+    assert!(
+        versions.contains(&("family_history".to_string(), 2)),
+        "{versions:?}"
+    );
     assert_eq!(w.read.dump_history().await.unwrap(), before);
     some_history(&w, 1).await;
     restarted.catch_up().await.unwrap();

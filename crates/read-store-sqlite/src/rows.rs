@@ -164,8 +164,10 @@ fn sorted(mut rows: Vec<KeyRow>) -> Vec<KeyRow> {
 
 /// Rows per `INSERT`. A search key is about 100 bytes, so one statement's own overhead
 /// (binding, a VDBE run) is a large part of its cost: 64 to a statement made a rebuild's keys
-/// about 15% cheaper. History rows (about 700 bytes) went about 30% slower in statements of 16,
-/// and certificate rows (about 2 KiB) no faster in statements of 8 (BENCHMARKS.md, 2026-12-02).
+/// about 15% cheaper. History rows went about 30% slower in statements of 16 when they held the
+/// event's data (about 700 bytes); without it (about 250) statements of 16 were within the noise
+/// (BENCHMARKS.md, 2026-12-06). Certificate rows (about 2 KiB) were no faster in statements of 8
+/// (2026-12-02).
 const SEARCH_KEYS_PER_INSERT: usize = 64;
 const CERTIFICATES_PER_INSERT: usize = 1;
 const HISTORY_ROWS_PER_INSERT: usize = 1;

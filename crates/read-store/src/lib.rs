@@ -114,9 +114,7 @@ pub struct Changes {
 
 impl Changes {
     pub fn is_empty(&self) -> bool {
-        self.certificates.is_empty()
-            && self.search.is_empty()
-            && self.history.is_empty()
+        self.certificates.is_empty() && self.search.is_empty() && self.history.is_empty()
     }
 
     pub fn extend(&mut self, other: Changes) {
