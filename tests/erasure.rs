@@ -200,7 +200,10 @@ async fn erase_and_find_nothing(app: TestApp, dirs: &[std::path::PathBuf]) {
     // What the grant recorded is still shown, its members erased (read from the event store,
     // where the destroyed key leaves each sealed field erased).
     let granted = &history.body["events"][0]["data"];
-    assert!(!granted["members"].as_array().unwrap().is_empty(), "{granted}");
+    assert!(
+        !granted["members"].as_array().unwrap().is_empty(),
+        "{granted}"
+    );
     for m in granted["members"].as_array().unwrap() {
         assert_eq!(m["last_name"], "сведения удалены", "{granted}");
     }
