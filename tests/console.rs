@@ -671,16 +671,7 @@ async fn a_refused_member_shows_its_errors_at_the_form_and_appends_nothing() {
 
 #[tokio::test]
 async fn too_many_sign_in_attempts_from_one_address_are_refused_for_a_while_others_sign_in() {
-    let app = spawn_app_with(
-        Db::Sqlite,
-        Config {
-            sign_in_rate: 1,
-            sign_in_burst: 3,
-            ..Config::default()
-        },
-    )
-    .await
-    .unwrap();
+    let app = spawn_app_with_sign_in_burst(3).await;
     let guesser = browser();
     for guess in ["rgt_one", "rgt_two", "rgt_three"] {
         let r = sign_in(&app, &guesser, guess).await;

@@ -437,16 +437,7 @@ registry_e2e::on_both_backends!(
 /// looked up; a good token takes nothing, and another address goes on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_address_guessing_bearer_tokens_is_refused_for_a_minute_others_go_on() {
-    let app = spawn_app_with(
-        Db::Sqlite,
-        Config {
-            sign_in_rate: 1,
-            sign_in_burst: 3,
-            ..Config::default()
-        },
-    )
-    .await
-    .unwrap();
+    let app = spawn_app_with_sign_in_burst(3).await;
     let families = format!("{}/api/v1/families?certificate_number=77-0000001", app.base);
     // Known tokens take no attempts, however many requests they make.
     for _ in 0..10 {

@@ -106,6 +106,22 @@ pub async fn spawn_app(db: Db) -> Option<TestApp> {
     spawn_app_with(db, Config::default()).await
 }
 
+/// An embedded registry whose sign-in limit (console sign-ins and unknown bearer tokens alike)
+/// allows `burst` attempts from an address, then one a minute: the limit's tests run out of it at
+/// once and stay out for the test's length.
+pub async fn spawn_app_with_sign_in_burst(burst: u32) -> TestApp {
+    spawn_app_with(
+        Db::Sqlite,
+        Config {
+            sign_in_rate: 1,
+            sign_in_burst: burst,
+            ..Config::default()
+        },
+    )
+    .await
+    .expect("the embedded stores are always available")
+}
+
 pub async fn spawn_app_with(db: Db, config: Config) -> Option<TestApp> {
     let (stores, dir) = fresh_stores(db).await?;
     let mut app = spawn_on_with(&stores, config).await;
